@@ -1,0 +1,69 @@
+// The one interface every byte source implements: an S3 bucket (prefix), or a local directory (the
+// embedded default). Keys are relative to the store's root and use '/' separators.
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** ETag without quotes; for S3 an MD5 or "md5-N" for multipart; for the local store a content-derived tag. */
+  etag: string;
+  lastModified: Date;
+  versionId?: string;
+}
+
+/** Half-open byte range [start, end). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface ReadOptions {
+  range?: ByteRange;
+  /** Fail with PreconditionFailed unless the object still has this ETag: never mix two versions in one file. */
+  ifMatch?: string;
+  versionId?: string;
+  signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  contentType?: string;
+  metadata?: Record<string, string>;
+  /** '*' = create only: fail with PreconditionFailed if the key exists (where the store supports it). */
+  ifNoneMatch?: '*';
+  signal?: AbortSignal;
+  /** Called with the cumulative number of bytes sent. */
+  onProgress?: (bytesSent: number) => void;
+}
+
+export interface ListOptions {
+  /** '/' lists one level (objects + common prefixes); undefined lists recursively. */
+  delimiter?: string;
+  startAfter?: string;
+  /** Page size hint. */
+  maxKeys?: number;
+  signal?: AbortSignal;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Common prefixes (with the trailing delimiter), relative to the store root. */
+  prefixes: string[];
+}
+
+/** A body to upload: bytes in memory, a stream (with its size when known), or a local file by path. */
+export type WriteBody = Buffer | Uint8Array | string | { path: string } | { stream: Readable; size?: number };
+
+export interface ObjectStore {
+  /** Where this store points, for messages and status: never contains secrets. */
+  readonly location: string;
+  head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectInfo>;
+  /** Reads the object (or a range of it) into memory. */
+  read(key: string, opts?: ReadOptions): Promise<Buffer>;
+  /** Streams the object (or a range of it). */
+  stream(key: string, opts?: ReadOptions): Promise<Readable>;
+  write(key: string, body: WriteBody, opts?: WriteOptions): Promise<ObjectInfo>;
+  delete(key: string): Promise<void>;
+  /** Lists keys under a prefix, page by page. */
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ListPage>;
+  copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
+}
