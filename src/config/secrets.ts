@@ -1,0 +1,49 @@
+// `secret:<name>` references, resolved Kubernetes-style from a directory of one file per secret
+// (GRADIENT_SECRETS_DIR, default below), else from the environment (GRADIENT_SECRET_<NAME>).
+// A resolved value is never put in an error message: only the secret's name and where we looked.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const DEFAULT_SECRETS_DIR = '/var/run/secrets/gradient';
+const SECRET_PREFIX = 'secret:';
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+export class SecretError extends Error {
+  override readonly name = 'SecretError';
+}
+
+export function isSecretRef(value: string): boolean {
+  return value.startsWith(SECRET_PREFIX);
+}
+
+export function secretsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GRADIENT_SECRETS_DIR || DEFAULT_SECRETS_DIR;
+}
+
+/** Environment variable consulted for a secret: `my-key.v2` → GRADIENT_SECRET_MY_KEY_V2. */
+export function secretEnvName(name: string): string {
+  return `GRADIENT_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** Returns the value itself, or the secret it references (`secret:<name>`), trailing newline trimmed. */
+export function resolveSecret(value: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!isSecretRef(value)) return value;
+  const name = value.slice(SECRET_PREFIX.length);
+  if (!SECRET_NAME.test(name)) {
+    throw new SecretError(`invalid secret name "${name}": use letters, digits, '.', '_' and '-'`);
+  }
+  const dir = secretsDir(env);
+  try {
+    return readFileSync(path.join(dir, name), 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      throw new SecretError(`cannot read secret "${name}" from ${dir}: ${code ?? String(err)}`);
+    }
+  }
+  const fromEnv = env[secretEnvName(name)];
+  if (fromEnv !== undefined) return fromEnv;
+  throw new SecretError(
+    `secret "${name}" not found: no file ${path.join(dir, name)} (GRADIENT_SECRETS_DIR) and no ${secretEnvName(name)} in the environment`,
+  );
+}
