@@ -8,6 +8,7 @@ export type StorageErrorCode =
   | 'Throttled'
   | 'InvalidRange'
   | 'NoSpace'
+  | 'InvalidKey'
   | 'Io';
 
 export class StorageError extends Error {

@@ -66,4 +66,6 @@ export interface ObjectStore {
   /** Lists keys under a prefix, page by page. */
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListPage>;
   copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
+  /** Releases sockets/handles (optional; added after v0: callers must tolerate its absence). */
+  close?(): void;
 }

@@ -1,0 +1,114 @@
+// Maps AWS SDK / network errors to StorageError codes with a message that names the bucket (and endpoint)
+// and says what to do. Never includes credentials: only the access key id's absence/presence is implied.
+import { StorageError, type StorageErrorCode } from './errors.js';
+
+interface SdkLikeError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { statusCode?: number };
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'TimeoutError',
+  'RequestTimeout',
+]);
+const BAD_CREDENTIAL_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'CredentialsProviderError',
+  'AuthorizationHeaderMalformed',
+]);
+const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded']);
+
+export interface S3ErrorContext {
+  bucket: string;
+  /** Endpoint URL or region, for the message. */
+  where: string;
+  key?: string;
+  /** What we were doing: 'read', 'write', 'list'... */
+  op: string;
+}
+
+function errorCode(err: SdkLikeError): string {
+  const cause = (err as { cause?: SdkLikeError }).cause;
+  return err.Code ?? err.code ?? (err.name && err.name !== 'Error' ? err.name : undefined) ?? cause?.code ?? 'Unknown';
+}
+
+function statusOf(err: SdkLikeError): number | undefined {
+  return err.$metadata?.httpStatusCode ?? err.$response?.statusCode;
+}
+
+/** Classifies an error thrown by the SDK into a StorageErrorCode (pure: used by tests too). */
+export function classifyS3Error(err: unknown): StorageErrorCode {
+  const e = (err ?? {}) as SdkLikeError;
+  const code = errorCode(e);
+  const status = statusOf(e);
+  if (code === 'AbortError') return 'Io';
+  if (BAD_CREDENTIAL_CODES.has(code)) return 'BadCredentials';
+  if (THROTTLE_CODES.has(code) || status === 429) return 'Throttled';
+  if (code === 'PreconditionFailed' || status === 412) return 'PreconditionFailed';
+  if (code === 'InvalidRange' || status === 416) return 'InvalidRange';
+  if (code === 'NoSuchBucket' || code === 'NoSuchKey' || code === 'NotFound' || status === 404) return 'NotFound';
+  if (code === 'AccessDenied' || code === 'AllAccessDisabled' || status === 403) return 'AccessDenied';
+  if (NETWORK_CODES.has(code) || (status === undefined && /socket|connect|network/i.test(e.message ?? ''))) {
+    return 'Unreachable';
+  }
+  if (status === 503) return 'Throttled';
+  return 'Io';
+}
+
+/** Turns any error from an S3 call into a StorageError that says what failed and what to do. */
+export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError {
+  if (err instanceof StorageError) return err;
+  const e = (err ?? {}) as SdkLikeError;
+  const code = classifyS3Error(err);
+  const sdkCode = errorCode(e);
+  const target = ctx.key === undefined ? `bucket "${ctx.bucket}"` : `"${ctx.key}" in bucket "${ctx.bucket}"`;
+  const at = `at ${ctx.where}`;
+  let message: string;
+  switch (code) {
+    case 'BadCredentials':
+      message = `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${sdkCode}): check the access key id and secret access key`;
+      break;
+    case 'AccessDenied':
+      message = `access denied to ${target} ${at} (${ctx.op}): check the credentials and that their policy allows this bucket`;
+      break;
+    case 'NotFound':
+      message =
+        sdkCode === 'NoSuchBucket'
+          ? `bucket "${ctx.bucket}" does not exist ${at}: create it or fix the bucket name/region/endpoint`
+          : `${target} not found ${at}`;
+      break;
+    case 'Unreachable':
+      message = `cannot reach S3 endpoint ${ctx.where} for bucket "${ctx.bucket}" (${sdkCode}): check the endpoint URL and the network`;
+      break;
+    case 'Throttled':
+      message = `S3 ${at} is throttling requests to bucket "${ctx.bucket}" (${sdkCode}) even after retries: slow down or retry later`;
+      break;
+    case 'PreconditionFailed':
+      message = `${target} ${at} changed or already exists (${ctx.op} precondition failed)`;
+      break;
+    case 'InvalidRange':
+      message = `invalid byte range for ${target} ${at}`;
+      break;
+    default:
+      message = `S3 ${ctx.op} of ${target} ${at} failed: ${sdkCode}${e.message && e.message !== sdkCode ? `: ${e.message}` : ''}`;
+  }
+  const status = statusOf(e);
+  const retryable = code === 'Throttled' || code === 'Unreachable' || (status !== undefined && status >= 500);
+  return new StorageError(code, message, { location: `s3://${ctx.bucket}`, key: ctx.key, retryable, cause: err });
+}

@@ -1,0 +1,63 @@
+// A transparent HTTP proxy in front of the real S3 server that can inject faults (503 SlowDown, 500,
+// connection resets) and counts requests. Not an S3 fake: every request it lets through is answered by RGW.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault = 'pass' | 'slowdown' | 'error500' | 'reset';
+
+export interface FaultProxy {
+  endpoint: string;
+  /** Requests seen, as "METHOD path?query". */
+  requests: string[];
+  /** Decides the fate of each request; default: pass everything. */
+  plan: (method: string, url: string, n: number) => Fault;
+  close(): Promise<void>;
+}
+
+const SLOWDOWN =
+  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const proxy: FaultProxy = {
+    endpoint: '',
+    requests: [],
+    plan: () => 'pass',
+    close: async () => undefined,
+  };
+  const agent = new http.Agent({ keepAlive: true });
+  const server = http.createServer((req, res) => {
+    const n = proxy.requests.push(`${req.method} ${req.url}`);
+    const fault = proxy.plan(req.method ?? 'GET', req.url ?? '/', n);
+    if (fault === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'slowdown' || fault === 'error500') {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(fault === 'slowdown' ? 503 : 500, { 'content-type': 'application/xml' });
+        res.end(fault === 'slowdown' ? SLOWDOWN : '<Error><Code>InternalError</Code></Error>');
+      });
+      return;
+    }
+    const up = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise<void>((resolve) => {
+      agent.destroy();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
