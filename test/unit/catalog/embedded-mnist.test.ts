@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { embeddedMnist, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
+
+/** A minimal IDX reader, written from the format description: magic, dimensions, then bytes. */
+function parseIdx(buf: Buffer): { dims: number[]; data: Buffer } {
+  expect(buf.readUInt16BE(0)).toBe(0); // two zero bytes
+  expect(buf[2]).toBe(0x08); // unsigned byte
+  const ndim = buf[3]!;
+  const dims = Array.from({ length: ndim }, (_, i) => buf.readUInt32BE(4 + 4 * i));
+  const data = buf.subarray(4 + 4 * ndim);
+  expect(data.length).toBe(dims.reduce((a, b) => a * b, 1));
+  return { dims, data };
+}
+
+describe('embedded MNIST', () => {
+  it('builds quickly from the package', async () => {
+    const t0 = performance.now();
+    await embeddedMnist();
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it('has the four usual files, as valid IDX with matching counts and labels 0..9', async () => {
+    const ds = await embeddedMnist();
+    expect(ds.files.map((f) => f.path)).toEqual([
+      'train-images-idx3-ubyte',
+      'train-labels-idx1-ubyte',
+      't10k-images-idx3-ubyte',
+      't10k-labels-idx1-ubyte',
+    ]);
+    const get = (p: string) => ds.files.find((f) => f.path === p)!;
+    for (const [prefix, perDigit] of [['train', TRAIN_PER_DIGIT], ['t10k', TEST_PER_DIGIT]] as const) {
+      const images = parseIdx(get(`${prefix}-images-idx3-ubyte`).bytes);
+      const labels = parseIdx(get(`${prefix}-labels-idx1-ubyte`).bytes);
+      expect(images.dims).toEqual([perDigit * 10, 28, 28]);
+      expect(labels.dims).toEqual([perDigit * 10]);
+      const counts = new Array<number>(10).fill(0);
+      for (const l of labels.data) counts[l] = (counts[l] ?? 0) + 1;
+      expect(Math.max(...labels.data)).toBeLessThanOrEqual(9);
+      expect(counts).toEqual(new Array(10).fill(perDigit));
+      // Classes are interleaved, not sorted.
+      expect(labels.data.subarray(0, 20).some((l) => l !== labels.data[0])).toBe(true);
+    }
+    for (const f of ds.files) {
+      expect(f.size).toBe(f.bytes.length);
+      expect(f.sha256).toBe(createHash('sha256').update(f.bytes).digest('hex'));
+    }
+  });
+
+  it('holds real handwritten digits: ink in the middle, blank borders, full grey range', async () => {
+    const ds = await embeddedMnist();
+    const { data } = parseIdx(ds.files[0]!.bytes);
+    const image = (i: number) => data.subarray(i * 784, (i + 1) * 784);
+    for (let i = 0; i < 50; i++) {
+      const px = image(i);
+      const ink = px.filter((v) => v > 128).length;
+      expect(ink).toBeGreaterThan(20); // a stroke, not noise or a blank
+      expect(ink).toBeLessThan(400);
+      expect(px.subarray(0, 28).every((v) => v === 0)).toBe(true); // MNIST digits are centred in a 20×20 box
+    }
+    expect(new Set(data.subarray(0, 784 * 200)).size).toBeGreaterThan(200); // anti-aliased grey levels
+  });
+
+  it('is deterministic across builds', async () => {
+    const a = await embeddedMnist();
+    expect(a.version).toMatch(/^[0-9a-f]{12}$/);
+    expect(a.files.map((f) => f.sha256)).toMatchSnapshot();
+  });
+
+  it('reads grey levels without parsing the whole array, and refuses short or bad data', () => {
+    expect([...readPixels('{ "data": [0, 0.5,1,0.2]}', 3, 0)]).toEqual([0, 128, 255]);
+    expect(() => readPixels('{"data":[0,1]}', 3, 7)).toThrow(/mnist digit 7: only 2 of 3 pixels/);
+    expect(() => readPixels('{"data":[0,2,1]}', 3, 1)).toThrow(/out of range/);
+  });
+});

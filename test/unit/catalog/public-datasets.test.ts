@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { PUBLIC_DATASET_NAMES, PublicCatalog } from '../../../src/catalog/public-datasets.js';
+import { desiredEntries } from '../../../src/daemon/resolvers.js';
+import { parseSettings } from '../../../src/settings/parse.js';
+
+describe('PublicCatalog', () => {
+  it('serves only the embedded mnist without configuration', () => {
+    const c = new PublicCatalog();
+    expect(c.names()).toEqual(['mnist']);
+    expect(c.source('mnist')).toEqual({ kind: 'embedded' });
+    expect(c.source('coco')).toBeUndefined();
+  });
+
+  it('serves every public dataset from an anonymous bucket, with per-dataset overrides', () => {
+    const c = new PublicCatalog({
+      source: { bucket: 'gradient-public', prefix: '/datasets/', endpoint: 'http://127.0.0.1:7480' },
+      datasets: { mnist: 'embedded', lsun: false, coco: { bucket: 'coco-mirror', prefix: '2017' } },
+    });
+    expect(c.names()).toEqual(PUBLIC_DATASET_NAMES.filter((n) => n !== 'lsun'));
+    expect(c.source('mnist')).toEqual({ kind: 'embedded' });
+    expect(c.source('coco')).toEqual({ kind: 's3', bucket: 'coco-mirror', prefix: '2017' });
+    expect(c.source('tiny-imagenet-200')).toEqual({
+      kind: 's3',
+      bucket: 'gradient-public',
+      prefix: 'datasets/tiny-imagenet-200',
+      endpoint: 'http://127.0.0.1:7480',
+    });
+  });
+
+  it('rejects unknown names and an embedded copy of anything but mnist', () => {
+    expect(() => new PublicCatalog({ datasets: { imagenet: false } as never })).toThrow();
+    expect(() => new PublicCatalog({ datasets: { coco: 'embedded' } })).toThrow(/only mnist has an embedded copy/);
+  });
+});
+
+describe('desiredEntries', () => {
+  it('lists public datasets first, and lets a settings entry take a public name', () => {
+    const settings = parseSettings('mine:\n  type: s3\n  url: s3://bkt\nmnist:\n  type: dataset\n  id: d1\n  version: v1\n', 'settings.yaml');
+    const desired = desiredEntries(settings, new PublicCatalog({ source: { bucket: 'pub' }, datasets: { coco: false } }));
+    expect([...desired.keys()]).toEqual(['fastai', 'lsun', 'openslr', 'tiny-imagenet-200', 'mine', 'mnist']);
+    expect(desired.get('mnist')).toMatchObject({ type: 'dataset', id: 'd1' });
+    expect([...desiredEntries(undefined, new PublicCatalog())]).toEqual([['mnist', { type: 'public', dataset: 'mnist' }]]);
+  });
+});
