@@ -1,0 +1,80 @@
+// `gradient status`: what the running daemon serves, as a table or as JSON (--json).
+// Exit codes: 0 every entry ok, 1 some entry or the settings file is in error, 3 no daemon / not ready.
+import { Command, Option } from 'commander';
+import { DaemonClientError, fetchStatus, waitForReady } from '../daemon/client.js';
+import { defaultSocketPath } from '../daemon/socket-path.js';
+import type { DaemonStatus } from '../daemon/status.js';
+
+export const EXIT = { ok: 0, entryErrors: 1, noDaemon: 3 } as const;
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show what the running daemon mounts, what each ref resolved to, errors, and cache use')
+    .option('--json', 'print the full status as JSON')
+    .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(), 'see docs/ARCHITECTURE.md'))
+    .option('--wait', 'wait until the daemon is ready (for scripts)')
+    .addOption(new Option('--timeout <seconds>', 'with --wait: give up after this long').default('60').argParser(positiveSeconds))
+    .action(async (opts: { json?: boolean; socket: string; wait?: boolean; timeout: number | string }) => {
+      const timeoutMs = Number(opts.timeout) * 1000;
+      let status: DaemonStatus;
+      try {
+        status = opts.wait ? await waitForReady(opts.socket, { timeoutMs }) : await fetchStatus(opts.socket);
+      } catch (err) {
+        process.stderr.write(`gradient status: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = err instanceof DaemonClientError ? EXIT.noDaemon : EXIT.entryErrors;
+        return;
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+      process.exitCode = statusExitCode(status);
+    });
+}
+
+function positiveSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--timeout must be a positive number of seconds, got ${v}`);
+  return n;
+}
+
+export function statusExitCode(status: DaemonStatus): number {
+  if (!status.ready) return EXIT.noDaemon;
+  if (status.settings.state === 'error' || status.mounts.some((m) => m.state !== 'ok')) return EXIT.entryErrors;
+  return EXIT.ok;
+}
+
+/** The human view: a header, one row per mount, then every error in full (they are too long for a column). */
+export function formatStatus(s: DaemonStatus): string {
+  const lines: string[] = [];
+  lines.push(`daemon: ${s.phase} (pid ${s.pid}, since ${s.startedAt})${s.mountpoint ? `, mounted on ${s.mountpoint}` : ''}`);
+  lines.push(`settings: ${s.settings.file} — ${s.settings.state === 'ok' ? 'ok' : 'ERROR (last good settings still in force)'}`);
+  if (s.cache) {
+    const ratio = s.cache.hitRatio === null ? 'no reads yet' : `${(s.cache.hitRatio * 100).toFixed(1)}% hits`;
+    const pct = s.cache.capacityBytes > 0 ? ` (${((s.cache.usedBytes / s.cache.capacityBytes) * 100).toFixed(0)}%)` : '';
+    lines.push(`cache: ${bytes(s.cache.usedBytes)} of ${bytes(s.cache.capacityBytes)}${pct}, ${ratio}`);
+  }
+  if (s.fatalError) lines.push(`fatal: ${s.fatalError}`);
+  lines.push('');
+  const rows = [['NAME', 'TYPE', 'REF', 'SERVING', 'STATE'], ...s.mounts.map((m) => [m.name, m.type, m.ref, m.resolved ?? '-', m.state])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) lines.push(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  if (s.mounts.length === 0) lines.push('(nothing mounted)');
+  const errors = [
+    ...(s.settings.lastError ? [s.settings.lastError] : []),
+    ...s.mounts.filter((m) => m.lastError).map((m) => m.lastError!),
+  ];
+  if (errors.length > 0) {
+    lines.push('', 'errors:');
+    for (const e of errors) lines.push(...e.split('\n').map((l) => `  ${l}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,110 @@
+// A local HTTP server on a Unix socket: GET /v1/status (JSON) and POST /v1/refresh (re-resolve tags and
+// `latest`). A Unix socket, not a TCP port: nothing is reachable from the network, and file permissions
+// decide who may ask. Everything served passes through the redactor once more.
+import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import { redactor as defaultRedactor, type Redactor } from './redact.js';
+import type { DaemonStatus } from './status.js';
+
+export interface StatusProvider {
+  status(): DaemonStatus | Promise<DaemonStatus>;
+  /** Re-resolve movable refs (tags, `latest`); resolves when applied. */
+  refresh(): Promise<void>;
+}
+
+export class DaemonSocketError extends Error {
+  override readonly name = 'DaemonSocketError';
+  constructor(
+    readonly code: 'DAEMON_RUNNING' | 'SOCKET_UNAVAILABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface StatusServerOptions {
+  socketPath: string;
+  provider: StatusProvider;
+  /**
+   * Socket file mode. Default 0o666: the status holds no secrets and the one action (refresh) is harmless,
+   * and in a notebook container the daemon runs as root while the notebook user runs `gradient status`.
+   */
+  mode?: number;
+  redactor?: Redactor;
+}
+
+export class StatusServer {
+  private server: Server | undefined;
+
+  constructor(private readonly opts: StatusServerOptions) {}
+
+  get socketPath(): string {
+    return this.opts.socketPath;
+  }
+
+  async listen(): Promise<void> {
+    const socketPath = this.opts.socketPath;
+    await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+    await removeStaleSocket(socketPath);
+    const redactor = this.opts.redactor ?? defaultRedactor;
+    const server = createServer((req, res) => {
+      const send = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(`${JSON.stringify(redactor.scrub(body))}\n`);
+      };
+      const route = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}`;
+      void (async () => {
+        try {
+          if (route === 'GET /v1/status') return send(200, await this.opts.provider.status());
+          if (route === 'POST /v1/refresh') {
+            await this.opts.provider.refresh();
+            return send(200, await this.opts.provider.status());
+          }
+          send(404, { error: `no route ${route}` });
+        } catch (err) {
+          send(500, { error: err instanceof Error ? err.message : String(err) });
+        }
+      })();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    await chmod(socketPath, this.opts.mode ?? 0o666);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await unlink(this.opts.socketPath).catch(() => undefined);
+  }
+}
+
+/** A socket file left by a daemon that died is removed; one that answers means a daemon is running. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const alive = await new Promise<boolean | 'absent'>((resolve) => {
+    const sock = createConnection(socketPath);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ENOENT' ? 'absent' : false));
+  });
+  if (alive === true) {
+    throw new DaemonSocketError('DAEMON_RUNNING', `a daemon is already serving ${socketPath}; stop it first or pass another socket path`);
+  }
+  if (alive === false) {
+    await unlink(socketPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw new DaemonSocketError('SOCKET_UNAVAILABLE', `cannot remove stale socket ${socketPath}: ${err.code}`);
+    });
+  }
+}

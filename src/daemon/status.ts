@@ -1,0 +1,38 @@
+// The shape of `gradient status --json` and of the daemon's status socket. Nothing in it is secret:
+// refs, resolved version ids, states and error messages (which never carry secret values).
+import type { EntryStatus } from './reconciler.js';
+
+export interface CacheStats {
+  usedBytes: number;
+  capacityBytes: number;
+  hits: number;
+  misses: number;
+}
+
+export type DaemonPhase = 'starting' | 'ready' | 'stopping';
+
+export interface DaemonStatus {
+  version: 1;
+  pid: number;
+  startedAt: string;
+  phase: DaemonPhase;
+  /** True once the filesystem is mounted and the first settings were applied (entries may still be in error). */
+  ready: boolean;
+  mountpoint: string | null;
+  settings: {
+    file: string;
+    /** error = the file on disk is bad; the last good settings are still in force. */
+    state: 'ok' | 'error';
+    lastError: string | null;
+    appliedAt: string | null;
+  };
+  mounts: EntryStatus[];
+  cache: (CacheStats & { hitRatio: number | null }) | null;
+  /** Set while the daemon cannot start (e.g. the mount failed): scripts waiting for readiness print it. */
+  fatalError: string | null;
+}
+
+export function withHitRatio(stats: CacheStats): CacheStats & { hitRatio: number | null } {
+  const total = stats.hits + stats.misses;
+  return { ...stats, hitRatio: total > 0 ? stats.hits / total : null };
+}

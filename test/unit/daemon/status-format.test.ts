@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { formatStatus, statusExitCode } from '../../../src/cli/status.js';
+import { defaultSocketPath } from '../../../src/daemon/socket-path.js';
+import type { DaemonStatus } from '../../../src/daemon/status.js';
+
+const base: DaemonStatus = {
+  version: 1,
+  pid: 42,
+  startedAt: '2026-01-01T00:00:00.000Z',
+  phase: 'ready',
+  ready: true,
+  mountpoint: '/datasets',
+  settings: { file: '/n/.gradient/settings.yaml', state: 'ok', lastError: null, appliedAt: null },
+  mounts: [
+    { name: 'mnist', type: 'public', ref: 'public:mnist', resolved: 'embedded:mnist@abc', state: 'ok', lastError: null, lastErrorAt: null, since: null },
+    {
+      name: 'reports',
+      type: 'dataset',
+      ref: 'dst1:v9',
+      resolved: 'dst1:v1',
+      state: 'stale',
+      lastError: 'settings.yaml:4:12: reports.version: unknown tag "v9"',
+      lastErrorAt: null,
+      since: null,
+    },
+  ],
+  cache: null,
+  fatalError: null,
+};
+
+describe('gradient status output', () => {
+  it('prints aligned rows and the full errors below', () => {
+    const out = formatStatus(base);
+    expect(out).toContain('NAME     TYPE     REF           SERVING             STATE\n');
+    expect(out).toContain('reports  dataset  dst1:v9       dst1:v1             stale\n');
+    expect(out).toContain('errors:\n  settings.yaml:4:12: reports.version: unknown tag "v9"\n');
+  });
+
+  it('exits 0 when all is well, 1 on entry or settings errors, 3 when not ready', () => {
+    const ok = { ...base, mounts: [base.mounts[0]!] };
+    expect(statusExitCode(ok)).toBe(0);
+    expect(statusExitCode(base)).toBe(1);
+    expect(statusExitCode({ ...ok, settings: { ...ok.settings, state: 'error' } })).toBe(1);
+    expect(statusExitCode({ ...ok, ready: false, phase: 'starting' })).toBe(3);
+  });
+});
+
+describe('defaultSocketPath', () => {
+  it('follows the documented order', () => {
+    expect(defaultSocketPath({ GRADIENT_DAEMON_SOCKET: '/x.sock' }, 1000)).toBe('/x.sock');
+    expect(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 0)).toBe('/run/gradient/daemon.sock');
+    expect(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000)).toBe('/run/user/1000/gradient/daemon.sock');
+    expect(defaultSocketPath({}, 1000)).toMatch(/\/gradient-1000\/daemon\.sock$/);
+  });
+});
