@@ -1,0 +1,215 @@
+// The daemon's lifecycle, everything except the filesystem itself (injected): signals first, then the
+// status socket (so `--wait` can watch startup), the FUSE mount, the first settings apply, READY=1; then
+// live edits and SIGHUP refreshes; on SIGTERM: STOPPING=1, drain uploads, unmount, close sockets.
+import { PublicCatalog } from '../catalog/public-datasets.js';
+import type { Settings } from '../settings/parse.js';
+import { createLogger, type Logger } from './logger.js';
+import { DaemonMetrics, MetricsServer } from './metrics.js';
+import { SystemdNotifier, type Notifier } from './notify.js';
+import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
+import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload } from './resolvers.js';
+import { SettingsWatcher } from './settings-watcher.js';
+import { defaultSocketPath } from './socket-path.js';
+import { StatusServer } from './status-server.js';
+import { withHitRatio, type CacheStats, type DaemonPhase, type DaemonStatus } from './status.js';
+
+export interface DaemonOptions<M> {
+  settingsFile: string;
+  mountpoint: string;
+  /** The namespace: one view per entry (src/fs). */
+  target: MountTarget<MountPayload<M>>;
+  catalog: DatasetCatalog<M>;
+  publicCatalog?: PublicCatalog;
+  /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
+  mountFilesystem?: () => Promise<void>;
+  /** Waits for pending write-through uploads before anything is unmounted. */
+  drain?: () => Promise<void>;
+  unmountFilesystem?: () => Promise<void>;
+  cacheStats?: () => CacheStats | Promise<CacheStats>;
+  /** Default: defaultSocketPath(). */
+  socketPath?: string;
+  /** Opt-in Prometheus endpoint on 127.0.0.1 (0 = any free port). */
+  metricsPort?: number;
+  logger?: Logger;
+  notifier?: Notifier;
+  /** Install SIGHUP/SIGTERM/SIGINT handlers (default true; tests drive refresh/stop directly). */
+  handleSignals?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningDaemon {
+  status(): Promise<DaemonStatus>;
+  /** Re-reads settings.yaml and re-resolves tags and `latest` (SIGHUP, `gradient mount --refresh`). */
+  refresh(): Promise<void>;
+  stop(reason?: string): Promise<void>;
+  /** Settles when the daemon has stopped. */
+  readonly stopped: Promise<void>;
+  readonly socketPath: string;
+  readonly metricsPort: number | undefined;
+}
+
+export async function startDaemon<M>(opts: DaemonOptions<M>): Promise<RunningDaemon> {
+  const log = opts.logger ?? createLogger();
+  const notifier = opts.notifier ?? new SystemdNotifier({ env: opts.env, onError: (err) => log.warn({ err }, 'systemd notify') });
+  const publicCatalog = opts.publicCatalog ?? new PublicCatalog();
+  const socketPath = opts.socketPath ?? defaultSocketPath(opts.env);
+  const startedAt = new Date();
+  let phase: DaemonPhase = 'starting';
+  let ready = false;
+  let fatalError: string | null = null;
+  let settingsError: string | null = null;
+  let appliedAt: Date | null = null;
+  let lastApply: Promise<unknown> = Promise.resolve();
+
+  const reconciler = new Reconciler<MountPayload<M>>({
+    target: opts.target,
+    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env }),
+  });
+
+  const status = async (): Promise<DaemonStatus> => ({
+    version: 1,
+    pid: process.pid,
+    startedAt: startedAt.toISOString(),
+    phase,
+    ready,
+    mountpoint: opts.mountpoint,
+    settings: {
+      file: opts.settingsFile,
+      state: settingsError ? 'error' : 'ok',
+      lastError: settingsError,
+      appliedAt: appliedAt?.toISOString() ?? null,
+    },
+    mounts: reconciler.status(),
+    cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
+    fatalError,
+  });
+
+  const metrics = new DaemonMetrics(status);
+  const logApply = (r: ApplyResult) => {
+    for (const name of r.mounted) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'mounted');
+    for (const name of r.swapped) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'switched version');
+    for (const name of r.unmounted) log.info({ entry: name }, 'unmounted');
+    for (const name of r.failed) log.warn({ entry: name }, entryOf(name)?.lastError ?? 'failed');
+  };
+  const entryOf = (name: string) => reconciler.status().find((s) => s.name === name);
+  const summary = () => {
+    const mounts = reconciler.status();
+    const bad = mounts.filter((m) => m.state !== 'ok').length;
+    return `${mounts.length} entries on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
+  };
+
+  const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {
+    const t0 = process.hrtime.bigint();
+    const run = reconciler.apply(desiredEntries(settings, publicCatalog), settings, { refresh }).then((r) => {
+      metrics.settingsApplied(Number(process.hrtime.bigint() - t0) / 1e9);
+      appliedAt = new Date();
+      logApply(r);
+      if (ready) void notifier.status(summary());
+    });
+    lastApply = run.catch((err: unknown) => log.error({ err }, 'applying settings failed'));
+    return lastApply;
+  };
+
+  const watcher = new SettingsWatcher({
+    file: opts.settingsFile,
+    onSettings: (s) => {
+      if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
+      settingsError = null;
+      metrics.settingsLoaded(true);
+      void applySettings(s);
+    },
+    onError: (err) => {
+      settingsError = err.message;
+      metrics.settingsLoaded(false);
+      log.error({ code: err.code, file: opts.settingsFile }, `${err.message} (keeping the last good settings)`);
+      if (ready) void notifier.status(summary());
+    },
+  });
+
+  const refresh = async (): Promise<void> => {
+    await watcher.reload();
+    await lastApply;
+    logApply(await reconciler.refresh());
+  };
+  const statusServer = new StatusServer({ socketPath, provider: { status, refresh } });
+  const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
+
+  let stopping: Promise<void> | undefined;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const onHup = () => {
+    log.info('SIGHUP: refreshing tags and latest');
+    void refresh().catch((err: unknown) => log.error({ err }, 'refresh failed'));
+  };
+  const onTerm = (signal: NodeJS.Signals) => void stop(signal);
+  const handleSignals = opts.handleSignals ?? true;
+
+  const stop = (reason = 'stop requested'): Promise<void> => {
+    stopping ??= (async () => {
+      phase = 'stopping';
+      ready = false;
+      log.info({ reason }, 'stopping: draining uploads and unmounting');
+      await notifier.stopping(`stopping (${reason})`);
+      await watcher.close();
+      await lastApply;
+      try {
+        await opts.drain?.();
+      } catch (err) {
+        log.error({ err }, 'draining uploads failed');
+      }
+      await reconciler.unmountAll().catch((err: unknown) => log.error({ err }, 'unmounting entries failed'));
+      try {
+        await opts.unmountFilesystem?.();
+      } catch (err) {
+        log.error({ err, mountpoint: opts.mountpoint }, 'unmounting the filesystem failed');
+      }
+      await metricsServer?.close();
+      await statusServer.close();
+      if (handleSignals) {
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onTerm);
+      }
+      log.info('stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  // Handlers before anything is mounted: a signal that lands before them would kill the process and leave a
+  // dead mount behind.
+  if (handleSignals) {
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onTerm);
+  }
+  let metricsPort: number | undefined;
+  try {
+    await statusServer.listen();
+    if (metricsServer) metricsPort = await metricsServer.listen(opts.metricsPort!);
+    await opts.mountFilesystem?.();
+  } catch (err) {
+    fatalError = err instanceof Error ? err.message : String(err);
+    log.fatal({ err }, 'cannot start');
+    await notifier.status(`cannot start: ${fatalError}`);
+    await stop('startup failed');
+    throw err;
+  }
+  await watcher.start();
+  // A bad settings file at startup must not keep the public datasets (and the status) from coming up.
+  if (!watcher.current) void applySettings(undefined);
+  await lastApply;
+  phase = 'ready';
+  ready = true;
+  await notifier.ready(summary());
+  log.info({ mountpoint: opts.mountpoint, socket: socketPath, metricsPort, entries: reconciler.status().length }, 'ready');
+
+  return {
+    status,
+    refresh,
+    stop,
+    stopped,
+    socketPath,
+    metricsPort,
+  };
+}

@@ -1,0 +1,233 @@
+// The daemon end to end minus FUSE: real settings file edits (rename-and-replace), real chokidar, the real
+// status socket, CLI and metrics port. The namespace and the team catalog are in-memory stand-ins for the
+// modules that land separately (src/fs, src/catalog); the public catalog and embedded MNIST are the real ones.
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusCommand } from '../../../src/cli/status.js';
+import { fetchStatus, requestRefresh, waitForReady } from '../../../src/daemon/client.js';
+import { startDaemon, type RunningDaemon } from '../../../src/daemon/daemon.js';
+import { createLogger } from '../../../src/daemon/logger.js';
+import type { Notifier } from '../../../src/daemon/notify.js';
+import { EntryError, type MountTarget, type ResolvedMount } from '../../../src/daemon/reconciler.js';
+import type { DatasetCatalog, MountPayload } from '../../../src/daemon/resolvers.js';
+import { StatusServer } from '../../../src/daemon/status-server.js';
+import type { DaemonStatus } from '../../../src/daemon/status.js';
+
+type Manifest = { files: string[] };
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+class TeamCatalog implements DatasetCatalog<Manifest> {
+  versions = new Map([['d1:v1', true], ['d1:v2', true], ['d1:wip', false]]);
+  tags = new Map([['d1:prod', 'v1']]);
+  async resolve(ref: string) {
+    const [id, ver] = ref.split(':') as [string, string];
+    const v = ver === 'latest' ? 'v2' : (this.tags.get(ref) ?? ver);
+    const committed = this.versions.get(`${id}:${v}`);
+    if (committed === undefined) throw new EntryError('NotFound', `dataset ${id} has no version or tag "${ver}"`, 'version');
+    return { datasetId: id, versionId: v, manifest: { files: [`${v}.bin`] }, committed };
+  }
+}
+
+class Namespace implements MountTarget<MountPayload<Manifest>> {
+  views = new Map<string, string>();
+  mount(name: string, m: ResolvedMount<MountPayload<Manifest>>) {
+    this.views.set(name, m.resolved);
+  }
+  swap(name: string, m: ResolvedMount<MountPayload<Manifest>>) {
+    this.views.set(name, m.resolved);
+  }
+  unmount(name: string) {
+    this.views.delete(name);
+  }
+}
+
+const ds = (name: string, version: string) => `${name}:\n  type: dataset\n  id: d1\n  version: ${version}\n`;
+const bucket = 'bkt:\n  type: s3\n  url: s3://bkt/data\n  accessKeyId: AK123\n  secretAccessKey: secret:bkt-key\n  endpoint: http://127.0.0.1:9\n';
+
+async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 2000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('daemon', () => {
+  let dir: string;
+  let file: string;
+  let daemon: RunningDaemon;
+  const ns = new Namespace();
+  const catalog = new TeamCatalog();
+  const logs: string[] = [];
+  const notes: string[] = [];
+  const notifier: Notifier = {
+    ready: async (s) => void notes.push(`READY=1 ${s ?? ''}`),
+    status: async (s) => void notes.push(`STATUS=${s}`),
+    stopping: async () => void notes.push('STOPPING=1'),
+  };
+  let drained = false;
+  let fsUnmounted = false;
+
+  const save = (text: string) => {
+    // An editor's safe save: a new file renamed over the old one.
+    const tmp = path.join(dir, `.settings.yaml.${Date.now()}.swp`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  };
+  const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-'));
+    file = path.join(dir, 'settings.yaml');
+    writeFileSync(path.join(dir, 'bkt-key'), `${SECRET}\n`);
+    writeFileSync(file, ds('reports', 'v1') + bucket);
+    daemon = await startDaemon({
+      settingsFile: file,
+      mountpoint: '/datasets',
+      target: ns,
+      catalog,
+      socketPath: path.join(dir, 'run', 'daemon.sock'),
+      metricsPort: 0,
+      handleSignals: false,
+      env: { GRADIENT_SECRETS_DIR: dir },
+      notifier,
+      logger: createLogger({
+        destination: new Writable({
+          write(c: Buffer, _e, cb) {
+            logs.push(c.toString());
+            cb();
+          },
+        }),
+      }),
+      cacheStats: () => ({ usedBytes: 3 << 20, capacityBytes: 10 << 20, hits: 9, misses: 1 }),
+      drain: async () => void (drained = true),
+      unmountFilesystem: async () => void (fsUnmounted = true),
+    });
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('comes up ready with the settings entries and embedded mnist, and says so to systemd', async () => {
+    const s = await waitForReady(daemon.socketPath, { timeoutMs: 2000 });
+    expect(s.phase).toBe('ready');
+    expect(s.mounts.map((m) => [m.name, m.type, m.state])).toEqual([
+      ['mnist', 'public', 'ok'],
+      ['reports', 'dataset', 'ok'],
+      ['bkt', 's3', 'ok'],
+    ]);
+    expect(mount(s, 'mnist')!.resolved).toMatch(/^embedded:mnist@[0-9a-f]{12}$/);
+    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:v1', resolved: 'd1:v1' });
+    expect(mount(s, 'bkt')).toMatchObject({ ref: 's3://bkt/data', resolved: 's3://bkt/data' });
+    expect(s.cache).toEqual({ usedBytes: 3 << 20, capacityBytes: 10 << 20, hits: 9, misses: 1, hitRatio: 0.9 });
+    expect(notes[0]).toMatch(/^READY=1 3 entries on \/datasets$/);
+    expect([...ns.views.keys()].sort()).toEqual(['bkt', 'mnist', 'reports']);
+  });
+
+  it('switches a version on a rename-and-replace save within a second', async () => {
+    const t0 = Date.now();
+    save(ds('reports', 'v2') + bucket);
+    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === 'd1:v2');
+    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:v2', state: 'ok' });
+    expect(ns.views.get('reports')).toBe('d1:v2');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('keeps every mount through a bad edit and shows file:line and field, then recovers', async () => {
+    save(ds('reports', 'v1').replace('version', 'verison') + bucket);
+    const bad = await until(() => fetchStatus(daemon.socketPath), (s) => s.settings.state === 'error');
+    expect(bad.settings.lastError).toContain(`${file}:4:3: reports.verison: unknown field for type dataset`);
+    expect(mount(bad, 'reports')).toMatchObject({ resolved: 'd1:v2', state: 'ok' });
+    save(ds('reports', 'v1') + bucket);
+    const good = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === 'd1:v1');
+    expect(good.settings).toMatchObject({ state: 'ok', lastError: null });
+  });
+
+  it('keeps the last good version of an entry whose new ref fails; other entries still apply', async () => {
+    save(ds('reports', 'v9') + ds('more', 'v2') + bucket);
+    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'more')?.state === 'ok' && mount(s, 'reports')?.state === 'stale');
+    expect(mount(s, 'reports')).toMatchObject({
+      ref: 'd1:v9',
+      resolved: 'd1:v1',
+      state: 'stale',
+      lastError: `${file}:4:12: reports.version: dataset d1 has no version or tag "v9"`,
+    });
+    expect(ns.views.get('reports')).toBe('d1:v1');
+    save(ds('reports', 'wip') + bucket);
+    const wip = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.ref === 'd1:wip' && !mount(s, 'more'));
+    expect(mount(wip, 'reports')!.lastError).toMatch(/version wip of dataset d1 is not committed/);
+    expect(ns.views.has('more')).toBe(false);
+  });
+
+  it('reports a missing secret by entry and secret name, keeping the mount', async () => {
+    save(ds('reports', 'v1') + bucket.replace('secret:bkt-key', 'secret:nope'));
+    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'stale');
+    expect(mount(s, 'bkt')!.lastError).toMatch(new RegExp(`^${file.replace(/[.]/g, '\\.')}:9:20: bkt\\.secretAccessKey: secret "nope" not found`));
+    save(ds('reports', 'prod') + bucket);
+    await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'ok' && mount(s, 'reports')?.ref === 'd1:prod');
+  });
+
+  it('picks up a moved tag on refresh (SIGHUP / gradient mount --refresh)', async () => {
+    catalog.tags.set('d1:prod', 'v2');
+    expect(mount(await fetchStatus(daemon.socketPath), 'reports')!.resolved).toBe('d1:v1');
+    const s = await requestRefresh(daemon.socketPath);
+    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:prod', resolved: 'd1:v2', state: 'ok' });
+  });
+
+  it('serves Prometheus metrics on 127.0.0.1 only', async () => {
+    const res = await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`);
+    const text = await res.text();
+    expect(text).toContain('gradient_mounts{state="ok"} 3');
+    expect(text).toMatch(/gradient_mount_info\{name="reports",type="dataset",ref="d1:prod",resolved="d1:v2",state="ok"\} 1/);
+    expect(text).toContain('gradient_cache_used_bytes 3145728');
+    expect(text).toMatch(/gradient_settings_reloads_total\{result="error"\} [1-9]/);
+    expect(text).toMatch(/gradient_settings_apply_seconds_count [1-9]/);
+  });
+
+  it('gradient status prints a table and JSON, with exit codes', async () => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (out.push(chunk), true)) as typeof process.stdout.write;
+    try {
+      await statusCommand().parseAsync(['--socket', daemon.socketPath], { from: 'user' });
+      await statusCommand().parseAsync(['--socket', daemon.socketPath, '--json'], { from: 'user' });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(process.exitCode).toBe(0);
+    const table = out[0]!;
+    expect(table).toMatch(/^NAME +TYPE +REF +SERVING +STATE$/m);
+    expect(table).toMatch(/^reports +dataset +d1:prod +d1:v2 +ok$/m);
+    expect(table).toContain('cache: 3.0 MiB of 10.0 MiB (30%), 90.0% hits');
+    expect((JSON.parse(out[1]!) as DaemonStatus).mounts).toHaveLength(3);
+    process.exitCode = undefined;
+  });
+
+  it('never shows a secret in status or logs', async () => {
+    const raw = JSON.stringify(await fetchStatus(daemon.socketPath));
+    expect(raw).not.toContain(SECRET);
+    expect(logs.join('')).not.toContain(SECRET);
+    expect(logs.join('')).toContain('switched version');
+  });
+
+  it('refuses a second daemon on the same socket', async () => {
+    const other = new StatusServer({ socketPath: daemon.socketPath, provider: { status: () => daemon.status(), refresh: async () => undefined } });
+    await expect(other.listen()).rejects.toMatchObject({ code: 'DAEMON_RUNNING' });
+  });
+
+  it('stops cleanly: STOPPING=1, drain, unmount every entry and the filesystem, remove the socket', async () => {
+    await daemon.stop('test');
+    await daemon.stopped;
+    expect(notes.at(-1)).toBe('STOPPING=1');
+    expect(drained && fsUnmounted).toBe(true);
+    expect(ns.views.size).toBe(0);
+    expect(existsSync(daemon.socketPath)).toBe(false);
+    await expect(fetchStatus(daemon.socketPath)).rejects.toMatchObject({ code: 'NO_DAEMON' });
+  });
+});
