@@ -1,0 +1,342 @@
+/* FUSE session: INIT, reader threads, fast read path, notifier. See session.h. */
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kernel_abi.h"
+
+#define PAGE 4096u
+/* Room for the request header and write_in in front of max_write bytes of data. */
+#define REQ_HEADROOM PAGE
+
+static uint64_t wanted_flags(const struct gf_config *cfg) {
+  uint64_t f = GF_ASYNC_READ | GF_ATOMIC_O_TRUNC | GF_BIG_WRITES | GF_AUTO_INVAL_DATA | GF_DO_READDIRPLUS |
+               GF_ASYNC_DIO | GF_PARALLEL_DIROPS | GF_ABORT_ERROR | GF_MAX_PAGES | GF_CACHE_SYMLINKS | GF_INIT_EXT |
+               GF_HAS_EXPIRE_ONLY | GF_DIRECT_IO_ALLOW_MMAP;
+  if (cfg->want_passthrough) f |= GF_PASSTHROUGH;
+  return f;
+}
+
+static int write_all_iov(int fd, const struct iovec *iov, int iovcnt) {
+  ssize_t n;
+  do {
+    n = writev(fd, iov, iovcnt);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : 0;
+}
+
+static int reply_error(struct gf_session *s, uint64_t unique, int err) {
+  struct gf_out_header out = {.len = sizeof out, .error = -err, .unique = unique};
+  struct iovec iov = {.iov_base = &out, .iov_len = sizeof out};
+  return write_all_iov(s->devfd, &iov, 1);
+}
+
+int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->devfd = devfd;
+  s->cfg = *cfg;
+  if (s->cfg.threads < 1) s->cfg.threads = 1;
+  if (s->cfg.threads > GF_MAX_THREADS) s->cfg.threads = GF_MAX_THREADS;
+  if (s->cfg.max_pages < 1) s->cfg.max_pages = 1;
+  if (s->cfg.max_pages > 256) s->cfg.max_pages = 256;
+  pthread_rwlock_init(&s->bound_lock, NULL);
+  pthread_mutex_init(&s->nq_lock, NULL);
+  pthread_cond_init(&s->nq_cond, NULL);
+
+  /* The kernel queues INIT as soon as mount(2) returns; wait for it with a timeout. */
+  struct pollfd pfd = {.fd = devfd, .events = POLLIN};
+  int pr;
+  do {
+    pr = poll(&pfd, 1, cfg->init_timeout_ms > 0 ? cfg->init_timeout_ms : 10000);
+  } while (pr < 0 && errno == EINTR);
+  if (pr <= 0) {
+    snprintf(err, errlen, "no INIT request from the kernel within %d ms", cfg->init_timeout_ms);
+    return pr == 0 ? -ETIMEDOUT : -errno;
+  }
+  /* The kernel refuses reads smaller than its minimum buffer (8 KiB), even for INIT. */
+  size_t bufsize = (size_t)s->cfg.max_pages * PAGE + REQ_HEADROOM;
+  unsigned char *buf = malloc(bufsize);
+  if (!buf) return -ENOMEM;
+  ssize_t n;
+  do {
+    n = read(devfd, buf, bufsize);
+  } while (n < 0 && (errno == EINTR || errno == ENOENT));
+  if (n < 0) {
+    int e = errno;
+    free(buf);
+    snprintf(err, errlen, "reading INIT from /dev/fuse: %s", strerror(e));
+    return -e;
+  }
+  struct gf_in_header *h = (struct gf_in_header *)buf;
+  if ((size_t)n < sizeof *h + 16 || h->opcode != GF_FUSE_INIT) {
+    free(buf);
+    snprintf(err, errlen, "expected INIT, got opcode %u", (size_t)n >= sizeof *h ? h->opcode : 0);
+    return -EPROTO;
+  }
+  struct gf_init_in in = {0};
+  size_t inlen = (size_t)n - sizeof *h;
+  memcpy(&in, buf + sizeof *h, inlen < sizeof in ? inlen : sizeof in);
+  uint64_t unique = h->unique;
+  free(buf);
+
+  if (in.major != GF_FUSE_KERNEL_VERSION || in.minor < GF_FUSE_MIN_MINOR) {
+    reply_error(s, unique, EPROTO);
+    snprintf(err, errlen, "kernel FUSE protocol %u.%u is too old (need 7.%d+)", in.major, in.minor, GF_FUSE_MIN_MINOR);
+    return -EPROTO;
+  }
+  uint64_t offered = in.flags;
+  if (in.flags & GF_INIT_EXT) offered |= (uint64_t)in.flags2 << 32;
+  uint32_t minor = in.minor < GF_FUSE_MAX_MINOR ? in.minor : GF_FUSE_MAX_MINOR;
+  uint64_t flags = offered & wanted_flags(&s->cfg);
+  if (minor < 40) flags &= ~GF_PASSTHROUGH; /* backing_id in open_out needs 7.40 */
+
+  struct gf_init_out out = {
+      .major = GF_FUSE_KERNEL_VERSION,
+      .minor = minor,
+      .max_readahead = in.max_readahead, /* can only lower it; the bdi's read_ahead_kb is raised after mount */
+      .flags = (uint32_t)flags,
+      .max_background = s->cfg.max_background ? s->cfg.max_background : 64,
+      .congestion_threshold = s->cfg.congestion_threshold ? s->cfg.congestion_threshold : 48,
+      .max_write = s->cfg.max_pages * PAGE,
+      .time_gran = 1,
+      .max_pages = (uint16_t)s->cfg.max_pages,
+      .flags2 = (uint32_t)(flags >> 32),
+      .max_stack_depth = (flags & GF_PASSTHROUGH) ? (s->cfg.max_stack_depth ? s->cfg.max_stack_depth : 1) : 0,
+  };
+  struct gf_out_header oh = {.len = sizeof oh + sizeof out, .error = 0, .unique = unique};
+  struct iovec iov[2] = {{&oh, sizeof oh}, {&out, sizeof out}};
+  int rc = write_all_iov(devfd, iov, 2);
+  if (rc < 0) {
+    snprintf(err, errlen, "replying to INIT: %s", strerror(-rc));
+    return rc;
+  }
+  s->bufsize = bufsize;
+  s->info = (struct gf_init_info){
+      .major = in.major,
+      .minor = in.minor,
+      .reply_minor = minor,
+      .kernel_flags = offered,
+      .flags = flags,
+      .max_write = out.max_write,
+      .max_readahead = out.max_readahead,
+      .passthrough = (flags & GF_PASSTHROUGH) != 0,
+  };
+  return 0;
+}
+
+/* Returns the bound fd for fh with the read lock held, or -1 (lock released). */
+static int bound_fd_locked(struct gf_session *s, uint64_t fh) {
+  pthread_rwlock_rdlock(&s->bound_lock);
+  if (fh < s->bound_cap && s->bound[fh] >= 0) return s->bound[fh];
+  pthread_rwlock_unlock(&s->bound_lock);
+  return -1;
+}
+
+static void serve_read(struct gf_session *s, const struct gf_in_header *h, const struct gf_read_in *r, int fd,
+                       unsigned char *data) {
+  size_t want = r->size, got = 0;
+  while (got < want) {
+    ssize_t n = pread(fd, data + got, want - got, (off_t)(r->offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      reply_error(s, h->unique, errno);
+      return;
+    }
+    if (n == 0) break; /* end of file: a short reply */
+    got += (size_t)n;
+  }
+  struct gf_out_header out = {.len = (uint32_t)(sizeof out + got), .error = 0, .unique = h->unique};
+  struct iovec iov[2] = {{&out, sizeof out}, {data, got}};
+  write_all_iov(s->devfd, iov, 2); /* ENOENT: interrupted meanwhile, nothing to do */
+  atomic_fetch_add(&s->stat_fast_reads, 1);
+  atomic_fetch_add(&s->stat_fast_bytes, got);
+}
+
+static void *reader_main(void *arg) {
+  struct gf_session *s = arg;
+  unsigned char *buf = aligned_alloc(PAGE, s->bufsize);
+  unsigned char *data = aligned_alloc(PAGE, (size_t)s->cfg.max_pages * PAGE);
+  while (buf && data && !atomic_load(&s->stopping)) {
+    ssize_t n = read(s->devfd, buf, s->bufsize);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;
+      if (errno != ENODEV) fprintf(stderr, "gradient-fuse: reading /dev/fuse: %s\n", strerror(errno));
+      break; /* ENODEV: unmounted or aborted */
+    }
+    if ((size_t)n < sizeof(struct gf_in_header)) continue;
+    const struct gf_in_header *h = (const struct gf_in_header *)buf;
+    if (h->opcode == GF_FUSE_READ && (size_t)n >= sizeof *h + sizeof(struct gf_read_in)) {
+      const struct gf_read_in *r = (const struct gf_read_in *)(buf + sizeof *h);
+      int fd = bound_fd_locked(s, r->fh);
+      if (fd >= 0) {
+        serve_read(s, h, r, fd, data);
+        pthread_rwlock_unlock(&s->bound_lock);
+        continue;
+      }
+    }
+    void *copy = malloc((size_t)n);
+    if (!copy) {
+      reply_error(s, h->unique, ENOMEM);
+      continue;
+    }
+    memcpy(copy, buf, (size_t)n);
+    atomic_fetch_add(&s->stat_forwarded, 1);
+    s->forward(s, copy, (size_t)n);
+  }
+  free(buf);
+  free(data);
+  if (atomic_fetch_sub(&s->live_threads, 1) == 1) s->forward(s, NULL, 0); /* last one out */
+  return NULL;
+}
+
+static void *notifier_main(void *arg) {
+  struct gf_session *s = arg;
+  pthread_mutex_lock(&s->nq_lock);
+  for (;;) {
+    while (!s->nq_head && !s->nq_stop) pthread_cond_wait(&s->nq_cond, &s->nq_lock);
+    if (!s->nq_head) break; /* stopping and drained */
+    struct gf_msg *m = s->nq_head;
+    s->nq_head = m->next;
+    if (!s->nq_head) s->nq_tail = NULL;
+    pthread_mutex_unlock(&s->nq_lock);
+    struct iovec iov = {m->data, m->len};
+    if (write_all_iov(s->devfd, &iov, 1) < 0) atomic_fetch_add(&s->stat_notify_errors, 1);
+    free(m);
+    pthread_mutex_lock(&s->nq_lock);
+  }
+  pthread_mutex_unlock(&s->nq_lock);
+  return NULL;
+}
+
+int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user) {
+  s->forward = fwd;
+  s->user = user;
+  if (pthread_create(&s->notifier, NULL, notifier_main, s) != 0) return -EAGAIN;
+  s->notifier_started = 1;
+  atomic_store(&s->live_threads, s->cfg.threads);
+  for (int i = 0; i < s->cfg.threads; i++) {
+    if (pthread_create(&s->threads[i], NULL, reader_main, s) != 0) {
+      /* Threads already started keep serving; account for the ones that never ran. */
+      int missing = s->cfg.threads - i;
+      s->nthreads = i;
+      if (atomic_fetch_sub(&s->live_threads, missing) == missing) s->forward(s, NULL, 0);
+      return i > 0 ? 0 : -EAGAIN;
+    }
+    s->nthreads = i + 1;
+  }
+  return 0;
+}
+
+int gf_session_reply(struct gf_session *s, const struct iovec *iov, int iovcnt) {
+  return write_all_iov(s->devfd, iov, iovcnt);
+}
+
+int gf_session_notify(struct gf_session *s, const void *msg, size_t len) {
+  struct gf_msg *m = malloc(sizeof *m + len);
+  if (!m) return -ENOMEM;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data, msg, len);
+  pthread_mutex_lock(&s->nq_lock);
+  if (s->nq_stop) {
+    pthread_mutex_unlock(&s->nq_lock);
+    free(m);
+    return -ESHUTDOWN;
+  }
+  if (s->nq_tail) s->nq_tail->next = m;
+  else s->nq_head = m;
+  s->nq_tail = m;
+  pthread_cond_signal(&s->nq_cond);
+  pthread_mutex_unlock(&s->nq_lock);
+  return 0;
+}
+
+int gf_session_bind(struct gf_session *s, uint64_t fh, int fd) {
+  if (fh > (1u << 24)) return -EINVAL; /* handles are small integers allocated by the TypeScript side */
+  int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dupfd < 0) return -errno;
+  pthread_rwlock_wrlock(&s->bound_lock);
+  if (fh >= s->bound_cap) {
+    size_t cap = s->bound_cap ? s->bound_cap : 256;
+    while (cap <= fh) cap *= 2;
+    int *grown = realloc(s->bound, cap * sizeof *grown);
+    if (!grown) {
+      pthread_rwlock_unlock(&s->bound_lock);
+      close(dupfd);
+      return -ENOMEM;
+    }
+    for (size_t i = s->bound_cap; i < cap; i++) grown[i] = -1;
+    s->bound = grown;
+    s->bound_cap = cap;
+  }
+  int old = s->bound[fh];
+  s->bound[fh] = dupfd;
+  pthread_rwlock_unlock(&s->bound_lock);
+  if (old >= 0) close(old);
+  return 0;
+}
+
+int gf_session_unbind(struct gf_session *s, uint64_t fh) {
+  int old = -1;
+  pthread_rwlock_wrlock(&s->bound_lock);
+  if (fh < s->bound_cap) {
+    old = s->bound[fh];
+    s->bound[fh] = -1;
+  }
+  pthread_rwlock_unlock(&s->bound_lock);
+  if (old >= 0) close(old);
+  return old >= 0 ? 0 : -ENOENT;
+}
+
+int gf_session_backing_open(struct gf_session *s, int fd) {
+  if (!s->info.passthrough) return -EOPNOTSUPP;
+  struct gf_backing_map map = {.fd = fd, .flags = 0, .padding = 0};
+  int id = ioctl(s->devfd, GF_DEV_IOC_BACKING_OPEN, &map);
+  return id < 0 ? -errno : id;
+}
+
+int gf_session_backing_close(struct gf_session *s, int backing_id) {
+  uint32_t id = (uint32_t)backing_id;
+  return ioctl(s->devfd, GF_DEV_IOC_BACKING_CLOSE, &id) < 0 ? -errno : 0;
+}
+
+void gf_session_join(struct gf_session *s) {
+  atomic_store(&s->stopping, 1);
+  for (int i = 0; i < s->nthreads; i++) pthread_join(s->threads[i], NULL);
+  s->nthreads = 0;
+  if (s->notifier_started) {
+    pthread_mutex_lock(&s->nq_lock);
+    s->nq_stop = 1;
+    pthread_cond_signal(&s->nq_cond);
+    pthread_mutex_unlock(&s->nq_lock);
+    pthread_join(s->notifier, NULL);
+    s->notifier_started = 0;
+  }
+}
+
+void gf_session_destroy(struct gf_session *s) {
+  for (size_t i = 0; i < s->bound_cap; i++)
+    if (s->bound[i] >= 0) close(s->bound[i]);
+  free(s->bound);
+  s->bound = NULL;
+  s->bound_cap = 0;
+  for (struct gf_msg *m = s->nq_head; m;) {
+    struct gf_msg *next = m->next;
+    free(m);
+    m = next;
+  }
+  s->nq_head = s->nq_tail = NULL;
+  if (s->devfd >= 0) close(s->devfd);
+  s->devfd = -1;
+  pthread_rwlock_destroy(&s->bound_lock);
+  pthread_mutex_destroy(&s->nq_lock);
+  pthread_cond_destroy(&s->nq_cond);
+}

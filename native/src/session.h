@@ -1,0 +1,98 @@
+/* A FUSE session on an open /dev/fuse: INIT negotiation, reader threads, the fast read path
+ * for handles bound to a local file, and a notifier thread. Knows nothing about N-API. */
+#ifndef GF_SESSION_H
+#define GF_SESSION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define GF_MAX_THREADS 16
+
+struct gf_session;
+
+/* Called on a reader thread with a malloc'd copy of one request; the callee owns `req`.
+ * req == NULL (len 0) means the session has ended: every reader thread has exited. */
+typedef void (*gf_forward_fn)(struct gf_session *s, void *req, size_t len);
+
+struct gf_config {
+  int threads;             /* reader threads */
+  uint32_t max_pages;      /* request size in pages (≤ kernel limit, 256 = 1 MiB) */
+  int want_passthrough;    /* negotiate FUSE_PASSTHROUGH when the kernel offers it */
+  uint32_t max_stack_depth;
+  uint16_t max_background;
+  uint16_t congestion_threshold;
+  int init_timeout_ms;
+};
+
+struct gf_init_info {
+  uint32_t major, minor;      /* what the kernel offered */
+  uint32_t reply_minor;       /* what we claimed */
+  uint64_t kernel_flags;      /* offered */
+  uint64_t flags;             /* negotiated */
+  uint32_t max_write;
+  uint32_t max_readahead;
+  int passthrough;
+};
+
+struct gf_msg {
+  struct gf_msg *next;
+  size_t len;
+  unsigned char data[];
+};
+
+struct gf_bound {
+  int fd;
+};
+
+struct gf_session {
+  int devfd;
+  struct gf_config cfg;
+  struct gf_init_info info;
+  size_t bufsize;
+  int nthreads;
+  pthread_t threads[GF_MAX_THREADS];
+  atomic_int live_threads;
+  atomic_int stopping;
+
+  /* fh -> local fd for the fast read path; readers hold the read lock while they use an fd, so
+   * unbind (write lock) never closes an fd under a read in flight. */
+  pthread_rwlock_t bound_lock;
+  int *bound;
+  size_t bound_cap;
+
+  /* Notifications are written by their own thread: a notify write can wait on an inode lock held by a
+   * request that only the JS thread can answer, so writing it from the JS thread could deadlock. */
+  pthread_t notifier;
+  int notifier_started;
+  pthread_mutex_t nq_lock;
+  pthread_cond_t nq_cond;
+  struct gf_msg *nq_head, *nq_tail;
+  int nq_stop;
+
+  gf_forward_fn forward;
+  void *user;
+
+  atomic_ullong stat_fast_reads, stat_fast_bytes, stat_forwarded, stat_notify_errors;
+};
+
+/* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
+int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen);
+/* Starts reader threads and the notifier. Returns 0 or -errno. */
+int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user);
+/* Writes one reply (iovec of the caller's buffers). Returns 0 or -errno; ENOENT (request interrupted) is normal. */
+int gf_session_reply(struct gf_session *s, const struct iovec *iov, int iovcnt);
+/* Queues a notification for the notifier thread (copies it). */
+int gf_session_notify(struct gf_session *s, const void *msg, size_t len);
+/* Binds fh to a dup of fd for the fast read path. */
+int gf_session_bind(struct gf_session *s, uint64_t fh, int fd);
+int gf_session_unbind(struct gf_session *s, uint64_t fh);
+int gf_session_backing_open(struct gf_session *s, int fd);
+int gf_session_backing_close(struct gf_session *s, int backing_id);
+/* Stops accepting work: joins threads after the device is gone. Safe to call twice. */
+void gf_session_join(struct gf_session *s);
+void gf_session_destroy(struct gf_session *s);
+
+#endif

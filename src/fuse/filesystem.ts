@@ -1,0 +1,116 @@
+// The interface the FUSE engine calls: what src/fs implements. Inode numbers are plain numbers
+// (root = 1); times are in milliseconds; TTLs in seconds. The engine does the lookup-count
+// bookkeeping (LOOKUP, CREATE, READDIRPLUS, FORGET) and calls forget() when the kernel lets go.
+// Throw FsError('ENOENT') and friends; any other error becomes EIO.
+
+export const ROOT_INO = 1;
+
+export interface RequestContext {
+  uid: number;
+  gid: number;
+  pid: number;
+  /** Aborted when the kernel interrupts the request (the caller got a signal). */
+  signal: AbortSignal;
+}
+
+export interface Attr {
+  ino: number;
+  size: number;
+  /** File type and permission bits, e.g. 0o100644 or 0o040755. */
+  mode: number;
+  nlink?: number;
+  uid?: number;
+  gid?: number;
+  mtimeMs: number;
+  atimeMs?: number;
+  ctimeMs?: number;
+  blksize?: number;
+}
+
+export interface Entry {
+  attr: Attr;
+  /** How long the kernel may trust the name → inode mapping. */
+  entryTtl: number;
+  /** How long the kernel may trust the attributes. */
+  attrTtl: number;
+  generation?: number;
+}
+
+export interface AttrReply {
+  attr: Attr;
+  ttl: number;
+}
+
+export interface OpenReply {
+  fh: number;
+  /** Keep the kernel's page cache across opens: the file's bytes have not changed. */
+  keepCache?: boolean;
+  /** Bypass the page cache (each read reaches the filesystem). */
+  directIo?: boolean;
+  nonSeekable?: boolean;
+  /** For opendir: let the kernel cache the listing. */
+  cacheDir?: boolean;
+  /**
+   * The fast path: a local file holding exactly this file's bytes. The engine serves reads of this
+   * handle without calling read(): by kernel passthrough where available, else from C threads.
+   * Only for read-only opens; the file must not change while the handle is open.
+   */
+  backingPath?: string;
+}
+
+export interface DirEntry {
+  name: string;
+  /** Full entry for READDIRPLUS; when absent only name/ino/type are returned. */
+  entry?: Entry;
+  ino: number;
+  mode: number;
+  /** Cookie the kernel passes back as the offset to continue after this entry. */
+  nextOffset: number;
+}
+
+export interface SetattrChanges {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+  fh?: number;
+}
+
+export interface StatFs {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+
+export interface Filesystem {
+  lookup(ctx: RequestContext, parent: number, name: string): Promise<Entry>;
+  /** The kernel dropped its last reference to ino. */
+  forget?(ino: number): void;
+  getattr(ctx: RequestContext, ino: number, fh?: number): Promise<AttrReply>;
+  setattr?(ctx: RequestContext, ino: number, changes: SetattrChanges): Promise<AttrReply>;
+  readlink?(ctx: RequestContext, ino: number): Promise<string>;
+  open?(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply>;
+  read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
+  write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  flush?(ctx: RequestContext, ino: number, fh: number): Promise<void>;
+  release?(ctx: RequestContext, ino: number, fh: number, flags: number): Promise<void>;
+  fsync?(ctx: RequestContext, ino: number, fh: number, datasync: boolean): Promise<void>;
+  opendir?(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply>;
+  /** Entries after `offset` (0 = from the start); may return more than fit: the engine sends what fits. */
+  readdir(ctx: RequestContext, ino: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]>;
+  releasedir?(ctx: RequestContext, ino: number, fh: number): Promise<void>;
+  statfs?(ctx: RequestContext, ino: number): Promise<StatFs>;
+  create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }>;
+  mkdir?(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry>;
+  unlink?(ctx: RequestContext, parent: number, name: string): Promise<void>;
+  rmdir?(ctx: RequestContext, parent: number, name: string): Promise<void>;
+  rename?(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
+  access?(ctx: RequestContext, ino: number, mask: number): Promise<void>;
+}

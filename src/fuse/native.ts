@@ -1,0 +1,72 @@
+// Typed access to the C core (native/): mount, the session's reader threads, replies, the fast path.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeInitInfo {
+  major: number;
+  minor: number;
+  replyMinor: number;
+  kernelFlagsLow: number;
+  kernelFlagsHigh: number;
+  flagsLow: number;
+  flagsHigh: number;
+  maxWrite: number;
+  maxReadahead: number;
+  passthrough: boolean;
+}
+
+export interface NativeSessionConfig {
+  threads: number;
+  maxPages: number;
+  passthrough: boolean;
+  maxStackDepth: number;
+  initTimeoutMs: number;
+}
+
+export interface NativeStats {
+  fastReads: number;
+  fastBytes: number;
+  forwarded: number;
+  notifyErrors: number;
+}
+
+export type SessionHandle = { readonly __brand: 'FuseSession' };
+
+export interface NativeFuse {
+  mount(
+    mountpoint: string,
+    opts: { fsname: string; subtype: string; allowOther: boolean; defaultPermissions: boolean; readOnly: boolean },
+  ): { fd: number; fusermount: boolean };
+  /** 0 or -errno */
+  unmount(mountpoint: string, lazy: boolean): number;
+  start(fd: number, cfg: NativeSessionConfig, onRequest: (req: Buffer | null) => void): { session: SessionHandle; init: NativeInitInfo };
+  /** 0 or -errno */
+  reply(session: SessionHandle, bufs: Buffer[]): number;
+  notify(session: SessionHandle, msg: Buffer): number;
+  bind(session: SessionHandle, fh: number, fd: number): number;
+  unbind(session: SessionHandle, fh: number): number;
+  /** backing id (> 0) or -errno */
+  backingOpen(session: SessionHandle, fd: number): number;
+  backingClose(session: SessionHandle, backingId: number): number;
+  stats(session: SessionHandle): NativeStats;
+  close(session: SessionHandle): void;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// src/fuse or dist/fuse → ../../native/build/Release
+const addonPath = path.resolve(here, '../../native/build/Release/gradient_fuse.node');
+
+let loaded: NativeFuse | undefined;
+
+export function nativeFuse(): NativeFuse {
+  if (!loaded) {
+    const require = createRequire(import.meta.url);
+    try {
+      loaded = require(addonPath) as NativeFuse;
+    } catch (err) {
+      throw new Error(`cannot load the native FUSE core at ${addonPath}: run \`npm run build:native\``, { cause: err });
+    }
+  }
+  return loaded;
+}

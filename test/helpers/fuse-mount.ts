@@ -1,0 +1,60 @@
+// Mount helpers for engine tests: a fresh mountpoint per test, always unmounted and removed.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Filesystem } from '../../src/fuse/filesystem.js';
+import { unmountPath, mountsAt } from '../../src/fuse/mountpoint.js';
+import { FuseSession, type MountOptions } from '../../src/fuse/session.js';
+
+export const run = promisify(execFile);
+
+/** Runs a shell command in a child process (never block this process's thread on its own mount). */
+export async function sh(cmd: string, opts: { cwd?: string } = {}): Promise<string> {
+  const { stdout } = await run('bash', ['-c', cmd], { cwd: opts.cwd, maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+/** Runs a shell command and returns its exit code and stderr instead of throwing. */
+export async function shStatus(cmd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('bash', ['-c', cmd]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export function tempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface Mounted {
+  session: FuseSession;
+  mountpoint: string;
+  cleanup: () => Promise<void>;
+}
+
+export async function mountForTest(fs: Filesystem, opts: MountOptions = {}): Promise<Mounted> {
+  const { dir, remove } = tempDir('gd-mnt-');
+  const session = await FuseSession.mount(fs, dir, opts);
+  return {
+    session,
+    mountpoint: dir,
+    cleanup: async () => {
+      await session.unmount().catch(() => undefined);
+      await forceUnmount(dir);
+      remove();
+    },
+  };
+}
+
+/** Last resort for a test that failed half-way: nothing may stay mounted. */
+export async function forceUnmount(dir: string): Promise<void> {
+  for (let i = 0; i < 3 && (await mountsAt(dir)).length > 0; i++) {
+    await unmountPath(dir, true).catch(() => undefined);
+  }
+}
