@@ -55,7 +55,8 @@ export interface NativeFuse {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // src/fuse or dist/fuse → ../../native/build/Release
-const addonPath = path.resolve(here, '../../native/build/Release/gradient_fuse.node');
+// GRADIENT_NATIVE_ADDON selects another build (the AddressSanitizer one in tests).
+const addonPath = process.env.GRADIENT_NATIVE_ADDON ?? path.resolve(here, '../../native/build/Release/gradient_fuse.node');
 
 let loaded: NativeFuse | undefined;
 

@@ -1,21 +1,22 @@
 // A separate daemon process serving a MemFs, for tests that kill it: mounts argv[2], prints "ready",
-// unmounts on SIGTERM. Optional argv[3]: JSON {files: {path: content}, backed: {path: backingPath}}.
+// unmounts on SIGTERM. Optional argv[3]: JSON {files: {path: content}, backed: {path: backingPath},
+// passthrough: boolean}.
 import { FuseSession } from '../../src/fuse/session.js';
 import { MemFs } from './memfs.js';
 
 const mountpoint = process.argv[2]!;
-const spec = JSON.parse(process.argv[3] ?? '{}') as { files?: Record<string, string>; backed?: Record<string, string> };
+const spec = JSON.parse(process.argv[3] ?? '{}') as { files?: Record<string, string>; backed?: Record<string, string>; passthrough?: boolean };
 const fs = new MemFs({ ttl: 1 });
 for (const [p, content] of Object.entries(spec.files ?? {})) fs.addFile(p, content);
 for (const [p, backing] of Object.entries(spec.backed ?? {})) fs.addBackedFile(p, backing);
 
-let session: FuseSession | undefined;
+const state: { session?: FuseSession } = {};
 const stop = async () => {
-  await session?.unmount();
+  await state.session?.unmount();
   process.exit(0);
 };
 // Handlers before mounting: a signal that lands first must not leave a dead mount.
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-session = await FuseSession.mount(fs, mountpoint, { log: { warn: (o, m) => console.error(m, o) } });
+state.session = await FuseSession.mount(fs, mountpoint, { passthrough: spec.passthrough ?? true, log: { warn: (o, m) => console.error(m, o) } });
 console.log('ready');

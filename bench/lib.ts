@@ -1,0 +1,56 @@
+// Small helpers shared by the benchmarks: timing shell commands, medians, tables, results files.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function sh(cmd: string): Promise<string> {
+  const { stdout } = await run('bash', ['-c', cmd], { maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+/** Seconds taken by a shell command. */
+export async function timeSh(cmd: string): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await sh(cmd);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export async function dropCaches(): Promise<void> {
+  await sh('sync; echo 3 > /proc/sys/vm/drop_caches').catch(() => undefined);
+}
+
+export function machine(): Record<string, string | number> {
+  return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version };
+}
+
+export interface Row {
+  [k: string]: string | number;
+}
+
+export function printTable(title: string, rows: Row[]): void {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]!);
+  const fmt = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : v);
+  console.log(`\n### ${title}\n`);
+  console.log(`| ${cols.join(' | ')} |`);
+  console.log(`|${cols.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${cols.map((c) => fmt(r[c] ?? '')).join(' | ')} |`);
+}
+
+export function saveResults(name: string, data: object): string {
+  const dir = path.resolve(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine: machine(), ...data }, null, 2));
+  return file;
+}

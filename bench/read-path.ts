@@ -1,0 +1,91 @@
+// Read path of the FUSE engine versus a direct read of the backing file, in one run.
+//   node --import tsx bench/read-path.ts [--rounds 3] [--size-mib 1024]
+// Per round, each config gets a fresh mount (FUSE page cache cold; backing files warm in the page
+// cache), 1 reader (dd bs=1M) and 4 readers on 4 files; then a re-read on the same mount (kernel
+// cache kept). Also stat() of 10k distinct files, cold (fresh mount) and warm.
+import { parseArgs } from 'node:util';
+import { MemFs } from '../test/helpers/memfs.js';
+import { FuseSession, type MountOptions } from '../src/fuse/session.js';
+import { median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'size-mib': { type: 'string', default: '1024' } } });
+const rounds = Number(values.rounds);
+const sizeMiB = Number(values['size-mib']);
+const work = (await sh('mktemp -d /tmp/gd-bench-read-XXXX')).trim();
+const mnt = `${work}/mnt`;
+const files = [0, 1, 2, 3].map((i) => `${work}/f${i}.bin`);
+
+async function withMount<T>(opts: MountOptions, build: (fs: MemFs) => void, body: () => Promise<T>): Promise<{ result: T; session: FuseSession }> {
+  const fs = new MemFs({ ttl: 3600, keepCache: true });
+  build(fs);
+  const session = await FuseSession.mount(fs, mnt, opts);
+  try {
+    return { result: await body(), session };
+  } finally {
+    await session.unmount();
+  }
+}
+
+const ddRead = (f: string) => `dd if=${f} of=/dev/null bs=1M status=none`;
+const mbps = (bytes: number, s: number) => bytes / 2 ** 20 / s;
+
+try {
+  console.log(`preparing ${files.length} × ${sizeMiB} MiB backing files in ${work}`);
+  await sh(`mkdir -p ${mnt}; head -c ${sizeMiB}M /dev/urandom > ${files[0]}; for i in 1 2 3; do cp ${files[0]} ${work}/f$i.bin; done`);
+  await sh(`cat ${files.join(' ')} > /dev/null`); // warm: the limit is a page-cache read
+
+  const configs: { name: string; opts: MountOptions }[] = [
+    { name: 'passthrough', opts: { passthrough: true } },
+    { name: 'C read path (passthrough off)', opts: { passthrough: false } },
+  ];
+  const raw: Record<string, number[]> = {};
+  const push = (k: string, v: number) => (raw[k] ??= []).push(v);
+  const bytes1 = sizeMiB * 2 ** 20;
+
+  for (let r = 0; r < rounds; r++) {
+    for (const c of configs) {
+      push('direct 1', mbps(bytes1, await timeSh(ddRead(files[0]!))));
+      push('direct 4', mbps(4 * bytes1, await timeSh(files.map((f) => ddRead(f) + ' &').join(' ') + ' wait')));
+      await withMount(c.opts, (fs) => files.forEach((f, i) => fs.addBackedFile(`f${i}.bin`, f)), async () => {
+        push(`${c.name} 1`, mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`))));
+        push(`${c.name} re-read 1`, mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`))));
+      });
+      await withMount(c.opts, (fs) => files.forEach((f, i) => fs.addBackedFile(`f${i}.bin`, f)), async () => {
+        push(`${c.name} 4`, mbps(4 * bytes1, await timeSh([0, 1, 2, 3].map((i) => ddRead(`${mnt}/f${i}.bin`) + ' &').join(' ') + ' wait')));
+      });
+    }
+  }
+
+  const d1 = median(raw['direct 1']!);
+  const d4 = median(raw['direct 4']!);
+  const rows: Row[] = [];
+  for (const c of configs) {
+    rows.push({ path: c.name, readers: 1, 'MB/s': median(raw[`${c.name} 1`]!), 'direct MB/s': d1, ratio: median(raw[`${c.name} 1`]!) / d1 });
+    rows.push({ path: c.name, readers: 4, 'MB/s': median(raw[`${c.name} 4`]!), 'direct MB/s': d4, ratio: median(raw[`${c.name} 4`]!) / d4 });
+    rows.push({ path: `${c.name}, re-read (cache kept)`, readers: 1, 'MB/s': median(raw[`${c.name} re-read 1`]!), 'direct MB/s': d1, ratio: median(raw[`${c.name} re-read 1`]!) / d1 });
+  }
+  printTable(`Sequential read, ${sizeMiB} MiB per reader, median of ${rounds} (targets: passthrough ≥ 0.9, C path ≥ 0.6, re-read ≥ 0.95)`, rows);
+
+  // stat() of 10k distinct files through LOOKUP (JS), cold and warm.
+  const statScript = `python3 -c "
+import os,sys,time
+root=sys.argv[1]; names=[f'{root}/d{i//1000}/f{i}' for i in range(10000)]
+t=time.perf_counter()
+for n in names: os.stat(n)
+print(10000/(time.perf_counter()-t))" ${mnt}`;
+  const statRows: Row[] = [];
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    await withMount({}, (fs) => { for (let i = 0; i < 10000; i++) fs.addFile(`d${Math.floor(i / 1000)}/f${i}`, 'x'); }, async () => {
+      cold.push(Number(await sh(statScript)));
+      warm.push(Number(await sh(statScript)));
+    });
+  }
+  statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold) });
+  statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm) });
+  printTable('Metadata', statRows);
+  console.log(`\nresults: ${saveResults('read-path', { sizeMiB, rounds, raw, rows, statRows })}`);
+} finally {
+  await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rm -rf ${work}`).catch(() => undefined);
+}

@@ -1,0 +1,51 @@
+// The C core under AddressSanitizer + UBSan: a daemon process with the sanitized build serves
+// every kind of request (JS path, C read path, notifications, many handles) and shuts down cleanly.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { forceUnmount, sh, tempDir } from '../../helpers/fuse-mount.js';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+
+describe('C core under AddressSanitizer', () => {
+  const mnt = tempDir('gd-asan-mnt-');
+  const data = tempDir('gd-asan-data-');
+  let child: ChildProcess | undefined;
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await forceUnmount(mnt.dir);
+    mnt.remove();
+    data.remove();
+  });
+
+  it('serves reads, writes and listings with no memory errors', async () => {
+    const addon = execFileSync('bash', ['scripts/build-native-asan.sh'], { cwd: root, encoding: 'utf8' }).trim();
+    const libasan = execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
+    await sh(`head -c 20000000 /dev/urandom > ${data.dir}/backing.bin`);
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`many/${i}.txt`] = `file ${i}\n`;
+    const spec = { files, backed: { 'big.bin': `${data.dir}/backing.bin` }, passthrough: false };
+    let stderr = '';
+    child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/memfs-server.ts', mnt.dir, JSON.stringify(spec)], {
+      cwd: root,
+      env: { ...process.env, LD_PRELOAD: libasan, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', GRADIENT_NATIVE_ADDON: path.join(root, addon) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child!.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+      child!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    });
+    const m = mnt.dir;
+    expect(await sh(`sha256sum < ${m}/big.bin`)).toBe(await sh(`sha256sum < ${data.dir}/backing.bin`));
+    await Promise.all(Array.from({ length: 8 }, () => sh(`cat ${m}/big.bin > /dev/null`)));
+    expect(await sh(`cat ${m}/many/* | wc -l`)).toBe('200\n');
+    await sh(`ls -l ${m}/many > /dev/null; find ${m} > /dev/null`);
+    await sh(`dd if=/dev/urandom of=${m}/written bs=1M count=8 status=none && cmp <(cat ${m}/written) ${m}/written`);
+    await sh(`rm ${m}/written; mkdir ${m}/d; rmdir ${m}/d`);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child!.once('exit', resolve));
+    expect(stderr).not.toMatch(/AddressSanitizer|runtime error:/);
+    expect(code).toBe(0);
+  }, 120_000);
+});
