@@ -36,7 +36,8 @@ try {
 
   const configs: { name: string; opts: MountOptions }[] = [
     { name: 'passthrough', opts: { passthrough: true } },
-    { name: 'C read path (passthrough off)', opts: { passthrough: false } },
+    { name: 'C read path (passthrough off; large files direct_io + splice)', opts: { passthrough: false } },
+    { name: 'C read path, page cache forced (passthrough off)', opts: { passthrough: false, directIoFromBytes: Infinity } },
   ];
   const raw: Record<string, number[]> = {};
   const push = (k: string, v: number) => (raw[k] ??= []).push(v);

@@ -19,6 +19,7 @@ typedef void (*gf_forward_fn)(struct gf_session *s, void *req, size_t len);
 
 struct gf_config {
   int threads;             /* reader threads */
+  int splice;              /* reply to fast-path reads with splice (no user-space copy) */
   uint32_t max_pages;      /* request size in pages (≤ kernel limit, 256 = 1 MiB) */
   int want_passthrough;    /* negotiate FUSE_PASSTHROUGH when the kernel offers it */
   uint32_t max_stack_depth;
@@ -44,7 +45,8 @@ struct gf_msg {
 };
 
 struct gf_bound {
-  int fd;
+  int fd;        /* -1 = unbound */
+  uint64_t size; /* the file never changes while bound, so replies can be sized up front */
 };
 
 struct gf_session {
@@ -60,7 +62,7 @@ struct gf_session {
   /* fh -> local fd for the fast read path; readers hold the read lock while they use an fd, so
    * unbind (write lock) never closes an fd under a read in flight. */
   pthread_rwlock_t bound_lock;
-  int *bound;
+  struct gf_bound *bound;
   size_t bound_cap;
 
   /* Notifications are written by their own thread: a notify write can wait on an inode lock held by a

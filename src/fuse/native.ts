@@ -19,6 +19,7 @@ export interface NativeInitInfo {
 export interface NativeSessionConfig {
   threads: number;
   maxPages: number;
+  splice: boolean;
   passthrough: boolean;
   maxStackDepth: number;
   initTimeoutMs: number;

@@ -1,7 +1,7 @@
 // A mounted FUSE filesystem: decodes each request the C core hands over, calls the Filesystem,
 // encodes the reply. Owns the protocol's bookkeeping so filesystems need not: lookup counts,
 // kernel file handles, interrupts, and the fast read path (passthrough or C-bound handles).
-import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fstatSync, openSync, constants as fsConstants } from 'node:fs';
 import { BodyReader, attrOut, decodeHeader, encodeDirents, entryOut, notifyDelete, notifyInvalEntry, notifyInvalInode, openOut, outHeader, statfsOut, writeOut } from './codec.js';
 import { FsError, errno, errnoOf } from './errors.js';
 import type { Entry, Filesystem, OpenReply, RequestContext, SetattrChanges } from './filesystem.js';
@@ -23,8 +23,20 @@ export interface MountOptions {
   threads?: number;
   /** Readahead window in KiB set on the mount's bdi (default 1024). */
   readaheadKib?: number;
-  /** Largest request in 4 KiB pages (default 256 = 1 MiB). */
+  /**
+   * Largest request in 4 KiB pages. Default 252 (1008 KiB): a spliced reply (header + data) must fit
+   * in one pipe, and an unprivileged pipe holds at most 1 MiB (fs.pipe-max-size).
+   */
   maxPages?: number;
+  /** Reply to C-path reads with splice (default true). */
+  splice?: boolean;
+  /**
+   * Without passthrough, C-path handles of files at least this large bypass the FUSE page cache
+   * (direct_io + splice: 1 copy instead of 3, measured 2-4× faster for large sequential reads; the
+   * backing file's own page cache still serves re-reads). Smaller files keep the page cache, where
+   * small sequential reads are cheaper. Default 32 MiB; Infinity disables.
+   */
+  directIoFromBytes?: number;
   log?: SessionLogger;
 }
 
@@ -90,7 +102,8 @@ export class FuseSession {
         fd,
         {
           threads: opts.threads ?? 4,
-          maxPages: opts.maxPages ?? 256,
+          maxPages: opts.maxPages ?? 252,
+          splice: opts.splice ?? true,
           passthrough: s.passthroughUsable,
           maxStackDepth: opts.maxStackDepth ?? 1,
           initTimeoutMs: 10_000,
@@ -439,8 +452,10 @@ export class FuseSession {
         }
       }
       const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'bound' });
-      if (this.bindBacking(kfh, reply.backingPath)) {
+      const boundSize = this.bindBacking(kfh, reply.backingPath);
+      if (boundSize >= 0) {
         io.cachedOpens++;
+        if (boundSize >= (this.opts.directIoFromBytes ?? 32 << 20)) openFlags = (openFlags | P.FOPEN_DIRECT_IO) & ~P.FOPEN_KEEP_CACHE;
         return openOut(kfh, openFlags);
       }
       this.handles.set(kfh, { fsFh: reply.fh, ino, path: 'js' });
@@ -474,16 +489,17 @@ export class FuseSession {
     }
   }
 
-  private bindBacking(kfh: number, path: string): boolean {
+  /** Binds a handle to the C read path; returns the backing file's size, or -1 if it could not. */
+  private bindBacking(kfh: number, path: string): number {
     let fd: number;
     try {
       fd = openSync(path, 'r');
     } catch (err) {
       this.opts.log?.warn({ err, path }, 'cannot open backing file; serving reads through the filesystem');
-      return false;
+      return -1;
     }
     try {
-      return this.native.bind(this.session, kfh, fd) === 0;
+      return this.native.bind(this.session, kfh, fd) === 0 ? fstatSync(fd).size : -1;
     } finally {
       closeSync(fd);
     }

@@ -24,10 +24,10 @@ describe('FUSE engine on an in-memory filesystem', () => {
     await m?.cleanup();
   });
 
-  it('negotiates the protocol with READDIRPLUS and 1 MiB requests', () => {
+  it('negotiates the protocol with READDIRPLUS and 1008 KiB requests', () => {
     expect(m.session.kernel.minor).toBeGreaterThanOrEqual(31);
     expect(m.session.kernel.readdirplus).toBe(true);
-    expect(m.session.kernel.maxWrite).toBe(1 << 20);
+    expect(m.session.kernel.maxWrite).toBe(252 * 4096);
   });
 
   it('lists, stats and reads with ls, stat, cat and find', async () => {

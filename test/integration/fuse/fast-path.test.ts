@@ -34,6 +34,9 @@ describe('fast read path on a 1 GiB file', () => {
         // Two readers of one inode at once share the backing (the kernel refuses mixed modes).
         const both = await Promise.all([0, 1].map(() => sh(`tail -c 1000000 ${m.mountpoint}/data/big.bin | sha256sum`)));
         expect(both[0]).toBe(both[1]);
+        // mmap(MAP_SHARED) works on both paths (direct_io handles need DIRECT_IO_ALLOW_MMAP).
+        const mmapHash = (p: string) => sh(`python3 -c "import mmap,hashlib,sys; f=open(sys.argv[1],'rb'); m=mmap.mmap(f.fileno(),0,flags=mmap.MAP_SHARED,prot=mmap.PROT_READ); print(hashlib.sha256(m[123456789:133456789]).hexdigest())" ${p}`);
+        expect(await mmapHash(`${m.mountpoint}/data/big.bin`)).toBe(await mmapHash(backing));
         expect(fs.calls.get('read') ?? 0).toBe(0);
         const stats = m.session.stats();
         if (passthrough) expect(stats.fastReads).toBe(0);
