@@ -47,6 +47,8 @@ class Namespace implements MountTarget<MountPayload<Manifest>> {
 const ds = (name: string, version: string) => `${name}:\n  type: dataset\n  id: d1\n  version: ${version}\n`;
 const bucket = 'bkt:\n  type: s3\n  url: s3://bkt/data\n  accessKeyId: AK123\n  secretAccessKey: secret:bkt-key\n  endpoint: http://127.0.0.1:9\n';
 
+const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
+
 async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 2000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -78,7 +80,7 @@ describe('daemon', () => {
     writeFileSync(tmp, text);
     renameSync(tmp, file);
   };
-  const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
+
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-'));
@@ -229,5 +231,39 @@ describe('daemon', () => {
     expect(ns.views.size).toBe(0);
     expect(existsSync(daemon.socketPath)).toBe(false);
     await expect(fetchStatus(daemon.socketPath)).rejects.toMatchObject({ code: 'NO_DAEMON' });
+  });
+});
+
+describe('daemon signals', () => {
+  it('refreshes on a real SIGHUP and stops cleanly on a real SIGTERM', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-sig-'));
+    const file = path.join(dir, 'settings.yaml');
+    writeFileSync(file, ds('reports', 'prod'));
+    const catalog = new TeamCatalog();
+    const ns = new Namespace();
+    const hupsBefore = process.listenerCount('SIGHUP');
+    const daemon = await startDaemon({
+      settingsFile: file,
+      mountpoint: '/datasets',
+      target: ns,
+      catalog,
+      socketPath: path.join(dir, 'daemon.sock'),
+      notifier: { ready: async () => undefined, status: async () => undefined, stopping: async () => undefined },
+      logger: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+    });
+    try {
+      expect(ns.views.get('reports')).toBe('d1:v1');
+      catalog.tags.set('d1:prod', 'v2');
+      process.kill(process.pid, 'SIGHUP');
+      const s = await until(() => daemon.status(), (s) => mount(s, 'reports')?.resolved === 'd1:v2');
+      expect(mount(s, 'reports')!.resolved).toBe('d1:v2');
+      process.kill(process.pid, 'SIGTERM');
+      await daemon.stopped;
+      expect(ns.views.size).toBe(0);
+      expect(process.listenerCount('SIGHUP')).toBe(hupsBefore);
+    } finally {
+      await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
