@@ -119,6 +119,15 @@ export class SettingsWatcher {
     this.timer = setTimeout(() => void this.reload(), this.debounceMs);
   }
 
+  /**
+   * The file itself, or `..data`: Kubernetes ConfigMap/Secret volumes expose `settings.yaml` as a symlink
+   * into `..data`, and update it by swapping the `..data` symlink, so the file's own name never sees an event.
+   */
+  private relevant(p: string): boolean {
+    const name = path.basename(p);
+    return name === this.base || name === '..data';
+  }
+
   private async watchDir(): Promise<void> {
     if (this.closed) return;
     if (!existsSync(this.dir)) {
@@ -136,11 +145,11 @@ export class SettingsWatcher {
       ignoreInitial: true,
       // Our own debounce handles unlink+add bursts; chokidar's atomic mode would delay events further.
       atomic: false,
-      ignored: (p: string) => p !== this.dir && path.basename(p) !== this.base,
+      ignored: (p: string) => p !== this.dir && !this.relevant(p),
     });
     this.watcher = watcher;
     watcher.on('all', (_event, p) => {
-      if (path.basename(p) === this.base) this.schedule();
+      if (this.relevant(p)) this.schedule();
     });
     watcher.on('error', () => this.schedule());
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));

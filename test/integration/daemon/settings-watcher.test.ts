@@ -1,5 +1,5 @@
 // Real files and a real chokidar watch: saves the way editors do them, and a corpus of bad edits.
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -149,6 +149,35 @@ describe('SettingsWatcher without a settings directory yet', () => {
       const deadline = Date.now() + 3000;
       while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       expect(seen.at(-1)?.entries.get('a')).toMatchObject({ version: 'v1' });
+    } finally {
+      await w.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SettingsWatcher on a Kubernetes ConfigMap volume', () => {
+  it('follows the ..data symlink swap the kubelet does on update', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-watch-cm-'));
+    // The kubelet's layout: ..<timestamp>/settings.yaml, ..data → ..<timestamp>, settings.yaml → ..data/settings.yaml
+    const publish = (stamp: string, text: string) => {
+      mkdirSync(path.join(dir, stamp));
+      writeFileSync(path.join(dir, stamp, 'settings.yaml'), text);
+      symlinkSync(stamp, path.join(dir, '..data_tmp'));
+      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    };
+    publish('..2026_01', ds('a', 'v1'));
+    symlinkSync('..data/settings.yaml', path.join(dir, 'settings.yaml'));
+    const seen: Settings[] = [];
+    const w = new SettingsWatcher({ file: path.join(dir, 'settings.yaml'), onSettings: (s) => seen.push(s), onError: () => undefined });
+    try {
+      await w.start();
+      expect(seen.at(-1)?.entries.get('a')).toMatchObject({ version: 'v1' });
+      publish('..2026_02', ds('a', 'v2'));
+      rmSync(path.join(dir, '..2026_01'), { recursive: true });
+      const deadline = Date.now() + 3000;
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(seen.at(-1)?.entries.get('a')).toMatchObject({ version: 'v2' });
     } finally {
       await w.close();
       rmSync(dir, { recursive: true, force: true });
