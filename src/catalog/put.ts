@@ -1,0 +1,211 @@
+// `datasets files put`: hashes local files, uploads only content the provider does not have yet
+// (content-addressed blobs), then records the files in the version's journal in batches.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { isStorageError } from '../storage/errors.js';
+import type { Catalog } from './catalog.js';
+import { findFileDirClash } from './catalog.js';
+import { CatalogError, isCatalogError } from './errors.js';
+import { blobKey } from './layout.js';
+import { normalizeDatasetPath } from './paths.js';
+import { mapLimit } from './pool.js';
+import type { ManifestEntry } from './records.js';
+import { formatRef, parseRef } from './refs.js';
+
+export interface TransferProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface PutOptions {
+  /** Where the source lands inside the version ('' = root). */
+  targetPath?: string;
+  /** Files processed in parallel. */
+  concurrency?: number;
+  onProgress?: (p: TransferProgress) => void;
+}
+
+export interface PutResult {
+  datasetId: string;
+  versionId: string;
+  files: number;
+  bytes: number;
+  /** Files whose content had to be uploaded (the rest were already in the provider). */
+  uploadedFiles: number;
+  uploadedBytes: number;
+}
+
+interface LocalFile {
+  abs: string;
+  path: string;
+  size: number;
+  mtime: number;
+}
+
+/** Files this small are read into memory once: hashed and uploaded from the same bytes. */
+const IN_MEMORY_MAX = 8 * 1024 * 1024;
+/** Unknown content smaller than this is uploaded without asking first: a PUT costs about what a HEAD does. */
+const HEAD_FIRST_MIN = 1024 * 1024;
+const JOURNAL_BATCH = 1000;
+
+async function walk(source: string, target: string): Promise<LocalFile[]> {
+  let st;
+  try {
+    st = await stat(source);
+  } catch (err) {
+    throw new CatalogError('BadInput', `source path "${source}" does not exist or cannot be read (${(err as NodeJS.ErrnoException).code})`);
+  }
+  if (st.isFile()) {
+    // A file goes to the target path itself, or into it when the target is '' or ends with '/'.
+    const p = target === '' || target.endsWith('/') ? `${target}${path.basename(source)}` : target;
+    return [{ abs: source, path: normalizeDatasetPath(p), size: st.size, mtime: Math.floor(st.mtimeMs) }];
+  }
+  if (!st.isDirectory()) throw new CatalogError('BadInput', `source path "${source}" is neither a file nor a directory`);
+  const out: LocalFile[] = [];
+  const visit = async (dir: string, rel: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    for (const e of entries) {
+      const abs = path.join(dir, e.name);
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      const s = e.isSymbolicLink() ? await stat(abs) : e;
+      if (s.isDirectory()) await visit(abs, r);
+      else if (s.isFile()) {
+        const fst = await stat(abs);
+        out.push({ abs, path: normalizeDatasetPath(`${target}/${r}`), size: fst.size, mtime: Math.floor(fst.mtimeMs) });
+      }
+    }
+  };
+  await visit(source, '');
+  return out;
+}
+
+function sha256Transform(): { transform: Transform; digest: () => string } {
+  const h = createHash('sha256');
+  const transform = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  return { transform, digest: () => h.digest('hex') };
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export async function putFiles(catalog: Catalog, refText: string, source: string, opts: PutOptions = {}): Promise<PutResult> {
+  const ref = parseRef(refText);
+  const datasetId = ref.datasetId;
+  const { store } = await catalog.getDataset(datasetId);
+  const versionId = await catalog.resolveVersionId(datasetId, ref.version);
+  await catalog.assertWritable(datasetId, versionId);
+  const files = await walk(path.resolve(source), opts.targetPath ?? '');
+
+  // Refuse trees that would make a path both a file and a directory.
+  const current = await catalog.journalEntries(datasetId, versionId);
+  const clash = findFileDirClash([...current.keys(), ...files.map((f) => f.path)]);
+  if (clash) {
+    throw new CatalogError('BadInput', `"${clash.file}" would be both a file and a directory (of "${clash.under}") in ${formatRef(datasetId, versionId)}`);
+  }
+
+  // Content the provider already has: this version's files and the latest committed version's.
+  const known = new Set([...current.values()].map((e) => e.sha256));
+  try {
+    const latest = await catalog.resolve({ datasetId, version: 'latest', path: '' });
+    for (const f of latest.manifest.files) known.add(f.sha256);
+  } catch (err) {
+    if (!isCatalogError(err, 'NotFound')) throw err;
+  }
+
+  const progress: TransferProgress = {
+    filesDone: 0,
+    filesTotal: files.length,
+    bytesDone: 0,
+    bytesTotal: files.reduce((n, f) => n + f.size, 0),
+  };
+  const inFlight = new Map<string, number>();
+  const report = () => {
+    let partial = 0;
+    for (const n of inFlight.values()) partial += n;
+    opts.onProgress?.({ ...progress, bytesDone: progress.bytesDone + partial });
+  };
+
+  let pending: ManifestEntry[] = [];
+  const written: ManifestEntry[] = [];
+  let flushing: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    flushing = flushing.then(() => catalog.appendJournal(datasetId, versionId, batch));
+    return flushing;
+  };
+
+  let uploadedFiles = 0;
+  let uploadedBytes = 0;
+  const upload = async (f: LocalFile): Promise<void> => {
+    let sha: string;
+    const onProgress = (n: number) => {
+      inFlight.set(f.abs, n);
+      report();
+    };
+    if (f.size <= IN_MEMORY_MAX) {
+      const bytes = await readFile(f.abs);
+      sha = createHash('sha256').update(bytes).digest('hex');
+      if (!known.has(sha)) {
+        await store.write(blobKey(catalog.teamId, sha), bytes, { onProgress });
+        uploadedFiles++;
+        uploadedBytes += bytes.length;
+      }
+    } else {
+      sha = await hashFile(f.abs);
+      const key = blobKey(catalog.teamId, sha);
+      let present = known.has(sha);
+      if (!present && f.size >= HEAD_FIRST_MIN) {
+        try {
+          present = (await store.head(key)).size === f.size;
+        } catch (err) {
+          if (!isStorageError(err, 'NotFound')) throw err;
+        }
+      }
+      if (!present) {
+        // Re-hash while uploading: a file that changed since it was hashed must not land under the old hash.
+        const check = sha256Transform();
+        await store.write(key, { stream: createReadStream(f.abs, { highWaterMark: 1024 * 1024 }).pipe(check.transform), size: f.size }, { onProgress });
+        if (check.digest() !== sha) {
+          await store.delete(key);
+          throw new CatalogError('Conflict', `"${f.abs}" changed while it was being uploaded: put it again`);
+        }
+        uploadedFiles++;
+        uploadedBytes += f.size;
+      }
+    }
+    known.add(sha);
+    inFlight.delete(f.abs);
+    const entry: ManifestEntry = { path: f.path, size: f.size, sha256: sha, mtime: f.mtime };
+    pending.push(entry);
+    written.push(entry);
+    progress.filesDone++;
+    progress.bytesDone += f.size;
+    report();
+    if (pending.length >= JOURNAL_BATCH) await flush();
+  };
+
+  try {
+    // Biggest first: the long uploads start early and the small ones fill the gaps.
+    const order = [...files].sort((a, b) => b.size - a.size);
+    await mapLimit(order, opts.concurrency ?? 16, upload);
+  } finally {
+    // Record what did upload, even after a failure: a retry then re-uploads nothing twice.
+    await flush();
+  }
+  await catalog.confirmWrites(datasetId, versionId, written);
+  return { datasetId, versionId, files: files.length, bytes: progress.bytesTotal, uploadedFiles, uploadedBytes };
+}

@@ -1,0 +1,68 @@
+// What every command action gets: output (human or --json), the config file, and a catalog opened lazily
+// from it. Command groups (datasets, storageProviders, and later mount/status/cache) share this.
+import type { Command } from 'commander';
+import type { Writable } from 'node:stream';
+import { Catalog } from '../catalog/catalog.js';
+import { allProviders, loadConfig, managedProviderId, type LoadedConfig } from '../config/config-file.js';
+import { configPath } from '../config/paths.js';
+import { createOutput, type Output } from './output.js';
+
+export interface CliIO {
+  stdout: Writable;
+  stderr: Writable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Session {
+  io: CliIO;
+  out: Output;
+  /** The config file path in effect (--config, GRADIENT_CONFIG, or the XDG default). */
+  configPath: string;
+  config(): Promise<LoadedConfig>;
+  catalog(): Promise<Catalog>;
+  /** Whether to draw progress bars (a terminal on stderr, and not --json). */
+  progress: boolean;
+}
+
+interface GlobalOpts {
+  config?: string;
+  json?: boolean;
+}
+
+/** Wraps a command action: builds its session from the global options and closes what it opened. */
+export function action<A extends unknown[]>(
+  io: CliIO,
+  fn: (s: Session, ...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command;
+    const globals = cmd.optsWithGlobals<GlobalOpts>();
+    const file = configPath(globals.config, io.env);
+    let loaded: Promise<LoadedConfig> | undefined;
+    let catalog: Catalog | undefined;
+    const session: Session = {
+      io,
+      out: createOutput(globals.json === true, io.stdout, io.stderr),
+      configPath: file,
+      progress: globals.json !== true && io.stderr.isTTY === true,
+      config: () => (loaded ??= loadConfig(file)),
+      catalog: async () => {
+        if (!catalog) {
+          const { config } = await session.config();
+          catalog = new Catalog({
+            teamId: config.teamId,
+            providers: allProviders(config, io.env),
+            managedProviderId: managedProviderId(config),
+            env: io.env,
+          });
+        }
+        return catalog;
+      },
+    };
+    try {
+      await fn(session, ...args);
+    } finally {
+      catalog?.close();
+    }
+  };
+}

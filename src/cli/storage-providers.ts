@@ -1,0 +1,122 @@
+// `gradient storageProviders ...`: connect S3-compatible buckets (kept in the config file) and list them.
+import type { Command } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { newStorageProviderId } from '../catalog/ids.js';
+import { openStore } from '../catalog/providers.js';
+import { addStorageProvider, allProviders, managedProviderId, type S3Provider } from '../config/config-file.js';
+import { isSecretRef, secretsDir } from '../config/secrets.js';
+import { CatalogError } from '../catalog/errors.js';
+import { action, type CliIO, type Session } from './context.js';
+import { table } from './output.js';
+
+interface CreateS3Opts {
+  name: string;
+  bucket: string;
+  accessKey?: string;
+  secretAccessKey?: string;
+  endpoint?: string;
+  region?: string;
+  prefix?: string;
+  verify: boolean;
+}
+
+/**
+ * The config keeps only `secret:<name>` references: a plain secret given on the command line is saved as
+ * a secret file (mode 0600) in the secrets directory, and the config refers to it.
+ */
+async function storeSecret(s: Session, providerId: string, value: string): Promise<string> {
+  if (isSecretRef(value)) return value;
+  const name = `${providerId}-secret-access-key`;
+  const dir = secretsDir(s.io.env);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(path.join(dir, name), value, { mode: 0o600 });
+  } catch (err) {
+    throw new CatalogError(
+      'BadInput',
+      `cannot save the secret access key in ${dir} (${(err as NodeJS.ErrnoException).code}): set GRADIENT_SECRETS_DIR to a writable directory, or pass --secretAccessKey secret:<name>`,
+    );
+  }
+  return `secret:${name}`;
+}
+
+export function registerStorageProviders(program: Command, io: CliIO): void {
+  const group = program.command('storageProviders').description('where datasets are stored');
+
+  group
+    .command('create')
+    .description('connect a storage provider')
+    .command('s3')
+    .description('an S3 or S3-compatible bucket (AWS, DigitalOcean Spaces, Ceph, MinIO...)')
+    .requiredOption('--name <name>', 'provider name')
+    .requiredOption('--bucket <bucket>', 'bucket name')
+    .option('--accessKey <id>', 'access key id (omit both keys to use the AWS credential chain)')
+    .option('--secretAccessKey <key>', 'secret access key, or secret:<name>')
+    .option('--endpoint <url>', 'custom endpoint, e.g. https://nyc3.digitaloceanspaces.com')
+    .option('--region <region>', 'region, e.g. us-east-1')
+    .option('--prefix <prefix>', 'key prefix inside the bucket')
+    .option('--no-verify', 'do not check that the bucket is reachable with these credentials')
+    .action(
+      action(io, async (s, opts: CreateS3Opts) => {
+        if ((opts.accessKey === undefined) !== (opts.secretAccessKey === undefined)) {
+          throw new CatalogError('BadInput', 'give both --accessKey and --secretAccessKey, or neither (to use the AWS credential chain)');
+        }
+        if (opts.endpoint !== undefined && !/^https?:\/\/[^/]/.test(opts.endpoint)) {
+          throw new CatalogError('BadInput', `--endpoint must be a URL like https://nyc3.digitaloceanspaces.com, got "${opts.endpoint}"`);
+        }
+        const id = newStorageProviderId();
+        const provider: S3Provider = {
+          id,
+          name: opts.name,
+          type: 's3',
+          bucket: opts.bucket,
+          ...(opts.prefix ? { prefix: opts.prefix } : {}),
+          ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+          ...(opts.region ? { region: opts.region } : {}),
+          ...(opts.accessKey !== undefined ? { accessKey: opts.accessKey } : {}),
+        };
+        if (opts.verify) {
+          // Fail now, with the storage error's advice, rather than at the first upload.
+          const store = openStore(
+            opts.secretAccessKey === undefined ? provider : { ...provider, secretAccessKey: opts.secretAccessKey },
+            s.io.env,
+          );
+          try {
+            for await (const _page of store.list('', { maxKeys: 1 })) break;
+          } finally {
+            store.close?.();
+          }
+        }
+        if (opts.secretAccessKey !== undefined) provider.secretAccessKey = await storeSecret(s, id, opts.secretAccessKey);
+        await addStorageProvider(s.configPath, provider);
+        s.out.line(`Created storage provider: ${id}`);
+        s.out.data(provider);
+      }),
+    );
+
+  group
+    .command('list')
+    .description('list storage providers')
+    .action(
+      action(io, async (s) => {
+        const { config } = await s.config();
+        const managed = managedProviderId(config);
+        const list = allProviders(config, s.io.env).map((p) => ({
+          id: p.id,
+          name: p.name,
+          type: p.type,
+          location: p.type === 'local' ? p.path : `s3://${p.bucket}/${p.prefix ?? ''}${p.endpoint ? ` (${p.endpoint})` : ''}`,
+          managed: p.id === managed,
+        }));
+        s.out.result(
+          () =>
+            table([
+              ['Name', 'ID', 'Type', 'Location', 'Default'],
+              ...list.map((p) => [p.name, p.id, p.type, p.location, p.managed ? 'yes' : '']),
+            ]),
+          list,
+        );
+      }),
+    );
+}

@@ -1,0 +1,152 @@
+// The user config file (see paths.ts for its location): team id, storage providers, the managed provider,
+// and room for other sections (`cache:` belongs to the cache). Validated with zod; written back through
+// the yaml Document API so that comments and sections we don't own survive our edits.
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { defaultStorePath, expandHome } from './paths.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly code: 'Invalid' | 'Unreadable' | 'UnknownProvider' | 'Duplicate',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The id of the built-in provider: a local directory store, used when no other is configured. */
+export const MANAGED_PROVIDER_ID = 'managed';
+export const MANAGED_PROVIDER_NAME = 'Gradient Managed';
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'letters, digits, "_" and "-" (max 63)');
+
+const s3Provider = z.strictObject({
+  id,
+  name: z.string().min(1),
+  type: z.literal('s3'),
+  bucket: z.string().min(3),
+  /** Key prefix inside the bucket. */
+  prefix: z.string().optional(),
+  endpoint: z.url().optional(),
+  region: z.string().optional(),
+  /** Access key id; omit both keys to use the standard AWS credential chain. */
+  accessKey: z.string().optional(),
+  /** A `secret:<name>` reference (a plain value works but is discouraged). */
+  secretAccessKey: z.string().optional(),
+  /** Unsigned requests (public buckets, read-only). */
+  anonymous: z.boolean().optional(),
+});
+
+const localProvider = z.strictObject({
+  id,
+  name: z.string().min(1),
+  type: z.literal('local'),
+  path: z.string().min(1),
+});
+
+export const storageProviderSchema = z.discriminatedUnion('type', [s3Provider, localProvider]);
+export type StorageProvider = z.infer<typeof storageProviderSchema>;
+export type S3Provider = z.infer<typeof s3Provider>;
+
+export const configSchema = z.strictObject({
+  /** Names the folder the catalog lives in inside every provider: machines sharing a team share it. */
+  teamId: id.default('default'),
+  /** The provider used when a dataset is created without --storageProviderId. */
+  managedStorageProviderId: id.optional(),
+  /** Directory of the built-in managed local store. */
+  localStorePath: z.string().optional(),
+  storageProviders: z.array(storageProviderSchema).default([]),
+  /** Owned by the cache (src/cache): dir, maxSize, minFreeSpace. */
+  cache: z.unknown().optional(),
+});
+export type Config = z.infer<typeof configSchema>;
+
+export interface LoadedConfig {
+  path: string;
+  exists: boolean;
+  config: Config;
+}
+
+function formatIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+}
+
+export async function loadConfig(file: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { path: file, exists: false, config: configSchema.parse({}) };
+    }
+    throw new ConfigError('Unreadable', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text) ?? {};
+  } catch (err) {
+    throw new ConfigError('Invalid', `config file ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError('Invalid', `config file ${file} is invalid: ${formatIssues(parsed.error)}`);
+  const ids = new Set<string>();
+  for (const p of parsed.data.storageProviders) {
+    if (ids.has(p.id) || p.id === MANAGED_PROVIDER_ID) {
+      throw new ConfigError('Invalid', `config file ${file}: storage provider id "${p.id}" is used twice or reserved`);
+    }
+    ids.add(p.id);
+  }
+  return { path: file, exists: true, config: parsed.data };
+}
+
+/** All providers, the built-in managed local store first (unless another provider is the managed one). */
+export function allProviders(config: Config, env: NodeJS.ProcessEnv = process.env): StorageProvider[] {
+  const builtIn: StorageProvider = {
+    id: MANAGED_PROVIDER_ID,
+    name: MANAGED_PROVIDER_NAME,
+    type: 'local',
+    path: config.localStorePath ? path.resolve(expandHome(config.localStorePath, env)) : defaultStorePath(env),
+  };
+  return [builtIn, ...config.storageProviders];
+}
+
+export function managedProviderId(config: Config): string {
+  return config.managedStorageProviderId ?? MANAGED_PROVIDER_ID;
+}
+
+export function findProvider(config: Config, providerId: string, env: NodeJS.ProcessEnv = process.env): StorageProvider {
+  const p = allProviders(config, env).find((x) => x.id === providerId);
+  if (!p) {
+    throw new ConfigError(
+      'UnknownProvider',
+      `unknown storage provider "${providerId}": see \`gradient storageProviders list\``,
+    );
+  }
+  return p;
+}
+
+/** Adds a provider to the file (creating it if needed), keeping comments and other sections. */
+export async function addStorageProvider(file: string, provider: StorageProvider): Promise<void> {
+  const loaded = await loadConfig(file);
+  if (allProviders(loaded.config).some((p) => p.id === provider.id || p.name === provider.name)) {
+    throw new ConfigError('Duplicate', `a storage provider named "${provider.name}" already exists in ${file}`);
+  }
+  const doc = loaded.exists ? YAML.parseDocument(await readFile(file, 'utf8')) : new YAML.Document({});
+  if (!YAML.isMap(doc.contents)) doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
+  if (!doc.has('teamId')) doc.set('teamId', loaded.config.teamId);
+  if (!doc.has('storageProviders')) doc.set('storageProviders', doc.createNode([]));
+  doc.addIn(['storageProviders'], doc.createNode(JSON.parse(JSON.stringify(provider))));
+  await writeFileAtomic(file, doc.toString());
+}
+
+async function writeFileAtomic(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  // 0600: the file may hold access key ids (and plain secrets if a user insists).
+  await writeFile(tmp, text, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
