@@ -1,4 +1,5 @@
-import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutBucketAclCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutBucketAclCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStorageError, StorageError } from '../../../src/storage/errors.js';
@@ -6,18 +7,6 @@ import { S3Store, type S3StoreOptions } from '../../../src/storage/s3-store.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
 import { storeContract } from './store-contract.js';
-
-export async function emptyAndDeleteBucket(bucket: string): Promise<void> {
-  const client = s3Client();
-  for (;;) {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    const keys = (out.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length === 0) break;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  client.destroy();
-}
 
 function storeFor(bucket: string, extra: Partial<S3StoreOptions> = {}): S3Store {
   const s = s3Server();

@@ -1,0 +1,201 @@
+// The `gradient` CLI run in-process (run() with captured stdout/stderr) against RGW and the local store:
+// real output, real exit codes, real objects in the bucket.
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { run } from '../../../src/cli/main.js';
+import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
+import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
+import { sampleTree, writeTree } from '../../helpers/tree.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+describe('gradient CLI', () => {
+  let home: string;
+  let bucket: string;
+  let env: NodeJS.ProcessEnv;
+
+  async function gradient(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const code = await run(args, { stdout, stderr, env });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+  async function json<T = Record<string, unknown>>(...args: string[]): Promise<T> {
+    const r = await gradient('--json', ...args);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  beforeAll(async () => {
+    home = await mkdtemp(path.join(tmpdir(), 'gd-cli-'));
+    bucket = await freshBucket('cli');
+    // Everything the CLI touches lives under this temp HOME: config, secrets, the managed local store.
+    env = {
+      HOME: home,
+      PATH: process.env.PATH,
+      GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+  });
+  afterAll(async () => {
+    await emptyAndDeleteBucket(bucket);
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('connects an S3 provider, keeping the secret out of the config file and the output', async () => {
+    const s = s3Server();
+    const r = await gradient(
+      'storageProviders', 'create', 's3', '--name', 'rgw', '--bucket', bucket,
+      '--accessKey', s.accessKeyId, '--secretAccessKey', s.secretAccessKey, '--endpoint', s.endpoint,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Created storage provider: spl[a-z0-9]{12}\n$/);
+    const configText = await readFile(path.join(home, '.config', 'gradient', 'config.yaml'), 'utf8');
+    expect(configText).not.toContain(s.secretAccessKey);
+    const config = YAML.parse(configText) as { storageProviders: Array<{ secretAccessKey: string; id: string }> };
+    const secretRef = config.storageProviders[0]!.secretAccessKey;
+    expect(secretRef).toMatch(/^secret:spl/);
+    const secretFile = path.join(home, 'secrets', secretRef.slice('secret:'.length));
+    expect(((await stat(secretFile)).mode & 0o777).toString(8)).toBe('600');
+    const list = await gradient('storageProviders', 'list');
+    expect(list.stdout).toContain('| Gradient Managed | managed');
+    expect(list.stdout).toContain(`s3://${bucket}/`);
+    expect(list.stdout + list.stderr).not.toContain(s.secretAccessKey);
+  });
+
+  it('runs the dataset lifecycle on S3 and leaves the objects in the bucket', async () => {
+    const providers = await json<Array<{ id: string; type: string }>>('storageProviders', 'list');
+    const sp = providers.find((p) => p.type === 's3')!.id;
+    const created = await gradient('datasets', 'create', '--name', 'democli', '--storageProviderId', sp);
+    expect(created.stdout).toMatch(/^Created dataset: ds[a-z0-9]{13}\n$/);
+    const ds = created.stdout.trim().split(': ')[1]!;
+    // the dataset record is an object in the provider's bucket, under the team folder
+    await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: `default/datasets/${ds}/dataset.json` }));
+
+    const list = await gradient('datasets', 'list');
+    expect(list.stdout).toContain(`| democli | ${ds} | rgw (${sp}) |`);
+    const details = await gradient('datasets', 'details', `--id=${ds}`);
+    expect(details.stdout).toContain(`| ID              | ${ds}`);
+
+    const v = await gradient('datasets', 'versions', 'create', '--id', ds, '--message', 'first');
+    expect(v.stdout).toMatch(new RegExp(`^Created dataset version: ${ds}:[a-z0-9]{7}\\n$`));
+    const ref = v.stdout.trim().split(': ')[1]!;
+    const src = await writeTree(path.join(home, 'src'), sampleTree());
+    const put = await gradient('datasets', 'files', 'put', '--id', ref, '--source-path', src);
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stdout).toContain(`Uploaded 5 files`);
+    expect((await gradient('datasets', 'versions', 'commit', '--id', ref)).stdout).toBe(`Committed dataset version: ${ref}\n`);
+
+    const files = await gradient('datasets', 'files', 'list', `--id=${ref}`);
+    expect(files.stdout).toContain('| hello.txt | 12   |');
+    expect(files.stdout).toContain('| nested/   |');
+    const nested = await gradient('datasets', 'files', 'list', '--id', `${ds}:latest/nested/with space`);
+    expect(nested.stdout).toContain('naïve – ünïcødé 🐱.txt | 8');
+
+    expect((await gradient('datasets', 'tags', 'set', '--id', ref, '--name', 'prod')).code).toBe(0);
+    expect((await json<Array<{ tag: string }>>('datasets', 'tags', 'list', '--id', ds)).map((t) => t.tag)).toEqual(['prod']);
+    const out = path.join(home, 'download');
+    const got = await gradient('datasets', 'files', 'get', '--id', `${ds}:prod`, '--target-path', out);
+    expect(got.code, got.stderr).toBe(0);
+    expect(await readFile(path.join(out, 'nested', 'deeper', 'data.csv'), 'utf8')).toBe('a,b\n1,2\n');
+    expect((await stat(path.join(out, 'empty.bin'))).size).toBe(0);
+    expect((await gradient('datasets', 'tags', 'delete', '--id', ds, '--name', 'prod')).stdout).toBe('Deleted tag: prod\n');
+
+    const versions = await json<Array<{ state: string; fileCount: number }>>('datasets', 'versions', 'list', '--id', ds);
+    expect(versions).toMatchObject([{ state: 'committed', fileCount: 5 }]);
+
+    // writing to the committed version is refused: exit code 4 and a message that says what to do
+    const refused = await gradient('datasets', 'files', 'put', '--id', ref, '--source-path', src);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain(`${ref} is committed and cannot be changed: create a new version`);
+  });
+
+  it('uses the managed local store by default', async () => {
+    const ds = (await json<{ id: string }>('datasets', 'create', '--name', 'local-one')).id;
+    const v = (await json<{ ref: string }>('datasets', 'versions', 'create', '--id', ds)).ref;
+    const src = await writeTree(path.join(home, 'small'), { 'a.txt': 'A' });
+    expect((await gradient('datasets', 'files', 'put', '--id', v, '--source-path', path.join(src, 'a.txt'), '--target-path', 'x/y.txt')).code).toBe(0);
+    expect((await json<Array<{ path: string }>>('datasets', 'files', 'list', '--id', v, '--recursive')).map((f) => f.path)).toEqual(['x/y.txt']);
+    await stat(path.join(home, '.local', 'share', 'gradient', 'store', 'default.d', 'datasets.d', `${ds}.d`));
+  });
+
+  it('gives a clear error and a reliable exit code for every bad input', async () => {
+    const ds = (await json<{ id: string }>('datasets', 'create', '--name', 'bad-inputs')).id;
+    const v = (await json<{ ref: string }>('datasets', 'versions', 'create', '--id', ds)).ref;
+    const cases: Array<[string[], number, RegExp]> = [
+      [['datasets', 'files', 'list', '--id', 'no-colon'], 2, /bad reference "no-colon": expected <dataset-id>:<version-id\|tag\|latest>/],
+      [['datasets', 'details', '--id', 'dsnope'], 3, /dataset "dsnope" not found/],
+      [['datasets', 'versions', 'commit', '--id', `${ds}:zzzzzzz`], 3, /not found/],
+      [['datasets', 'files', 'list', '--id', `${ds}:latest`], 3, /no committed version yet/],
+      [['datasets', 'files', 'put', '--id', v, '--source-path', path.join(home, 'missing')], 2, /source path ".*missing" does not exist/],
+      [['datasets', 'files', 'put', '--id', v], 2, /required option '--source-path <path>' not specified/],
+      [['datasets', 'create', '--name', 'x', '--storageProviderId', 'nope'], 3, /unknown storage provider "nope"/],
+      [['datasets', 'frobnicate'], 2, /unknown command 'frobnicate'/],
+      [['datasets', 'tags', 'set', '--id', v, '--name', 'latest'], 2, /bad tag name "latest"/],
+      [['datasets', 'tags', 'set', '--id', v, '--name', 'ok'], 4, /not committed/],
+      [['datasets', 'files', 'put', '--id', v, '--source-path', home, '--parallel', '0'], 2, /--parallel must be/],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await gradient(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+
+  it('reports bad credentials (exit 5) and an unreachable endpoint (exit 6), naming bucket and endpoint', async () => {
+    const s = s3Server();
+    const bad = await gradient(
+      'storageProviders', 'create', 's3', '--name', 'badcreds', '--bucket', bucket,
+      '--accessKey', s.accessKeyId, '--secretAccessKey', 'definitely-wrong-secret', '--endpoint', s.endpoint,
+    );
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toContain(`bucket "${bucket}"`);
+    expect(bad.stderr).toContain('check the access key id and secret access key');
+    expect(bad.stderr).not.toContain('definitely-wrong-secret');
+    const down = await gradient(
+      'storageProviders', 'create', 's3', '--name', 'down', '--bucket', bucket,
+      '--accessKey', 'AK', '--secretAccessKey', 'SK', '--endpoint', 'http://127.0.0.1:9',
+    );
+    expect(down.code).toBe(6);
+    expect(down.stderr).toContain('cannot reach S3 endpoint http://127.0.0.1:9');
+    // neither was saved
+    expect((await json<unknown[]>('storageProviders', 'list')).length).toBe(2);
+  });
+
+  it('honours --config and GRADIENT_CONFIG', async () => {
+    const alt = path.join(home, 'alt.yaml');
+    const r = await gradient('--config', alt, 'storageProviders', 'create', 's3', '--name', 'alt', '--bucket', bucket, '--no-verify');
+    expect(r.code, r.stderr).toBe(0);
+    const viaEnv = await (async () => {
+      const saved = env;
+      env = { ...env, GRADIENT_CONFIG: alt };
+      try {
+        return await json<Array<{ name: string }>>('storageProviders', 'list');
+      } finally {
+        env = saved;
+      }
+    })();
+    expect(viaEnv.map((p) => p.name)).toEqual(['Gradient Managed', 'alt']);
+  });
+
+  it('the built entry point runs as a program', async () => {
+    const entry = path.resolve('dist/cli/main.js');
+    const exists = await stat(entry).then(() => true, () => false);
+    if (!exists) return; // `npm run build:ts` first; covered in-process above
+    const { stdout } = await promisify(execFile)(process.execPath, [entry, '--json', 'storageProviders', 'list'], { env });
+    expect(JSON.parse(stdout)[0].id).toBe('managed');
+  });
+});
