@@ -7,11 +7,16 @@ import { pathToFileURL } from 'node:url';
 import type { CliIO } from './context.js';
 import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { statusCommand } from './status.js';
 import { registerStorageProviders } from './storage-providers.js';
 
 export type RegisterGroup = (program: Command, io: CliIO) => void;
 
-const GROUPS: RegisterGroup[] = [registerDatasets, registerStorageProviders];
+const GROUPS: RegisterGroup[] = [
+  registerDatasets,
+  registerStorageProviders,
+  (program) => void program.addCommand(statusCommand()),
+];
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('gradient')
@@ -39,9 +44,12 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   // The SDK nags about Node 20 on every run; the project supports Node 20 deliberately.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = buildProgram(io);
+  // Commands may set process.exitCode themselves (e.g. `status`); that becomes our result.
+  const prior = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are "errors" to commander; their text is already printed.
@@ -51,6 +59,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     io.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`);
     if (code === EXIT.failure && io.env.GRADIENT_DEBUG) io.stderr.write(`${(err as Error).stack}\n`);
     return code;
+  } finally {
+    process.exitCode = prior;
   }
 }
 

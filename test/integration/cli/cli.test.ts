@@ -175,6 +175,10 @@ describe('gradient CLI', () => {
     expect((await json<unknown[]>('storageProviders', 'list')).length).toBe(2);
   });
 
+  it('registers the daemon\'s status command and passes its exit code through', async () => {
+    expect((await gradient('status', '--socket', path.join(home, 'no-daemon.sock'))).code).toBe(3);
+  });
+
   it('honours --config and GRADIENT_CONFIG', async () => {
     const alt = path.join(home, 'alt.yaml');
     const r = await gradient('--config', alt, 'storageProviders', 'create', 's3', '--name', 'alt', '--bucket', bucket, '--no-verify');
