@@ -127,6 +127,8 @@ export async function startDaemon<M>(opts: DaemonOptions<M>): Promise<RunningDae
   });
 
   const refresh = async (): Promise<void> => {
+    // Before READY the first apply is still on its way (and the filesystem may not be mounted yet).
+    if (phase !== 'ready') return;
     await watcher.reload();
     await lastApply;
     logApply(await reconciler.refresh());

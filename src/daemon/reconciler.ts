@@ -148,7 +148,9 @@ export class Reconciler<P> {
   /** Re-resolves every movable entry of the last applied settings (SIGHUP, `gradient mount --refresh`). */
   refresh(): Promise<ApplyResult> {
     const last = this.pending ?? this.lastDesired;
-    return this.apply(last?.desired ?? new Map(), last?.settings, { refresh: true });
+    // Nothing applied yet: refreshing "nothing" must not be mistaken for "unmount everything".
+    if (!last) return Promise.resolve({ mounted: [], swapped: [], unmounted: [], failed: [], unchanged: [] });
+    return this.apply(last.desired, last.settings, { refresh: true });
   }
 
   /** Per-entry state for `gradient status`, in settings order, then entries still being removed. */

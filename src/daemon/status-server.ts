@@ -1,7 +1,7 @@
 // A local HTTP server on a Unix socket: GET /v1/status (JSON) and POST /v1/refresh (re-resolve tags and
 // `latest`). A Unix socket, not a TCP port: nothing is reachable from the network, and file permissions
 // decide who may ask. Everything served passes through the redactor once more.
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
@@ -46,7 +46,7 @@ export class StatusServer {
 
   async listen(): Promise<void> {
     const socketPath = this.opts.socketPath;
-    await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+    await ensurePrivateDir(path.dirname(socketPath));
     await removeStaleSocket(socketPath);
     const redactor = this.opts.redactor ?? defaultRedactor;
     const server = createServer((req, res) => {
@@ -86,6 +86,27 @@ export class StatusServer {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await unlink(this.opts.socketPath).catch(() => undefined);
+  }
+}
+
+/**
+ * Creates the socket's directory, or checks an existing one: in a shared directory such as /tmp another user
+ * could have created it first and would then control (replace) our socket.
+ */
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const st = await lstat(dir);
+  const uid = process.getuid?.() ?? 0;
+  const ours = st.uid === uid;
+  if (st.isDirectory() && ours && (st.mode & 0o022) !== 0) {
+    await chmod(dir, st.mode & 0o755); // e.g. a Kubernetes emptyDir (0777): nobody else may swap our socket
+    return;
+  }
+  if (!st.isDirectory() || !(ours || st.uid === 0) || (st.mode & 0o022) !== 0) {
+    throw new DaemonSocketError(
+      'SOCKET_UNAVAILABLE',
+      `${dir} must be a directory owned by this user (or root) and not writable by others; pass another socket path`,
+    );
   }
 }
 

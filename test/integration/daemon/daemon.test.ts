@@ -1,7 +1,7 @@
 // The daemon end to end minus FUSE: real settings file edits (rename-and-replace), real chokidar, the real
 // status socket, CLI and metrics port. The namespace and the team catalog are in-memory stand-ins for the
 // modules that land separately (src/fs, src/catalog); the public catalog and embedded MNIST are the real ones.
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -263,6 +263,31 @@ describe('daemon signals', () => {
       expect(process.listenerCount('SIGHUP')).toBe(hupsBefore);
     } finally {
       await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('status socket directory', () => {
+  it('tightens a directory it owns that others could write, and refuses one owned by someone else', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-sockdir-'));
+    try {
+      const open = path.join(dir, 'open');
+      mkdirSync(open, { mode: 0o777 });
+      chmodSync(open, 0o777);
+      const provider = { status: () => Promise.reject(new Error('unused')), refresh: async () => undefined };
+      const a = new StatusServer({ socketPath: path.join(open, 'daemon.sock'), provider });
+      await a.listen();
+      expect(statSync(open).mode & 0o777).toBe(0o755);
+      await a.close();
+      if (process.getuid?.() !== 0) return; // giving a directory away needs root
+      const foreign = path.join(dir, 'foreign');
+      mkdirSync(foreign);
+      chownSync(foreign, 12345, 12345);
+      await expect(new StatusServer({ socketPath: path.join(foreign, 'daemon.sock'), provider }).listen()).rejects.toMatchObject({
+        code: 'SOCKET_UNAVAILABLE',
+      });
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -125,6 +125,14 @@ describe('Reconciler', () => {
     expect(ns.calls).toEqual(['mount a d1:v1', 'swap a d2:v1']);
   });
 
+  it('treats a refresh before any apply as a no-op, not as "unmount everything"', async () => {
+    const { ns, rec, apply } = setup();
+    expect(await rec.refresh()).toMatchObject({ mounted: [], unmounted: [] });
+    await apply(ds('a', 'd1', 'v1'));
+    await rec.refresh();
+    expect(ns.served.get('a')).toBe('d1:v1');
+  });
+
   it('unmounts everything on stop', async () => {
     const { ns, rec, apply } = setup();
     await apply(ds('a', 'd1', 'v1') + ds('b', 'd2', 'v1'));
