@@ -6,7 +6,7 @@
 // mmap them, and loaders accept the raw form. The sample is deterministic (fixed per-class counts and a
 // seeded shuffle), so sizes, hashes and cache keys are identical on every machine and every start.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -140,4 +140,25 @@ function labelsIdx(samples: Sample[]): Buffer {
 
 function file(name: string, bytes: Buffer): EmbeddedFile {
   return { path: name, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), mtime: EMBEDDED_MTIME, bytes };
+}
+
+/**
+ * Writes the files into `dir` as content-addressed `<sha256>` files (temp + rename, skipped when already
+ * there) and returns path → local file. Lets the fs layer hand the FUSE engine a `backingPath`, so reads take
+ * the kernel fast path instead of going through JavaScript; serving from `bytes` works without it.
+ */
+export async function materializeEmbedded(ds: EmbeddedDataset, dir: string): Promise<Map<string, string>> {
+  await mkdir(dir, { recursive: true });
+  const out = new Map<string, string>();
+  for (const f of ds.files) {
+    const target = path.join(dir, f.sha256);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.size !== f.size) {
+      const tmp = `${target}.${process.pid}.tmp`;
+      await writeFile(tmp, f.bytes, { mode: 0o444 });
+      await rename(tmp, target);
+    }
+    out.set(f.path, target);
+  }
+  return out;
 }

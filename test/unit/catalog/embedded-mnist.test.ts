@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { embeddedMnist, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
+import { embeddedMnist, materializeEmbedded, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
 
 /** A minimal IDX reader, written from the format description: magic, dimensions, then bytes. */
 function parseIdx(buf: Buffer): { dims: number[]; data: Buffer } {
@@ -71,5 +74,20 @@ describe('embedded MNIST', () => {
     expect([...readPixels('{ "data": [0, 0.5,1,0.2]}', 3, 0)]).toEqual([0, 128, 255]);
     expect(() => readPixels('{"data":[0,1]}', 3, 7)).toThrow(/mnist digit 7: only 2 of 3 pixels/);
     expect(() => readPixels('{"data":[0,2,1]}', 3, 1)).toThrow(/out of range/);
+  });
+
+  it('materializes content-addressed files once, for the kernel fast path', async () => {
+    const ds = await embeddedMnist();
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-mnist-'));
+    try {
+      const paths = await materializeEmbedded(ds, path.join(dir, 'embedded'));
+      expect([...paths.keys()]).toEqual(ds.files.map((f) => f.path));
+      for (const f of ds.files) expect(readFileSync(paths.get(f.path)!).equals(f.bytes)).toBe(true);
+      const first = statSync(paths.get('train-images-idx3-ubyte')!).mtimeMs;
+      await materializeEmbedded(ds, path.join(dir, 'embedded'));
+      expect(statSync(paths.get('train-images-idx3-ubyte')!).mtimeMs).toBe(first); // not rewritten
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
