@@ -1,0 +1,685 @@
+// The cache: one directory, one index, one byte budget, shared by every mount of the daemon.
+//
+//   <dir>/index.sqlite   entries, durable block runs, last access, lifetime counters (WAL)
+//   <dir>/data/ab/ab…    one sparse file per entry, bytes at their own offsets (complete = a plain copy)
+//   <dir>/tmp/           whole-file fills before their rename into data/
+//   <dir>/staging/       reserved for bucket write-through (files being written); counted in the bound
+//   <dir>/lock           pid of the process that owns the directory
+//
+// Space: every write reserves its bytes first (evicting least-recently-used unpinned entries), so the
+// directory never grows past the bound by more than the chunks in flight. When nothing can be evicted the
+// bytes are still returned to the reader, just not kept (and the condition is reported).
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BlockMap, encodeRuns, roundUp } from './blocks.js';
+import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
+import { FetchQueue } from './fetch-queue.js';
+import { CacheHandle, type HandleHost } from './handle.js';
+import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
+import { IndexDb, type CounterName, type EntryRow } from './index-db.js';
+import { DirLock } from './lock.js';
+import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+import { OpenEntry, type EntryHost, type EntryRecord } from './entry.js';
+
+export const INDEX_FILE = 'index.sqlite';
+export const STAGING_DIR = 'staging';
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+const SPACE_REFRESH_MS = 1000;
+const REPORT_EVERY_MS = 10_000;
+
+export type CacheCounters = Record<CounterName, number>;
+
+export interface CacheStats extends CacheCounters {
+  dir: string;
+  maxBytes: number;
+  minFreeBytes: number;
+  /** The bound in effect: maxBytes, lowered when the disk's free space would drop below minFreeBytes. */
+  effectiveMaxBytes: number;
+  /** dataBytes + overheadBytes + reservedBytes: what the directory occupies (or is about to). */
+  usedBytes: number;
+  dataBytes: number;
+  /** Index, directories, staging area. */
+  overheadBytes: number;
+  /** Bytes reserved by fills in flight. */
+  reservedBytes: number;
+  entries: number;
+  completeEntries: number;
+  openEntries: number;
+  /** Conditions reported since start, by code (NoSpace, BoundExceeded, VerifyFailed, Io, …). */
+  conditions: Partial<Record<CacheErrorCode, number>>;
+  lastCondition?: { code: CacheErrorCode; message: string; at: string };
+}
+
+export interface CacheEvents {
+  /** A condition the operator should know about (disk full, bound unmet, verification failure, I/O error). */
+  condition: [CacheError];
+}
+
+/** Opens (creating if needed) the cache directory: lock, index, reconciliation. */
+export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
+  const opts = resolveCacheOptions(input);
+  const dir = path.resolve(opts.dir);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    for (const sub of ['data', 'tmp', STAGING_DIR]) mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new CacheError(
+      isNoSpaceErrno(err) ? 'NoSpace' : 'Io',
+      `cannot create the cache directory ${dir}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const lock = DirLock.acquire(dir);
+  let db: IndexDb | undefined;
+  try {
+    db = new IndexDb(path.join(dir, INDEX_FILE));
+    const report = reconcile(dir, db);
+    const cache = new Cache({ ...opts, dir }, db, lock, report);
+    await cache.refreshSpace(true);
+    return cache;
+  } catch (err) {
+    db?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
+  readonly queue: FetchQueue;
+  readonly counters: CacheCounters = {
+    hits: 0,
+    misses: 0,
+    bytesFetched: 0,
+    bytesFromCache: 0,
+    bytesUncached: 0,
+    evictions: 0,
+    evictedBytes: 0,
+  };
+  private readonly persisted: CacheCounters = { ...this.counters };
+  /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
+  private readonly records = new Map<string, EntryRecord>();
+  private readonly opening = new Map<string, Promise<OpenEntry>>();
+  private readonly openEntries = new Set<OpenEntry>();
+  private readonly dirty = new Set<OpenEntry>();
+  private readonly touched = new Set<EntryRecord>();
+  private dataBytes = 0;
+  private reservedBytes = 0;
+  private overheadBytes = 0;
+  private freeBudget = Infinity;
+  private lastSpaceRefresh = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+  private closed = false;
+  private readonly conditions: Partial<Record<CacheErrorCode, number>> = {};
+  private readonly lastReported = new Map<CacheErrorCode, number>();
+  private lastCondition: CacheStats['lastCondition'];
+
+  /** @internal use openCache() */
+  constructor(
+    readonly opts: CacheOptions,
+    private readonly db: IndexDb,
+    private readonly lock: DirLock,
+    /** What startup reconciliation found (orphans removed, entries dropped). */
+    readonly startup: ReconcileReport,
+  ) {
+    super();
+    this.queue = new FetchQueue(opts.maxConcurrentFetches);
+    for (const { row, runs, diskBytes } of startup.entries) {
+      this.records.set(row.id, {
+        id: row.id,
+        identity: row.identity,
+        sha256: row.identity.startsWith('content:') ? row.identity.slice('content:'.length) : undefined,
+        size: row.size,
+        blockSize: row.blockSize,
+        runs,
+        diskBytes,
+        complete: row.complete,
+        lastAccess: row.lastAccess,
+        touched: false,
+        pins: 0,
+      });
+      this.dataBytes += diskBytes;
+    }
+  }
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Reserved for bucket write-through (issue 6): files being written live here and count toward the bound. */
+  get stagingDir(): string {
+    return path.join(this.opts.dir, STAGING_DIR);
+  }
+
+  /**
+   * Opens an identity for reading. Small files (≤ smallFileBytes) are fetched whole before this resolves;
+   * larger ones are fetched block by block as they are read. The handle pins the entry until close().
+   */
+  async open(identity: CacheIdentity, source: CacheSource): Promise<CacheHandle> {
+    if (this.closed) throw new CacheError('Closed', `the cache at ${this.dir} is closed`);
+    if (!Number.isSafeInteger(source.size) || source.size < 0) {
+      throw new CacheError('InvalidIdentity', `bad size ${source.size} for ${source.store.location}/${source.key}`);
+    }
+    const canonical = canonicalIdentity(identity);
+    const id = entryId(identity);
+    const effective: CacheSource = {
+      ...source,
+      versionId: source.versionId ?? (identity.kind === 'object' ? identity.versionId : undefined),
+      // Pin an unversioned object to its ETag so that an overwrite fails loudly instead of mixing versions.
+      ifMatch:
+        source.ifMatch ?? (identity.kind === 'object' && !identity.versionId ? identity.etag : undefined),
+    };
+    let rec = this.records.get(id);
+    if (rec && rec.size !== source.size) {
+      throw new CacheError(
+        'SizeMismatch',
+        `${canonical} is cached with size ${rec.size} but was opened with size ${source.size}: the manifest or listing is inconsistent`,
+      );
+    }
+    if (!rec) {
+      rec = {
+        id,
+        identity: canonical,
+        sha256: identity.kind === 'content' ? identity.sha256.toLowerCase() : undefined,
+        size: source.size,
+        blockSize: this.opts.blockSize,
+        runs: [],
+        diskBytes: 0,
+        complete: false,
+        lastAccess: Date.now(),
+        touched: false,
+        pins: 0,
+      };
+      this.records.set(id, rec);
+    }
+    rec.pins++;
+    this.touch(rec);
+    try {
+      const entry = await this.openEntry(rec, effective);
+      return new CacheHandle(this, entry);
+    } catch (err) {
+      rec.pins--;
+      this.releaseIfIdle(rec);
+      throw err;
+    }
+  }
+
+  private openEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
+    if (rec.open) return Promise.resolve(rec.open);
+    let p = this.opening.get(rec.id);
+    if (!p) {
+      p = this.createEntry(rec, source).then((entry) => {
+        rec.open = entry;
+        this.openEntries.add(entry);
+        return entry;
+      });
+      const forget = (): void => void this.opening.delete(rec.id);
+      p.then(forget, forget);
+      this.opening.set(rec.id, p);
+    }
+    return p;
+  }
+
+  private async createEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
+    const file = dataPath(this.dir, rec.id);
+    const blocks = Math.ceil(rec.size / rec.blockSize);
+    const fresh = rec.runs.length === 0 && !rec.complete;
+    if (fresh && rec.diskBytes > 0) {
+      this.dataBytes -= rec.diskBytes;
+      rec.diskBytes = 0;
+    }
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+
+    if (fresh && rec.size <= this.opts.smallFileBytes) return this.fillWhole(rec, source, file, blocks);
+
+    let fh;
+    try {
+      fh = await open(file, fresh ? 'w+' : 'r+', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, `cannot open cache file ${file}`);
+      // The file vanished under us (removed by hand): start over.
+      this.forgetData(rec);
+      fh = await open(file, 'w+', 0o600);
+    }
+    const map = BlockMap.fromRuns(blocks, rec.runs);
+    const entry = new OpenEntry(this, rec, source, fh, map, file);
+    if (map.complete && !rec.complete) entry.onFilled();
+    return entry;
+  }
+
+  /** Small files: one GET of the whole object, verified, written to tmp and renamed into place. */
+  private async fillWhole(rec: EntryRecord, source: CacheSource, file: string, blocks: number): Promise<OpenEntry> {
+    const { store, key, ifMatch, versionId } = source;
+    const data =
+      rec.size === 0 ? Buffer.alloc(0) : await this.queue.run('demand', () => store.read(key, { ifMatch, versionId }));
+    if (data.length !== rec.size) {
+      throw new CacheError(
+        'SizeMismatch',
+        `${store.location}/${key} has ${data.length} bytes, the cache was told ${rec.size}`,
+      );
+    }
+    this.counters.bytesFetched += data.length;
+    if (rec.sha256) {
+      const actual = rec.size === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
+      if (actual !== rec.sha256) {
+        const err = new CacheError(
+          'VerifyFailed',
+          `${store.location}/${key} hashes to ${actual}, its manifest says ${rec.sha256}: not cached`,
+        );
+        this.report(err);
+        throw err;
+      }
+    }
+    const bytes = roundUp(data.length);
+    const map = new BlockMap(blocks);
+    if (!this.reserve(bytes)) {
+      return new OpenEntry(this, rec, source, undefined, map, file, data);
+    }
+    const tmp = path.join(this.dir, 'tmp', `${rec.id}.${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(tmp, data, { mode: 0o600 });
+      await rename(tmp, file);
+    } catch (err) {
+      this.release(bytes);
+      await unlink(tmp).catch(() => undefined);
+      this.report(
+        isNoSpaceErrno(err)
+          ? new CacheError('NoSpace', `the disk under the cache (${this.dir}) is full: reading uncached`, { cause: err })
+          : new CacheError('Io', `cannot write cache file ${file}: ${(err as Error).message}`, { cause: err }),
+      );
+      return new OpenEntry(this, rec, source, undefined, map, file, data);
+    }
+    const fh = await open(file, 'r+');
+    map.markWritten(0, blocks);
+    this.settle(rec, bytes);
+    rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
+    const entry = new OpenEntry(this, rec, source, fh, map, file);
+    this.markDirty(entry);
+    return entry;
+  }
+
+  // ---------------------------------------------------------------- space
+
+  /** The bound in effect right now. */
+  effectiveMaxBytes(): number {
+    return Math.max(0, Math.min(this.opts.maxBytes, this.freeBudget));
+  }
+
+  usedBytes(): number {
+    return this.dataBytes + this.reservedBytes + this.overheadBytes;
+  }
+
+  reserve(bytes: number): boolean {
+    this.maybeRefreshSpace();
+    const limit = this.effectiveMaxBytes();
+    if (this.usedBytes() + bytes > limit) {
+      if (this.reservedBytes + this.overheadBytes + bytes <= limit) {
+        const victims: EntryRecord[] = [];
+        let need = this.usedBytes() + bytes - limit;
+        for (const rec of this.records.values()) {
+          if (need <= 0) break;
+          if (!this.evictable(rec)) continue;
+          victims.push(rec);
+          need -= rec.diskBytes;
+        }
+        if (need <= 0) this.evict(victims);
+      }
+      if (this.usedBytes() + bytes > limit) {
+        this.report(
+          new CacheError(
+            'BoundExceeded',
+            `the cache at ${this.dir} is at its bound (${limit} bytes) and every entry is in use: reading uncached`,
+          ),
+        );
+        return false;
+      }
+    }
+    this.reservedBytes += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.reservedBytes -= bytes;
+  }
+
+  settle(rec: EntryRecord, bytes: number): void {
+    this.reservedBytes -= bytes;
+    rec.diskBytes += bytes;
+    this.dataBytes += bytes;
+  }
+
+  private evictable(rec: EntryRecord): boolean {
+    return rec.pins === 0 && !rec.open && !this.opening.has(rec.id);
+  }
+
+  /** Removes entries: index rows first (one transaction), then files, so a crash in between leaves orphans. */
+  private evict(victims: readonly EntryRecord[]): void {
+    if (!victims.length) return;
+    this.db.commit({ deletes: victims.map((r) => r.id) });
+    for (const rec of victims) {
+      this.records.delete(rec.id);
+      this.touched.delete(rec);
+      try {
+        unlinkSync(dataPath(this.dir, rec.id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(ioError(err, 'cannot remove a cache file'));
+      }
+      this.dataBytes -= rec.diskBytes;
+      this.counters.evictions++;
+      this.counters.evictedBytes += rec.diskBytes;
+    }
+  }
+
+  private forgetData(rec: EntryRecord): void {
+    this.dataBytes -= rec.diskBytes;
+    rec.diskBytes = 0;
+    rec.runs = [];
+    rec.complete = false;
+  }
+
+  private maybeRefreshSpace(): void {
+    if (Date.now() - this.lastSpaceRefresh > SPACE_REFRESH_MS) void this.refreshSpace();
+  }
+
+  private refreshingSpace = false;
+
+  /** Re-measures the overhead (index, directories, staging) and the disk's free space. */
+  async refreshSpace(force = false): Promise<void> {
+    if (this.refreshingSpace && !force) return;
+    this.refreshingSpace = true;
+    this.lastSpaceRefresh = Date.now();
+    try {
+      let overhead = 0;
+      const add = async (p: string): Promise<void> => {
+        try {
+          overhead += (await stat(p)).blocks * 512;
+        } catch {
+          // not there (yet)
+        }
+      };
+      await Promise.all(
+        ['', 'data', 'tmp', 'lock', INDEX_FILE, `${INDEX_FILE}-wal`, `${INDEX_FILE}-shm`].map((p) => add(path.join(this.dir, p))),
+      );
+      const subdirs = await readdir(path.join(this.dir, 'data')).catch(() => [] as string[]);
+      await Promise.all(subdirs.map((s) => add(path.join(this.dir, 'data', s))));
+      overhead += await treeBytes(this.stagingDir);
+      this.overheadBytes = overhead;
+      const fs = await statfs(this.dir);
+      this.freeBudget = this.usedBytes() + fs.bavail * fs.bsize - this.opts.minFreeBytes;
+    } catch (err) {
+      this.report(ioError(err, `cannot measure the cache directory ${this.dir}`));
+    } finally {
+      this.refreshingSpace = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- bookkeeping
+
+  report(err: CacheError): void {
+    this.conditions[err.code] = (this.conditions[err.code] ?? 0) + 1;
+    this.lastCondition = { code: err.code, message: err.message, at: new Date().toISOString() };
+    const now = Date.now();
+    if (now - (this.lastReported.get(err.code) ?? -Infinity) >= REPORT_EVERY_MS || err.code === 'VerifyFailed') {
+      this.lastReported.set(err.code, now);
+      this.emit('condition', err);
+    }
+  }
+
+  markDirty(entry: OpenEntry): void {
+    this.dirty.add(entry);
+    this.scheduleFlush();
+  }
+
+  discard(entry: OpenEntry, err: CacheError): void {
+    this.report(err);
+    const rec = entry.rec;
+    this.dirty.delete(entry);
+    if (this.records.get(rec.id) === rec) {
+      this.records.delete(rec.id);
+      this.touched.delete(rec);
+      this.db.commit({ deletes: [rec.id] });
+    }
+    try {
+      unlinkSync(entry.path);
+    } catch {
+      // already gone
+    }
+    this.forgetData(rec);
+    entry.map.clear();
+  }
+
+  touch(rec: EntryRecord): void {
+    rec.lastAccess = Date.now();
+    this.records.delete(rec.id);
+    this.records.set(rec.id, rec);
+    this.touched.add(rec);
+  }
+
+  touchAndCount(handle: CacheHandle, hit: boolean): void {
+    if (hit) this.counters.hits++;
+    else this.counters.misses++;
+    const rec = handle.entry.rec;
+    if (this.records.get(rec.id) === rec) this.touch(rec);
+  }
+
+  unpin(entry: OpenEntry): void {
+    entry.rec.pins--;
+    this.releaseIfIdle(entry.rec);
+  }
+
+  /** Closes an entry's data file once no handle, fill or pending flush needs it. */
+  private releaseIfIdle(rec: EntryRecord): void {
+    if (rec.pins > 0 || this.opening.has(rec.id)) return;
+    const entry = rec.open;
+    if (entry) {
+      if (this.dirty.has(entry) || entry.busy) {
+        this.scheduleFlush(); // the flush after the last write closes it
+        return;
+      }
+      rec.open = undefined;
+      this.openEntries.delete(entry);
+      if (!entry.failed) rec.runs = entry.map.runs(true);
+      void entry.fh?.close().catch(() => undefined);
+    }
+    // Nothing was kept (e.g. served from memory): forget the record rather than list an empty entry.
+    if (rec.diskBytes === 0 && rec.runs.length === 0 && !rec.complete && this.records.get(rec.id) === rec) {
+      this.records.delete(rec.id);
+      this.touched.delete(rec);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush().catch((err: unknown) => this.report(ioError(err, 'cache flush failed')));
+    }, this.opts.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  /** Group commit: fsync the data written since the last flush, then record it (and access times) in one transaction. */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      do {
+        this.flushAgain = false;
+        await this.flushOnce();
+      } while (this.flushAgain);
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    const batch = [...this.dirty];
+    this.dirty.clear();
+    const synced = await Promise.all(
+      batch.map(async (entry) => {
+        const written = entry.map.runs(false);
+        if (!entry.fh || entry.failed) return undefined;
+        try {
+          await entry.fh.datasync();
+        } catch (err) {
+          this.report(ioError(err, `cannot fsync cache file ${entry.path}`));
+          return undefined;
+        }
+        for (const r of written) entry.map.markDurable(r.start, r.end);
+        return entry;
+      }),
+    );
+    const upserts: EntryRow[] = [];
+    for (const entry of synced) {
+      if (!entry || entry.failed) continue;
+      const rec = entry.rec;
+      if (this.records.get(rec.id) !== rec) continue; // discarded meanwhile
+      rec.runs = entry.map.runs(true);
+      const durableAll =
+        rec.size === 0 || (rec.runs.length === 1 && rec.runs[0]!.start === 0 && rec.runs[0]!.end === entry.blockCount);
+      if (rec.runs.length === 0 && rec.size > 0) continue;
+      upserts.push({
+        id: rec.id,
+        identity: rec.identity,
+        size: rec.size,
+        blockSize: rec.blockSize,
+        blocks: encodeRuns(rec.runs),
+        diskBytes: rec.diskBytes,
+        complete: rec.complete && durableAll,
+        lastAccess: rec.lastAccess,
+      });
+      this.touched.delete(rec);
+    }
+    const touches = [...this.touched].map((r) => ({ id: r.id, lastAccess: r.lastAccess }));
+    this.touched.clear();
+    const counters: Partial<CacheCounters> = {};
+    for (const k of Object.keys(this.counters) as CounterName[]) {
+      counters[k] = this.counters[k] - this.persisted[k];
+    }
+    try {
+      this.db.commit({ upserts, touches, counters });
+      Object.assign(this.persisted, this.counters);
+    } catch (err) {
+      this.report(err instanceof CacheError ? err : ioError(err, 'cannot update the cache index'));
+      for (const e of synced) if (e) this.dirty.add(e); // retried on the next flush
+      this.scheduleFlush();
+    }
+    for (const entry of [...this.openEntries]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
+    this.maybeRefreshSpace();
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  stats(): CacheStats {
+    let complete = 0;
+    for (const r of this.records.values()) if (r.complete) complete++;
+    return {
+      dir: this.dir,
+      maxBytes: this.opts.maxBytes,
+      minFreeBytes: this.opts.minFreeBytes,
+      effectiveMaxBytes: this.effectiveMaxBytes(),
+      usedBytes: this.usedBytes(),
+      dataBytes: this.dataBytes,
+      overheadBytes: this.overheadBytes,
+      reservedBytes: this.reservedBytes,
+      entries: this.records.size,
+      completeEntries: complete,
+      openEntries: this.openEntries.size,
+      ...this.counters,
+      conditions: { ...this.conditions },
+      lastCondition: this.lastCondition,
+    };
+  }
+
+  /** Lifetime counters (persisted across restarts) including this session's unflushed part. */
+  lifetimeCounters(): CacheCounters {
+    const stored = this.db.counters();
+    const out = { ...stored };
+    for (const k of Object.keys(out) as CounterName[]) out[k] += this.counters[k] - this.persisted[k];
+    return out;
+  }
+
+  /** Evicts least-recently-used unpinned entries until the directory uses at most `toBytes`. */
+  async prune(toBytes = 0): Promise<{ evicted: number; freedBytes: number }> {
+    await this.flush();
+    await this.refreshSpace(true);
+    const victims: EntryRecord[] = [];
+    let excess = this.usedBytes() - toBytes;
+    let freed = 0;
+    for (const rec of this.records.values()) {
+      if (excess <= 0) break;
+      if (!this.evictable(rec)) continue;
+      victims.push(rec);
+      excess -= rec.diskBytes;
+      freed += rec.diskBytes;
+    }
+    this.evict(victims);
+    await this.flush();
+    await this.refreshSpace(true);
+    return { evicted: victims.length, freedBytes: freed };
+  }
+
+  /** Removes every entry not in use, and leftover temp files. */
+  async clear(): Promise<{ evicted: number; freedBytes: number }> {
+    const result = await this.prune(0);
+    for (const name of await readdir(path.join(this.dir, 'tmp')).catch(() => [] as string[])) {
+      rmSync(path.join(this.dir, 'tmp', name), { recursive: true, force: true });
+    }
+    return result;
+  }
+
+  /** Waits for fills in flight, flushes, closes files and the index, releases the directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled([...this.opening.values()]);
+    this.closed = true;
+    for (let i = 0; i < 100 && [...this.openEntries].some((e) => e.busy); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.flush();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await Promise.allSettled([...this.openEntries].map((e) => e.fh?.close()));
+    this.openEntries.clear();
+    this.db.close();
+    this.lock.release();
+  }
+}
+
+function ioError(err: unknown, what: string): CacheError {
+  if (err instanceof CacheError) return err;
+  return new CacheError(isNoSpaceErrno(err) ? 'NoSpace' : 'Io', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/** Allocated bytes of a directory tree (like `du`). */
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const p = path.join(dir, name);
+    try {
+      const st = await stat(p);
+      total += st.blocks * 512;
+      if (st.isDirectory()) total += await treeBytes(p);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return total;
+}

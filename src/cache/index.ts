@@ -1,0 +1,8 @@
+// The on-disk cache: public API for the filesystem layer, the daemon and the CLI.
+export { openCache, Cache, INDEX_FILE, STAGING_DIR, type CacheStats, type CacheCounters } from './cache.js';
+export { CacheHandle } from './handle.js';
+export { type CacheIdentity, type CacheSource, entryId, canonicalIdentity } from './identity.js';
+export { CACHE_DEFAULTS, DEFAULT_CACHE_DIR, resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
+export { CacheError, isCacheError, type CacheErrorCode } from './errors.js';
+export { parseSize, formatSize } from './size.js';
+export { inspectCache, type CacheInspection } from './inspect.js';

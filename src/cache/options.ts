@@ -1,0 +1,79 @@
+// Every cache tunable and its default, in one place. The daemon passes what the operator configured
+// (cache.maxSize, --cache-size, --cache-dir); everything else is for tests and benchmarks.
+import { CacheError } from './errors.js';
+import { parseSize } from './size.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const DEFAULT_CACHE_DIR = '/var/cache/gradient';
+
+export interface PrefetchOptions {
+  /** Window after the first sequential read; doubles on every further sequential read. */
+  initialWindowBytes: number;
+  maxWindowBytes: number;
+}
+
+export interface CacheOptions {
+  /** The cache directory (created 0700). One cache per directory, shared by all mounts of a daemon. */
+  dir: string;
+  /** Hard bound on the bytes the directory occupies on disk (allocated blocks, data + index). */
+  maxBytes: number;
+  /** Keep at least this much free on the cache filesystem; the effective bound shrinks to honour it. */
+  minFreeBytes: number;
+  /** Unit of partial caching and of presence bookkeeping (a multiple of 4 KiB). */
+  blockSize: number;
+  /** Files up to this size are fetched whole, in one request, when opened. */
+  smallFileBytes: number;
+  /** Largest single ranged GET. */
+  maxRequestBytes: number;
+  /** Ranged GETs in flight for the whole cache (demand reads go first, prefetch after). */
+  maxConcurrentFetches: number;
+  prefetch: PrefetchOptions;
+  /** How long written blocks wait before they are fsynced and recorded in the index (group commit). */
+  flushIntervalMs: number;
+}
+
+export type CacheOptionsInput = Partial<Omit<CacheOptions, 'prefetch' | 'maxBytes' | 'minFreeBytes'>> & {
+  maxBytes?: number | string;
+  minFreeBytes?: number | string;
+  prefetch?: Partial<PrefetchOptions>;
+};
+
+export const CACHE_DEFAULTS: CacheOptions = {
+  dir: DEFAULT_CACHE_DIR,
+  maxBytes: 10 * GiB,
+  minFreeBytes: 1 * GiB,
+  blockSize: 1 * MiB,
+  smallFileBytes: 1 * MiB,
+  maxRequestBytes: 8 * MiB,
+  maxConcurrentFetches: 8,
+  prefetch: { initialWindowBytes: 4 * MiB, maxWindowBytes: 64 * MiB },
+  flushIntervalMs: 100,
+};
+
+export function resolveCacheOptions(input: CacheOptionsInput = {}): CacheOptions {
+  const d = CACHE_DEFAULTS;
+  const o: CacheOptions = {
+    dir: input.dir ?? d.dir,
+    maxBytes: input.maxBytes === undefined ? d.maxBytes : parseSize(input.maxBytes),
+    minFreeBytes: input.minFreeBytes === undefined ? d.minFreeBytes : parseSize(input.minFreeBytes),
+    blockSize: input.blockSize ?? d.blockSize,
+    smallFileBytes: input.smallFileBytes ?? d.smallFileBytes,
+    maxRequestBytes: input.maxRequestBytes ?? d.maxRequestBytes,
+    maxConcurrentFetches: input.maxConcurrentFetches ?? d.maxConcurrentFetches,
+    prefetch: { ...d.prefetch, ...input.prefetch },
+    flushIntervalMs: input.flushIntervalMs ?? d.flushIntervalMs,
+  };
+  const bad = (why: string): never => {
+    throw new CacheError('InvalidOptions', `invalid cache options: ${why}`);
+  };
+  if (!o.dir) bad('dir is empty');
+  if (o.blockSize < 4 * KiB || o.blockSize % (4 * KiB) !== 0) bad(`blockSize ${o.blockSize} is not a multiple of 4 KiB`);
+  if (o.maxRequestBytes < o.blockSize) bad('maxRequestBytes is smaller than blockSize');
+  if (o.maxConcurrentFetches < 1) bad('maxConcurrentFetches must be at least 1');
+  if (o.prefetch.maxWindowBytes < o.prefetch.initialWindowBytes) bad('prefetch.maxWindowBytes < initialWindowBytes');
+  if (o.flushIntervalMs < 0) bad('flushIntervalMs is negative');
+  return o;
+}
