@@ -23,6 +23,7 @@ import { IndexDb, type CounterName, type EntryRow } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
+import { formatSize } from './size.js';
 import { OpenEntry, type EntryHost, type EntryRecord } from './entry.js';
 
 export const INDEX_FILE = 'index.sqlite';
@@ -52,6 +53,16 @@ export interface CacheStats extends CacheCounters {
   /** Conditions reported since start, by code (NoSpace, BoundExceeded, VerifyFailed, Io, …). */
   conditions: Partial<Record<CacheErrorCode, number>>;
   lastCondition?: { code: CacheErrorCode; message: string; at: string };
+}
+
+export interface CacheEntryInfo {
+  id: string;
+  identity: string;
+  size: number;
+  diskBytes: number;
+  complete: boolean;
+  lastAccess: Date;
+  open: boolean;
 }
 
 export interface CacheEvents {
@@ -331,11 +342,18 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
         if (need <= 0) this.evict(victims);
       }
       if (this.usedBytes() + bytes > limit) {
+        // Say which limit bit: the operator's bound, or the disk running out of free space.
         this.report(
-          new CacheError(
-            'BoundExceeded',
-            `the cache at ${this.dir} is at its bound (${limit} bytes) and every entry is in use: reading uncached`,
-          ),
+          this.freeBudget < this.opts.maxBytes
+            ? new CacheError(
+                'NoSpace',
+                `the disk under the cache (${this.dir}) is full: keeping ${formatSize(this.opts.minFreeBytes)} free leaves ` +
+                  `room for ${formatSize(limit)} and every entry is in use: reading uncached`,
+              )
+            : new CacheError(
+                'BoundExceeded',
+                `the cache at ${this.dir} is at its bound (${formatSize(limit)}) and every entry is in use: reading uncached`,
+              ),
         );
         return false;
       }
@@ -601,6 +619,19 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       conditions: { ...this.conditions },
       lastCondition: this.lastCondition,
     };
+  }
+
+  /** Every entry, least recently used first (for `gradient cache stats --entries`, tests, debugging). */
+  list(): CacheEntryInfo[] {
+    return [...this.records.values()].map((r) => ({
+      id: r.id,
+      identity: r.identity,
+      size: r.size,
+      diskBytes: r.diskBytes,
+      complete: r.complete,
+      lastAccess: new Date(r.lastAccess),
+      open: r.pins > 0,
+    }));
   }
 
   /** Lifetime counters (persisted across restarts) including this session's unflushed part. */

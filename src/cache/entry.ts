@@ -176,12 +176,19 @@ export class OpenEntry {
     }
   }
 
-  /** Prefetches missing blocks in [from, from + bytes), using only idle fetch slots. */
+  /**
+   * Prefetches missing blocks in [from, from + bytes), using only idle fetch slots. Nothing is issued while
+   * at least half the window ahead is present or in flight: topping up block by block as the reader advances
+   * would turn prefetch into a stream of 1-block GETs.
+   */
   private prefetch(from: number, bytes: number): void {
     const to = Math.min(this.blockCount, from + Math.ceil(bytes / this.rec.blockSize));
+    let first = from;
+    while (first < to && (this.map.has(first) || this.inflight.has(first))) first++;
+    if (first >= to || first - from >= (to - from) / 2) return;
     let slots = this.host.queue.idle;
     let runStart = -1;
-    for (let b = from; b <= to && slots > 0; b++) {
+    for (let b = first; b <= to && slots > 0; b++) {
       const needs = b < to && !this.map.has(b) && !this.inflight.has(b);
       if (runStart >= 0 && (!needs || b - runStart >= this.maxRequestBlocks)) {
         // A failed prefetch is not an error: a reader that needs the block fetches it again and sees the error.
