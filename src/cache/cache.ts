@@ -12,14 +12,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
-import { IndexDb, type CounterName, type EntryRow } from './index-db.js';
+import { IndexDb, WAL_MAX_BYTES, type CounterName, type EntryRow } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
@@ -78,6 +78,9 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
     for (const sub of ['data', 'tmp', STAGING_DIR]) mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
+    // All 256 fan-out directories up front, so that their blocks are measured once rather than appearing
+    // unaccounted between two measurements.
+    for (let i = 0; i < 256; i++) mkdirSync(path.join(dir, 'data', i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new CacheError(
       isNoSpaceErrno(err) ? 'NoSpace' : 'Io',
@@ -245,7 +248,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       this.dataBytes -= rec.diskBytes;
       rec.diskBytes = 0;
     }
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
 
     if (fresh && rec.size <= this.opts.smallFileBytes) return this.fillWhole(rec, source, file, blocks);
 
@@ -373,7 +375,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   }
 
   private evictable(rec: EntryRecord): boolean {
-    return rec.pins === 0 && !rec.open && !this.opening.has(rec.id);
+    return rec.pins === 0 && !rec.open && !rec.closing && !this.opening.has(rec.id);
   }
 
   /** Removes entries: index rows first (one transaction), then files, so a crash in between leaves orphans. */
@@ -416,14 +418,19 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       let overhead = 0;
       const add = async (p: string): Promise<void> => {
         try {
-          overhead += (await stat(p)).blocks * 512;
+          const bytes = (await stat(p)).blocks * 512; // not `overhead += await …`: that loses concurrent updates
+          overhead += bytes;
         } catch {
           // not there (yet)
         }
       };
       await Promise.all(
-        ['', 'data', 'tmp', 'lock', INDEX_FILE, `${INDEX_FILE}-wal`, `${INDEX_FILE}-shm`].map((p) => add(path.join(this.dir, p))),
+        ['', 'data', 'tmp', 'lock', INDEX_FILE, `${INDEX_FILE}-shm`].map((p) => add(path.join(this.dir, p))),
       );
+      // The WAL grows between measurements: always count it at its cap.
+      let wal = 0;
+      await stat(path.join(this.dir, `${INDEX_FILE}-wal`)).then((st) => (wal = st.blocks * 512), () => undefined);
+      overhead += Math.max(wal, WAL_MAX_BYTES);
       const subdirs = await readdir(path.join(this.dir, 'data')).catch(() => [] as string[]);
       await Promise.all(subdirs.map((s) => add(path.join(this.dir, 'data', s))));
       overhead += await treeBytes(this.stagingDir);
@@ -503,7 +510,14 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       rec.open = undefined;
       this.openEntries.delete(entry);
       if (!entry.failed) rec.runs = entry.map.runs(true);
-      void entry.fh?.close().catch(() => undefined);
+      if (entry.fh) {
+        // Not evictable until the descriptor is closed: unlinking an open file frees nothing yet.
+        rec.closing = (rec.closing ?? 0) + 1;
+        entry.fh
+          .close()
+          .catch(() => undefined)
+          .finally(() => rec.closing!--);
+      }
     }
     // Nothing was kept (e.g. served from memory): forget the record rather than list an empty entry.
     if (rec.diskBytes === 0 && rec.runs.length === 0 && !rec.complete && this.records.get(rec.id) === rec) {
@@ -556,6 +570,13 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
           return undefined;
         }
         for (const r of written) entry.map.markDurable(r.start, r.end);
+        // Trust the filesystem over our arithmetic: extent-tree blocks of a fragmented sparse file
+        // and leftovers of a crashed fill also occupy the disk.
+        const allocated = await entry.fh.stat().then((st) => st.blocks * 512, () => 0);
+        if (allocated > entry.rec.diskBytes && !entry.failed) {
+          this.dataBytes += allocated - entry.rec.diskBytes;
+          entry.rec.diskBytes = allocated;
+        }
         return entry;
       }),
     );

@@ -30,6 +30,8 @@ export interface EntryRecord {
   /** Open handles: a pinned entry is never evicted. */
   pins: number;
   open?: OpenEntry;
+  /** Data-file descriptors still being closed (the entry is not evictable meanwhile). */
+  closing?: number;
 }
 
 /** The parts of the cache an entry calls back into. */

@@ -6,6 +6,9 @@ import Database from 'better-sqlite3';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 
 const SCHEMA_VERSION = 1;
+const WAL_CHECKPOINT_PAGES = 128;
+/** Headroom the cache keeps for the WAL between two measurements (checkpointed at 128 pages ≈ 512 KiB). */
+export const WAL_MAX_BYTES = 1024 * 1024;
 
 export interface EntryRow {
   id: string;
@@ -58,6 +61,9 @@ export class IndexDb {
         // NORMAL in WAL mode: a process crash loses nothing; a power loss may lose the last batches, which
         // only makes the index under-report blocks (never over-report): they are refetched.
         this.db.pragma('synchronous = NORMAL');
+        // Keep the WAL small and bounded: it counts toward the cache's size bound (see WAL_MAX_BYTES).
+        this.db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+        this.db.pragma(`journal_size_limit = ${WAL_MAX_BYTES}`);
         this.migrate();
       }
     } catch (err) {
