@@ -2,7 +2,7 @@
 // large object, small files whole in one GET, single-flight, sharing between versions, persistence.
 import { randomBytes, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache, type Cache } from '../../../src/cache/index.js';
+import { openCache } from '../../../src/cache/index.js';
 import { isCacheError } from '../../../src/cache/errors.js';
 import { LocalStore } from '../../../src/storage/local-store.js';
 import { CountingStore } from '../../helpers/counting-store.js';
