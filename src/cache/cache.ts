@@ -95,6 +95,8 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
     const report = reconcile(dir, db);
     const cache = new Cache({ ...opts, dir }, db, lock, report);
     await cache.refreshSpace(true);
+    // The bound may have been lowered (config, or less free disk) since the last run: honour it now.
+    if (cache.usedBytes() > cache.effectiveMaxBytes()) await cache.prune(cache.effectiveMaxBytes());
     return cache;
   } catch (err) {
     db?.close();
@@ -121,6 +123,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   private readonly openEntries = new Set<OpenEntry>();
   private readonly dirty = new Set<OpenEntry>();
   private readonly touched = new Set<EntryRecord>();
+  private readonly closingFiles = new Set<Promise<void>>();
   private dataBytes = 0;
   private reservedBytes = 0;
   private overheadBytes = 0;
@@ -513,10 +516,14 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       if (entry.fh) {
         // Not evictable until the descriptor is closed: unlinking an open file frees nothing yet.
         rec.closing = (rec.closing ?? 0) + 1;
-        entry.fh
+        const closed: Promise<void> = entry.fh
           .close()
           .catch(() => undefined)
-          .finally(() => rec.closing!--);
+          .finally(() => {
+            rec.closing!--;
+            this.closingFiles.delete(closed);
+          });
+        this.closingFiles.add(closed);
       }
     }
     // Nothing was kept (e.g. served from memory): forget the record rather than list an empty entry.
@@ -703,6 +710,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     await this.flush();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await Promise.allSettled([...this.openEntries].map((e) => e.fh?.close()));
+    await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
     this.db.close();
     this.lock.release();

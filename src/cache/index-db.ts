@@ -54,8 +54,10 @@ export class IndexDb {
     readonly file: string,
     opts: { readonly?: boolean } = {},
   ) {
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      this.db = db;
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');
         // NORMAL in WAL mode: a process crash loses nothing; a power loss may lose the last batches, which
@@ -67,6 +69,7 @@ export class IndexDb {
         this.migrate();
       }
     } catch (err) {
+      db?.close(); // a half-opened database would keep its files (and the filesystem) busy
       throw wrapDbError(err, file);
     }
     this.upsertStmt = this.prepare(
