@@ -6,3 +6,4 @@ export { CACHE_DEFAULTS, DEFAULT_CACHE_DIR, resolveCacheOptions, type CacheOptio
 export { CacheError, isCacheError, type CacheErrorCode } from './errors.js';
 export { parseSize, formatSize } from './size.js';
 export { inspectCache, type CacheInspection } from './inspect.js';
+export { parseCacheConfig, cacheOptionsFrom, cacheConfigSchema, type CacheConfig } from './config.js';

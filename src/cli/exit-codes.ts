@@ -3,6 +3,7 @@ import { ConfigError } from '../config/config-file.js';
 import { SecretError } from '../config/secrets.js';
 import { CatalogError } from '../catalog/errors.js';
 import { StorageError } from '../storage/errors.js';
+import { CacheError } from '../cache/errors.js';
 
 export const EXIT = {
   ok: 0,
@@ -61,5 +62,9 @@ export function exitCodeFor(err: unknown): number {
   }
   if (err instanceof ConfigError) return err.code === 'UnknownProvider' ? EXIT.notFound : err.code === 'Duplicate' ? EXIT.usage : EXIT.config;
   if (err instanceof SecretError) return EXIT.config;
+  if (err instanceof CacheError) {
+    if (err.code === 'Busy') return EXIT.refused;
+    if (err.code === 'InvalidSize' || err.code === 'InvalidOptions') return EXIT.usage;
+  }
   return EXIT.failure;
 }

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { registerCache } from './cache.js';
 import type { CliIO } from './context.js';
 import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
@@ -16,6 +17,7 @@ const GROUPS: RegisterGroup[] = [
   registerDatasets,
   registerStorageProviders,
   (program) => void program.addCommand(statusCommand()),
+  registerCache,
 ];
 
 export function buildProgram(io: CliIO): Command {

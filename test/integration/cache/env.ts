@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Store } from '../../../src/storage/s3-store.js';
-import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
+import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
+import { freshBucket, s3Server } from '../../helpers/s3.js';
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const p = mkdtempSync(path.join(tmpdir(), `gd-${prefix}-`));
@@ -42,17 +42,3 @@ export async function rgwBucket(prefix = 'cache'): Promise<RgwBucket> {
   };
 }
 
-async function emptyAndDeleteBucket(bucket: string): Promise<void> {
-  const client = s3Client();
-  try {
-    for (;;) {
-      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (out.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length === 0) break;
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } finally {
-    client.destroy();
-  }
-}

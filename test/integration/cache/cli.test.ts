@@ -1,0 +1,99 @@
+// `gradient cache stats|prune|clear` in-process on a real cache directory filled from the local store,
+// with the `cache:` section of a real config file; prune/clear refuse while another owner holds the cache.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../src/cli/main.js';
+import { openCache } from '../../../src/cache/index.js';
+import { LocalStore } from '../../../src/storage/local-store.js';
+import { sha256, tempDir } from './env.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+describe('gradient cache', () => {
+  let home: ReturnType<typeof tempDir>;
+  let cacheDir = '';
+  let configFile = '';
+
+  async function gradient(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const code = await run(['--config', configFile, ...args], { stdout, stderr, env: { HOME: home.path } });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  beforeAll(async () => {
+    home = tempDir('cache-cli');
+    cacheDir = path.join(home.path, 'cache');
+    configFile = path.join(home.path, 'config.yaml');
+    writeFileSync(configFile, `cache:\n  dir: ${cacheDir}\n  maxSize: 64MiB\n  minFreeSpace: 0\n`);
+    const store = new LocalStore(path.join(home.path, 'store'));
+    const cache = await openCache({ dir: cacheDir, maxBytes: '64MiB', minFreeBytes: 0 });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const data = randomBytes(300_000);
+        await store.write(`b/${i}`, data);
+        const h = await cache.open({ kind: 'content', sha256: sha256(data) }, { store, key: `b/${i}`, size: data.length });
+        await h.read(0, 1000);
+        await h.read(0, 1000);
+        h.close();
+      }
+    } finally {
+      await cache.close();
+    }
+  });
+  afterAll(() => home?.remove());
+
+  it('stats reads the directory named in the config file, as a table or JSON', async () => {
+    const human = await gradient('cache', 'stats');
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(cacheDir);
+    expect(human.stdout).toMatch(/4 \(4 complete\)/);
+    expect(human.stdout).toMatch(/of 64 MiB/);
+    const r = await gradient('--json', 'cache', 'stats');
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    expect(s.entries).toBe(4);
+    expect(s.maxBytes).toBe(64 * 1024 * 1024);
+    expect(s.hits).toBe(8);
+    expect(s.misses).toBe(0); // small files were fetched whole at open: every read was a hit
+    expect(s.bytesFetched).toBe(4 * 300_000);
+    expect(s.hitRatio).toBe(1);
+  });
+
+  it('prune and clear refuse while another process owns the cache, then work', async () => {
+    const owner = await openCache({ dir: cacheDir, maxBytes: '64MiB', minFreeBytes: 0 });
+    try {
+      const busy = await gradient('cache', 'clear');
+      expect(busy.code).toBe(4);
+      expect(busy.stderr).toMatch(/in use by process/);
+      expect((await gradient('cache', 'stats')).code).toBe(0); // stats only reads
+    } finally {
+      await owner.close();
+    }
+    const bad = await gradient('cache', 'prune', '--to', 'lots');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid size "lots"/);
+    const pruned = JSON.parse((await gradient('--json', 'cache', 'prune', '--to', '2.5MiB')).stdout) as Record<string, number>;
+    expect(pruned.evicted).toBeGreaterThanOrEqual(1);
+    expect(pruned.usedBytes).toBeLessThanOrEqual(2.5 * 1024 * 1024);
+    const cleared = await gradient('cache', 'clear');
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(cleared.stdout).toMatch(/^Cleared \d+ entries/);
+    expect(JSON.parse((await gradient('--json', 'cache', 'stats')).stdout)).toMatchObject({ entries: 0 });
+  });
+
+  it('rejects a bad cache section in the config file', async () => {
+    writeFileSync(configFile, 'cache:\n  maxSize: huge\n');
+    const r = await gradient('cache', 'stats');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cache.maxSize/);
+  });
+});
