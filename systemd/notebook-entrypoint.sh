@@ -21,7 +21,7 @@ gradient mount --settings "$SETTINGS" --mountpoint "$MOUNTPOINT" >>"$LOG" 2>&1 &
 daemon=$!
 
 # Ready = the filesystem is mounted and settings.yaml applied. Exit code 1 means ready but with entries in
-# error (shown in the table): the notebook still starts; 3 means no ready daemon.
+# error (shown in the table): the notebook still starts; 6 means no ready daemon.
 rc=0
 gradient status --wait --timeout "$TIMEOUT" || rc=$?
 if [ "$rc" -ge 2 ] || ! kill -0 "$daemon" 2>/dev/null; then

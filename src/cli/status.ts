@@ -1,15 +1,18 @@
 // `gradient status`: what the running daemon serves, as a table or as JSON (--json).
-// Exit codes: 0 every entry ok, 1 some entry or the settings file is in error, 3 no daemon / not ready.
+// Exit codes: 0 every entry ok; 1 ready, but some entry or the settings file is in error; 6 (unavailable)
+// no daemon answers, or it is not ready.
 import { Command, Option } from 'commander';
 import { DaemonClientError, fetchStatus, waitForReady } from '../daemon/client.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
+import { EXIT } from './exit-codes.js';
 import type { DaemonStatus } from '../daemon/status.js';
 
-export const EXIT = { ok: 0, entryErrors: 1, noDaemon: 3 } as const;
+export const STATUS_EXIT = { ok: EXIT.ok, degraded: 1, noDaemon: EXIT.unavailable } as const;
 
 export function statusCommand(): Command {
   return new Command('status')
     .description('show what the running daemon mounts, what each ref resolved to, errors, and cache use')
+    .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.')
     .option('--json', 'print the full status as JSON')
     .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(), 'see docs/ARCHITECTURE.md'))
     .option('--wait', 'wait until the daemon is ready (for scripts)')
@@ -21,7 +24,7 @@ export function statusCommand(): Command {
         status = opts.wait ? await waitForReady(opts.socket, { timeoutMs }) : await fetchStatus(opts.socket);
       } catch (err) {
         process.stderr.write(`gradient status: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = err instanceof DaemonClientError ? EXIT.noDaemon : EXIT.entryErrors;
+        process.exitCode = err instanceof DaemonClientError ? STATUS_EXIT.noDaemon : EXIT.failure;
         return;
       }
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
@@ -36,9 +39,9 @@ function positiveSeconds(v: string): number {
 }
 
 export function statusExitCode(status: DaemonStatus): number {
-  if (!status.ready) return EXIT.noDaemon;
-  if (status.settings.state === 'error' || status.mounts.some((m) => m.state !== 'ok')) return EXIT.entryErrors;
-  return EXIT.ok;
+  if (!status.ready) return STATUS_EXIT.noDaemon;
+  if (status.settings.state === 'error' || status.mounts.some((m) => m.state !== 'ok')) return STATUS_EXIT.degraded;
+  return STATUS_EXIT.ok;
 }
 
 /** The human view: a header, one row per mount, then every error in full (they are too long for a column). */

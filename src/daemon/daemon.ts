@@ -7,18 +7,19 @@ import { createLogger, type Logger } from './logger.js';
 import { DaemonMetrics, MetricsServer } from './metrics.js';
 import { SystemdNotifier, type Notifier } from './notify.js';
 import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
-import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload } from './resolvers.js';
+import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload, type ResolvedDataset } from './resolvers.js';
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
 import { withHitRatio, type CacheStats, type DaemonPhase, type DaemonStatus } from './status.js';
 
-export interface DaemonOptions<M> {
+export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
   mountpoint: string;
   /** The namespace: one view per entry (src/fs). */
-  target: MountTarget<MountPayload<M>>;
-  catalog: DatasetCatalog<M>;
+  target: MountTarget<MountPayload<V>>;
+  /** The team catalog (`Catalog` from src/catalog/catalog.ts). */
+  catalog: DatasetCatalog<V>;
   publicCatalog?: PublicCatalog;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
@@ -48,7 +49,7 @@ export interface RunningDaemon {
   readonly metricsPort: number | undefined;
 }
 
-export async function startDaemon<M>(opts: DaemonOptions<M>): Promise<RunningDaemon> {
+export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions<V>): Promise<RunningDaemon> {
   const log = opts.logger ?? createLogger();
   const notifier = opts.notifier ?? new SystemdNotifier({ env: opts.env, onError: (err) => log.warn({ err }, 'systemd notify') });
   const publicCatalog = opts.publicCatalog ?? new PublicCatalog();
@@ -61,7 +62,7 @@ export async function startDaemon<M>(opts: DaemonOptions<M>): Promise<RunningDae
   let appliedAt: Date | null = null;
   let lastApply: Promise<unknown> = Promise.resolve();
 
-  const reconciler = new Reconciler<MountPayload<M>>({
+  const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
     resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env }),
   });

@@ -1,7 +1,8 @@
 // What each kind of entry resolves to before it can be mounted. The dataset resolver wraps the catalog
-// (injected: `catalog.resolve('<id>:<version|tag|latest>')`); s3 entries resolve their secrets; public
+// (injected: `catalog.resolve('<id>:<version|tag|latest>')`, which refuses uncommitted versions); s3 entries resolve their secrets; public
 // entries come from the public catalog. Resolved secrets are registered with the redactor at once.
 import { createHash } from 'node:crypto';
+import { isCatalogError } from '../catalog/errors.js';
 import { embeddedMnist, type EmbeddedDataset } from '../catalog/embedded-mnist.js';
 import type { AnonymousS3Source, PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
@@ -10,13 +11,21 @@ import { resolveEntryCredentials, type S3Credentials } from '../settings/secrets
 import { EntryError, type EntryResolver, type MountEntry, type Resolution } from './reconciler.js';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
 
-/** The part of the catalog the daemon needs; the catalog module satisfies it structurally. */
-export interface DatasetCatalog<M> {
-  resolve(ref: string): Promise<{ datasetId: string; versionId: string; manifest: M; committed?: boolean }>;
+/**
+ * The part of the catalog the daemon needs: `Catalog` (src/catalog/catalog.ts) satisfies it with
+ * V = ResolvedVersion. It refuses uncommitted versions itself (CatalogError NotCommitted).
+ */
+export interface DatasetCatalog<V extends ResolvedDataset> {
+  resolve(ref: string): Promise<V>;
 }
 
-export type MountPayload<M> =
-  | { kind: 'dataset'; datasetId: string; versionId: string; manifest: M }
+export interface ResolvedDataset {
+  datasetId: string;
+  versionId: string;
+}
+
+export type MountPayload<V extends ResolvedDataset> =
+  | { kind: 'dataset'; version: V }
   | {
       kind: 's3';
       bucket: string;
@@ -31,14 +40,14 @@ export type MountPayload<M> =
   | { kind: 'public-s3'; dataset: string; source: AnonymousS3Source }
   | { kind: 'embedded'; dataset: EmbeddedDataset };
 
-export interface ResolverOptions<M> {
-  catalog: DatasetCatalog<M>;
+export interface ResolverOptions<V extends ResolvedDataset> {
+  catalog: DatasetCatalog<V>;
   publicCatalog: PublicCatalog;
   env?: NodeJS.ProcessEnv;
   redactor?: Redactor;
 }
 
-export function createEntryResolver<M>(opts: ResolverOptions<M>): EntryResolver<MountPayload<M>> {
+export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOptions<V>): EntryResolver<MountPayload<V>> {
   const redactor = opts.redactor ?? defaultRedactor;
   return async (name, entry, ctx) => {
     switch (entry.type) {
@@ -52,30 +61,34 @@ export function createEntryResolver<M>(opts: ResolverOptions<M>): EntryResolver<
   };
 }
 
-async function resolveDataset<M>(catalog: DatasetCatalog<M>, entry: DatasetEntry): Promise<Resolution<MountPayload<M>>> {
-  const r = await catalog.resolve(`${entry.id}:${entry.version}`);
-  // An uncommitted version can still change under readers: refuse it rather than serve a moving target.
-  if (r.committed === false) {
-    throw new EntryError(
-      'UncommittedVersion',
-      `version ${r.versionId} of dataset ${r.datasetId} is not committed; commit it (gradient datasets versions commit --id ${r.datasetId}:${r.versionId}) or pick a committed version`,
-      'version',
-    );
+async function resolveDataset<V extends ResolvedDataset>(catalog: DatasetCatalog<V>, entry: DatasetEntry): Promise<Resolution<MountPayload<V>>> {
+  let r: V;
+  try {
+    r = await catalog.resolve(`${entry.id}:${entry.version}`);
+  } catch (err) {
+    // Point the message at the field to fix: the id when the dataset itself is unknown, else the version.
+    if (isCatalogError(err)) {
+      const aboutId =
+        (err.code === 'NotFound' && /^dataset "[^"]*" not found/.test(err.message)) || (err.code === 'BadRef' && /bad dataset id/.test(err.message));
+      const field = aboutId ? 'id' : 'version';
+      throw new EntryError(err.code, err.message, field);
+    }
+    throw err;
   }
   const resolved = `${r.datasetId}:${r.versionId}`;
-  return { resolved, identity: `dataset:${resolved}`, payload: { kind: 'dataset', datasetId: r.datasetId, versionId: r.versionId, manifest: r.manifest } };
+  return { resolved, identity: `dataset:${resolved}`, payload: { kind: 'dataset', version: r } };
 }
 
-function resolveS3<M>(
+function resolveS3<V extends ResolvedDataset>(
   name: string,
   entry: S3Entry,
   settings: Settings | undefined,
   env: NodeJS.ProcessEnv,
   redactor: Redactor,
-): Resolution<MountPayload<M>> {
+): Resolution<MountPayload<V>> {
   const credentials = settings ? resolveEntryCredentials(settings, name, entry, env) : undefined;
   redactor.addSecret(credentials?.secretAccessKey);
-  const payload: MountPayload<M> = { kind: 's3', bucket: entry.bucket, prefix: entry.prefix, readOnly: entry.readOnly };
+  const payload: MountPayload<V> = { kind: 's3', bucket: entry.bucket, prefix: entry.prefix, readOnly: entry.readOnly };
   if (entry.region) payload.region = entry.region;
   if (entry.endpoint) payload.endpoint = entry.endpoint;
   if (credentials) payload.credentials = credentials;
@@ -89,7 +102,7 @@ function resolveS3<M>(
   return { resolved: `s3://${entry.bucket}/${entry.prefix}`.replace(/\/$/, ''), identity: `s3:${fingerprint}`, payload };
 }
 
-async function resolvePublic<M>(catalog: PublicCatalog, dataset: string): Promise<Resolution<MountPayload<M>>> {
+async function resolvePublic<V extends ResolvedDataset>(catalog: PublicCatalog, dataset: string): Promise<Resolution<MountPayload<V>>> {
   const source = catalog.source(dataset);
   if (!source) throw new EntryError('UnknownPublicDataset', `no source is configured for public dataset ${dataset}`);
   if (source.kind === 'embedded') {

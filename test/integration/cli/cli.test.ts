@@ -176,7 +176,10 @@ describe('gradient CLI', () => {
   });
 
   it('registers the daemon\'s status command and passes its exit code through', async () => {
-    expect((await gradient('status', '--socket', path.join(home, 'no-daemon.sock'))).code).toBe(3);
+    // 6 = unavailable: no daemon answers on the socket.
+    const r = await gradient('status', '--socket', path.join(home, 'no-daemon.sock'));
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('no daemon is running on');
   });
 
   it('honours --config and GRADIENT_CONFIG', async () => {

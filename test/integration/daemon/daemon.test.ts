@@ -1,6 +1,6 @@
 // The daemon end to end minus FUSE: real settings file edits (rename-and-replace), real chokidar, the real
-// status socket, CLI and metrics port. The namespace and the team catalog are in-memory stand-ins for the
-// modules that land separately (src/fs, src/catalog); the public catalog and embedded MNIST are the real ones.
+// team catalog on a local store, the real public catalog and embedded MNIST, the real status socket, CLI and
+// metrics port. Only the namespace (src/fs, wired separately) is a recording stand-in.
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,43 +11,64 @@ import { fetchStatus, requestRefresh, waitForReady } from '../../../src/daemon/c
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/daemon.js';
 import { createLogger } from '../../../src/daemon/logger.js';
 import type { Notifier } from '../../../src/daemon/notify.js';
-import { EntryError, type MountTarget, type ResolvedMount } from '../../../src/daemon/reconciler.js';
-import type { DatasetCatalog, MountPayload } from '../../../src/daemon/resolvers.js';
+import type { MountTarget, ResolvedMount } from '../../../src/daemon/reconciler.js';
+import type { MountPayload } from '../../../src/daemon/resolvers.js';
+import { Catalog, type ResolvedVersion } from '../../../src/catalog/catalog.js';
+import { putFiles } from '../../../src/catalog/put.js';
+import type { StorageProvider } from '../../../src/config/config-file.js';
 import { StatusServer } from '../../../src/daemon/status-server.js';
 import type { DaemonStatus } from '../../../src/daemon/status.js';
 
-type Manifest = { files: string[] };
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
-class TeamCatalog implements DatasetCatalog<Manifest> {
-  versions = new Map([['d1:v1', true], ['d1:v2', true], ['d1:wip', false]]);
-  tags = new Map([['d1:prod', 'v1']]);
-  async resolve(ref: string) {
-    const [id, ver] = ref.split(':') as [string, string];
-    const v = ver === 'latest' ? 'v2' : (this.tags.get(ref) ?? ver);
-    const committed = this.versions.get(`${id}:${v}`);
-    if (committed === undefined) throw new EntryError('NotFound', `dataset ${id} has no version or tag "${ver}"`, 'version');
-    return { datasetId: id, versionId: v, manifest: { files: [`${v}.bin`] }, committed };
-  }
-}
-
-class Namespace implements MountTarget<MountPayload<Manifest>> {
+/** What a view would serve: the resolved ref and the manifest's file list. */
+class Namespace implements MountTarget<MountPayload<ResolvedVersion>> {
   views = new Map<string, string>();
-  mount(name: string, m: ResolvedMount<MountPayload<Manifest>>) {
+  files = new Map<string, string[]>();
+  private record(name: string, m: ResolvedMount<MountPayload<ResolvedVersion>>) {
     this.views.set(name, m.resolved);
+    if (m.payload.kind === 'dataset') this.files.set(name, m.payload.version.manifest.files.map((f) => f.path));
+    if (m.payload.kind === 'embedded') this.files.set(name, m.payload.dataset.files.map((f) => f.path));
   }
-  swap(name: string, m: ResolvedMount<MountPayload<Manifest>>) {
-    this.views.set(name, m.resolved);
+  mount(name: string, m: ResolvedMount<MountPayload<ResolvedVersion>>) {
+    this.record(name, m);
+  }
+  swap(name: string, m: ResolvedMount<MountPayload<ResolvedVersion>>) {
+    this.record(name, m);
   }
   unmount(name: string) {
     this.views.delete(name);
+    this.files.delete(name);
   }
 }
 
-const ds = (name: string, version: string) => `${name}:\n  type: dataset\n  id: d1\n  version: ${version}\n`;
+/** A real team catalog on a local store: one dataset, versions v1 and v2 committed, tag prod → v1, one uncommitted. */
+async function teamCatalog(root: string) {
+  const provider: StorageProvider = { id: 'sp1', name: 'local', type: 'local', path: path.join(root, 'store') };
+  const catalog = new Catalog({ teamId: 'team1', providers: [provider], managedProviderId: 'sp1' });
+  const dataset = await catalog.createDataset({ name: 'reports' });
+  const version = async (file: string, commit: boolean) => {
+    const v = await catalog.createVersion(dataset.id);
+    const src = path.join(root, `src-${v.id}`);
+    mkdirSync(src);
+    writeFileSync(path.join(src, file), file);
+    await putFiles(catalog, `${dataset.id}:${v.id}`, src);
+    if (commit) await catalog.commitVersion(dataset.id, v.id);
+    return v.id;
+  };
+  const v1 = await version('q1.csv', true);
+  const v2 = await version('q2.csv', true);
+  const wip = await version('draft.csv', false);
+  await catalog.setTag(dataset.id, v1, 'prod');
+  return { catalog, id: dataset.id, v1, v2, wip };
+}
+
+let DS = '';
+const ds = (name: string, version: string, id = DS) => `${name}:\n  type: dataset\n  id: ${id}\n  version: ${version}\n`;
 const bucket = 'bkt:\n  type: s3\n  url: s3://bkt/data\n  accessKeyId: AK123\n  secretAccessKey: secret:bkt-key\n  endpoint: http://127.0.0.1:9\n';
 
 const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 2000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -62,8 +83,8 @@ describe('daemon', () => {
   let dir: string;
   let file: string;
   let daemon: RunningDaemon;
+  let team: Awaited<ReturnType<typeof teamCatalog>>;
   const ns = new Namespace();
-  const catalog = new TeamCatalog();
   const logs: string[] = [];
   const notes: string[] = [];
   const notifier: Notifier = {
@@ -73,6 +94,7 @@ describe('daemon', () => {
   };
   let drained = false;
   let fsUnmounted = false;
+  const ref = (v: string) => `${team.id}:${v}`;
 
   const save = (text: string) => {
     // An editor's safe save: a new file renamed over the old one.
@@ -81,17 +103,18 @@ describe('daemon', () => {
     renameSync(tmp, file);
   };
 
-
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-'));
+    team = await teamCatalog(dir);
+    DS = team.id;
     file = path.join(dir, 'settings.yaml');
     writeFileSync(path.join(dir, 'bkt-key'), `${SECRET}\n`);
-    writeFileSync(file, ds('reports', 'v1') + bucket);
+    writeFileSync(file, ds('reports', team.v1) + bucket);
     daemon = await startDaemon({
       settingsFile: file,
       mountpoint: '/datasets',
       target: ns,
-      catalog,
+      catalog: team.catalog,
       socketPath: path.join(dir, 'run', 'daemon.sock'),
       metricsPort: 0,
       handleSignals: false,
@@ -125,68 +148,70 @@ describe('daemon', () => {
       ['bkt', 's3', 'ok'],
     ]);
     expect(mount(s, 'mnist')!.resolved).toMatch(/^embedded:mnist@[0-9a-f]{12}$/);
-    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:v1', resolved: 'd1:v1' });
+    expect(mount(s, 'reports')).toMatchObject({ ref: ref(team.v1), resolved: ref(team.v1) });
     expect(mount(s, 'bkt')).toMatchObject({ ref: 's3://bkt/data', resolved: 's3://bkt/data' });
     expect(s.cache).toEqual({ usedBytes: 3 << 20, capacityBytes: 10 << 20, hits: 9, misses: 1, hitRatio: 0.9 });
     expect(notes[0]).toMatch(/^READY=1 3 entries on \/datasets$/);
-    expect([...ns.views.keys()].sort()).toEqual(['bkt', 'mnist', 'reports']);
+    expect(ns.files.get('reports')).toEqual(['q1.csv']);
+    expect(ns.files.get('mnist')).toContain('train-images-idx3-ubyte');
   });
 
   it('switches a version on a rename-and-replace save within a second', async () => {
     const t0 = Date.now();
-    save(ds('reports', 'v2') + bucket);
-    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === 'd1:v2');
-    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:v2', state: 'ok' });
-    expect(ns.views.get('reports')).toBe('d1:v2');
+    save(ds('reports', team.v2) + bucket);
+    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v2));
+    expect(mount(s, 'reports')).toMatchObject({ ref: ref(team.v2), state: 'ok' });
+    expect(ns.files.get('reports')).toEqual(['q2.csv']);
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('keeps every mount through a bad edit and shows file:line and field, then recovers', async () => {
-    save(ds('reports', 'v1').replace('version', 'verison') + bucket);
+    save(ds('reports', team.v1).replace('version', 'verison') + bucket);
     const bad = await until(() => fetchStatus(daemon.socketPath), (s) => s.settings.state === 'error');
     expect(bad.settings.lastError).toContain(`${file}:4:3: reports.verison: unknown field for type dataset`);
-    expect(mount(bad, 'reports')).toMatchObject({ resolved: 'd1:v2', state: 'ok' });
-    save(ds('reports', 'v1') + bucket);
-    const good = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === 'd1:v1');
+    expect(mount(bad, 'reports')).toMatchObject({ resolved: ref(team.v2), state: 'ok' });
+    save(ds('reports', team.v1) + bucket);
+    const good = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v1));
     expect(good.settings).toMatchObject({ state: 'ok', lastError: null });
   });
 
   it('keeps the last good version of an entry whose new ref fails; other entries still apply', async () => {
-    save(ds('reports', 'v9') + ds('more', 'v2') + bucket);
+    save(ds('reports', 'nosuchtag') + ds('more', 'latest') + bucket);
     const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'more')?.state === 'ok' && mount(s, 'reports')?.state === 'stale');
-    expect(mount(s, 'reports')).toMatchObject({
-      ref: 'd1:v9',
-      resolved: 'd1:v1',
-      state: 'stale',
-      lastError: `${file}:4:12: reports.version: dataset d1 has no version or tag "v9"`,
-    });
-    expect(ns.views.get('reports')).toBe('d1:v1');
-    save(ds('reports', 'wip') + bucket);
-    const wip = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.ref === 'd1:wip' && !mount(s, 'more'));
-    expect(mount(wip, 'reports')!.lastError).toMatch(/version wip of dataset d1 is not committed/);
+    expect(mount(s, 'more')).toMatchObject({ ref: ref('latest'), resolved: ref(team.v2) });
+    expect(mount(s, 'reports')).toMatchObject({ ref: ref('nosuchtag'), resolved: ref(team.v1), state: 'stale' });
+    expect(mount(s, 'reports')!.lastError).toMatch(new RegExp(`^${esc(file)}:4:12: reports\\.version: dataset version ${team.id}:nosuchtag not found`));
+    expect(ns.views.get('reports')).toBe(ref(team.v1));
+
+    save(ds('reports', team.wip) + ds('gone', 'v1', 'dsnosuchdataset') + bucket);
+    const next = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.ref === ref(team.wip) && mount(s, 'gone')?.state === 'error');
+    expect(mount(next, 'reports')!.lastError).toMatch(/:4:12: reports\.version: .*is not committed/);
+    expect(mount(next, 'gone')!.lastError).toMatch(new RegExp(`^${esc(file)}:7:7: gone\\.id: dataset "dsnosuchdataset" not found`));
     expect(ns.views.has('more')).toBe(false);
+    expect(ns.views.has('gone')).toBe(false);
   });
 
   it('reports a missing secret by entry and secret name, keeping the mount', async () => {
-    save(ds('reports', 'v1') + bucket.replace('secret:bkt-key', 'secret:nope'));
+    save(ds('reports', team.v1) + bucket.replace('secret:bkt-key', 'secret:nope'));
     const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'stale');
-    expect(mount(s, 'bkt')!.lastError).toMatch(new RegExp(`^${file.replace(/[.]/g, '\\.')}:9:20: bkt\\.secretAccessKey: secret "nope" not found`));
+    expect(mount(s, 'bkt')!.lastError).toMatch(new RegExp(`^${esc(file)}:9:20: bkt\\.secretAccessKey: secret "nope" not found`));
     save(ds('reports', 'prod') + bucket);
-    await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'ok' && mount(s, 'reports')?.ref === 'd1:prod');
+    await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'ok' && mount(s, 'reports')?.ref === ref('prod'));
   });
 
   it('picks up a moved tag on refresh (SIGHUP / gradient mount --refresh)', async () => {
-    catalog.tags.set('d1:prod', 'v2');
-    expect(mount(await fetchStatus(daemon.socketPath), 'reports')!.resolved).toBe('d1:v1');
+    await team.catalog.setTag(team.id, team.v2, 'prod');
+    expect(mount(await fetchStatus(daemon.socketPath), 'reports')!.resolved).toBe(ref(team.v1));
     const s = await requestRefresh(daemon.socketPath);
-    expect(mount(s, 'reports')).toMatchObject({ ref: 'd1:prod', resolved: 'd1:v2', state: 'ok' });
+    expect(mount(s, 'reports')).toMatchObject({ ref: ref('prod'), resolved: ref(team.v2), state: 'ok' });
+    expect(ns.files.get('reports')).toEqual(['q2.csv']);
   });
 
   it('serves Prometheus metrics on 127.0.0.1 only', async () => {
     const res = await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`);
     const text = await res.text();
     expect(text).toContain('gradient_mounts{state="ok"} 3');
-    expect(text).toMatch(/gradient_mount_info\{name="reports",type="dataset",ref="d1:prod",resolved="d1:v2",state="ok"\} 1/);
+    expect(text).toContain(`gradient_mount_info{name="reports",type="dataset",ref="${ref('prod')}",resolved="${ref(team.v2)}",state="ok"} 1`);
     expect(text).toContain('gradient_cache_used_bytes 3145728');
     expect(text).toMatch(/gradient_settings_reloads_total\{result="error"\} [1-9]/);
     expect(text).toMatch(/gradient_settings_apply_seconds_count [1-9]/);
@@ -205,7 +230,7 @@ describe('daemon', () => {
     expect(process.exitCode).toBe(0);
     const table = out[0]!;
     expect(table).toMatch(/^NAME +TYPE +REF +SERVING +STATE$/m);
-    expect(table).toMatch(/^reports +dataset +d1:prod +d1:v2 +ok$/m);
+    expect(table).toMatch(new RegExp(`^reports +dataset +${ref('prod')} +${ref(team.v2)} +ok$`, 'm'));
     expect(table).toContain('cache: 3.0 MiB of 10.0 MiB (30%), 90.0% hits');
     expect((JSON.parse(out[1]!) as DaemonStatus).mounts).toHaveLength(3);
     process.exitCode = undefined;
@@ -237,26 +262,26 @@ describe('daemon', () => {
 describe('daemon signals', () => {
   it('refreshes on a real SIGHUP and stops cleanly on a real SIGTERM', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-sig-'));
+    const team = await teamCatalog(dir);
     const file = path.join(dir, 'settings.yaml');
-    writeFileSync(file, ds('reports', 'prod'));
-    const catalog = new TeamCatalog();
+    writeFileSync(file, ds('reports', 'prod', team.id));
     const ns = new Namespace();
     const hupsBefore = process.listenerCount('SIGHUP');
     const daemon = await startDaemon({
       settingsFile: file,
       mountpoint: '/datasets',
       target: ns,
-      catalog,
+      catalog: team.catalog,
       socketPath: path.join(dir, 'daemon.sock'),
       notifier: { ready: async () => undefined, status: async () => undefined, stopping: async () => undefined },
       logger: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
     });
     try {
-      expect(ns.views.get('reports')).toBe('d1:v1');
-      catalog.tags.set('d1:prod', 'v2');
+      expect(ns.views.get('reports')).toBe(`${team.id}:${team.v1}`);
+      await team.catalog.setTag(team.id, team.v2, 'prod');
       process.kill(process.pid, 'SIGHUP');
-      const s = await until(() => daemon.status(), (s) => mount(s, 'reports')?.resolved === 'd1:v2');
-      expect(mount(s, 'reports')!.resolved).toBe('d1:v2');
+      const s = await until(() => daemon.status(), (s) => mount(s, 'reports')?.resolved === `${team.id}:${team.v2}`);
+      expect(mount(s, 'reports')!.resolved).toBe(`${team.id}:${team.v2}`);
       process.kill(process.pid, 'SIGTERM');
       await daemon.stopped;
       expect(ns.views.size).toBe(0);

@@ -36,12 +36,12 @@ describe('gradient status output', () => {
     expect(out).toContain('errors:\n  settings.yaml:4:12: reports.version: unknown tag "v9"\n');
   });
 
-  it('exits 0 when all is well, 1 on entry or settings errors, 3 when not ready', () => {
+  it('exits 0 when all is well, 1 on entry or settings errors, 6 when not ready', () => {
     const ok = { ...base, mounts: [base.mounts[0]!] };
     expect(statusExitCode(ok)).toBe(0);
     expect(statusExitCode(base)).toBe(1);
     expect(statusExitCode({ ...ok, settings: { ...ok.settings, state: 'error' } })).toBe(1);
-    expect(statusExitCode({ ...ok, ready: false, phase: 'starting' })).toBe(3);
+    expect(statusExitCode({ ...ok, ready: false, phase: 'starting' })).toBe(6);
   });
 });
 
