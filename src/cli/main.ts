@@ -16,7 +16,7 @@ export type RegisterGroup = (program: Command, io: CliIO) => void;
 const GROUPS: RegisterGroup[] = [
   registerDatasets,
   registerStorageProviders,
-  (program) => void program.addCommand(statusCommand()),
+  (program, io) => void program.addCommand(statusCommand(io)),
   registerCache,
 ];
 

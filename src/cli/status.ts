@@ -4,17 +4,18 @@
 import { Command, Option } from 'commander';
 import { DaemonClientError, fetchStatus, waitForReady } from '../daemon/client.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
+import type { CliIO } from './context.js';
 import { EXIT } from './exit-codes.js';
 import type { DaemonStatus } from '../daemon/status.js';
 
 export const STATUS_EXIT = { ok: EXIT.ok, degraded: 1, noDaemon: EXIT.unavailable } as const;
 
-export function statusCommand(): Command {
+export function statusCommand(io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Command {
   return new Command('status')
     .description('show what the running daemon mounts, what each ref resolved to, errors, and cache use')
     .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.')
     .option('--json', 'print the full status as JSON')
-    .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(), 'see docs/ARCHITECTURE.md'))
+    .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(io.env), 'see docs/ARCHITECTURE.md'))
     .option('--wait', 'wait until the daemon is ready (for scripts)')
     .addOption(new Option('--timeout <seconds>', 'with --wait: give up after this long').default('60').argParser(positiveSeconds))
     .action(async (opts: { json?: boolean; socket: string; wait?: boolean; timeout: number | string }) => {
@@ -23,11 +24,11 @@ export function statusCommand(): Command {
       try {
         status = opts.wait ? await waitForReady(opts.socket, { timeoutMs }) : await fetchStatus(opts.socket);
       } catch (err) {
-        process.stderr.write(`gradient status: ${err instanceof Error ? err.message : String(err)}\n`);
+        io.stderr.write(`gradient status: ${err instanceof Error ? err.message : String(err)}\n`);
         process.exitCode = err instanceof DaemonClientError ? STATUS_EXIT.noDaemon : EXIT.failure;
         return;
       }
-      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+      io.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
       process.exitCode = statusExitCode(status);
     });
 }

@@ -232,25 +232,28 @@ export class Reconciler<P> {
     refresh: boolean,
     result: ApplyResult,
   ): Promise<void> {
-    let slot = this.slots.get(name);
-    const changed = !slot || !sameDesired(slot.desired, entry) || slot.removing;
-    const retry = slot?.failed !== undefined;
-    if (slot && !changed && !retry && !(refresh && canMove(entry))) {
+    const existing = this.slots.get(name);
+    const changed = !existing || !sameDesired(existing.desired, entry) || existing.removing;
+    const retry = existing?.failed !== undefined;
+    if (existing && !changed && !retry && !(refresh && canMove(entry))) {
       result.unchanged.push(name);
       return;
     }
-    if (!slot) {
-      slot = { desired: entry, served: undefined, servedSince: undefined, failed: undefined, removing: false };
+    // The slot shows the previous ref and state until this resolution settles: status never pairs the new
+    // ref with the old outcome.
+    const slot: Slot<P> = existing ?? { desired: entry, served: undefined, servedSince: undefined, failed: undefined, removing: false };
+    const settle = (failed: Slot<P>['failed']) => {
+      slot.desired = entry;
+      slot.removing = false;
+      slot.failed = failed;
       this.slots.set(name, slot);
-    }
-    slot.desired = entry;
-    slot.removing = false;
+    };
 
     let resolution: Resolution<P>;
     try {
       resolution = await this.opts.resolve(name, entry, { settings, refresh });
     } catch (err) {
-      slot.failed = { message: describeFailure(err, name, settings), at: this.now() };
+      settle({ message: describeFailure(err, name, settings), at: this.now() });
       result.failed.push(name);
       return;
     }
@@ -265,17 +268,18 @@ export class Reconciler<P> {
       } else {
         result.unchanged.push(name);
         slot.served = next; // same bytes; keeps the latest payload (e.g. fresh credentials)
-        slot.failed = undefined;
+        settle(undefined);
         return;
       }
     } catch (err) {
-      slot.failed = { message: `${settings && entry.type !== 'public' ? locate(settings, name) : name}: cannot mount: ${errorText(err)}`, at: this.now() };
+      const where = settings && entry.type !== 'public' && settings.entries.has(name) ? locate(settings, name) : name;
+      settle({ message: `${where}: cannot mount: ${errorText(err)}`, at: this.now() });
       result.failed.push(name);
       return;
     }
     slot.served = next;
     slot.servedSince = this.now();
-    slot.failed = undefined;
+    settle(undefined);
   }
 }
 

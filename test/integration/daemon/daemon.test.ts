@@ -219,14 +219,13 @@ describe('daemon', () => {
 
   it('gradient status prints a table and JSON, with exit codes', async () => {
     const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (out.push(chunk), true)) as typeof process.stdout.write;
-    try {
-      await statusCommand().parseAsync(['--socket', daemon.socketPath], { from: 'user' });
-      await statusCommand().parseAsync(['--socket', daemon.socketPath, '--json'], { from: 'user' });
-    } finally {
-      process.stdout.write = write;
-    }
+    const io = {
+      stdout: new Writable({ write: (c: Buffer, _e, cb) => (out.push(c.toString()), cb()) }),
+      stderr: new Writable({ write: (_c, _e, cb) => cb() }),
+      env: {},
+    };
+    await statusCommand(io).parseAsync(['--socket', daemon.socketPath], { from: 'user' });
+    await statusCommand(io).parseAsync(['--socket', daemon.socketPath, '--json'], { from: 'user' });
     expect(process.exitCode).toBe(0);
     const table = out[0]!;
     expect(table).toMatch(/^NAME +TYPE +REF +SERVING +STATE$/m);
