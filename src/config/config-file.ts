@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome } from './paths.js';
+import { publicDatasetsConfigSchema } from '../catalog/public-datasets.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -61,6 +62,8 @@ export const configSchema = z.strictObject({
   storageProviders: z.array(storageProviderSchema).default([]),
   /** Owned by the cache (src/cache): dir, maxSize, minFreeSpace. */
   cache: z.unknown().optional(),
+  /** Where public datasets (mnist, coco, …) come from: see src/catalog/public-datasets.ts. */
+  publicDatasets: publicDatasetsConfigSchema.optional(),
 });
 export type Config = z.infer<typeof configSchema>;
 

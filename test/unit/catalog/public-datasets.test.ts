@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PUBLIC_DATASET_NAMES, PublicCatalog } from '../../../src/catalog/public-datasets.js';
+import { configSchema } from '../../../src/config/config-file.js';
 import { desiredEntries } from '../../../src/daemon/resolvers.js';
 import { parseSettings } from '../../../src/settings/parse.js';
 
@@ -40,5 +41,13 @@ describe('desiredEntries', () => {
     expect([...desired.keys()]).toEqual(['fastai', 'lsun', 'openslr', 'tiny-imagenet-200', 'mine', 'mnist']);
     expect(desired.get('mnist')).toMatchObject({ type: 'dataset', id: 'd1' });
     expect([...desiredEntries(undefined, new PublicCatalog())]).toEqual([['mnist', { type: 'public', dataset: 'mnist' }]]);
+  });
+});
+
+describe('publicDatasets in the config file', () => {
+  it('is accepted by the config schema and feeds the public catalog', () => {
+    const config = configSchema.parse({ publicDatasets: { source: { bucket: 'gradient-public', endpoint: 'http://127.0.0.1:7480' } } });
+    expect(new PublicCatalog(config.publicDatasets).source('coco')).toMatchObject({ bucket: 'gradient-public', prefix: 'coco' });
+    expect(() => configSchema.parse({ publicDatasets: { sources: {} } })).toThrow();
   });
 });
