@@ -35,6 +35,7 @@ export class SettingsWatcher {
   private reloadAgain = false;
   private closed = false;
   private good: Settings | undefined;
+  private fileSeen = false;
   private error: SettingsError | undefined;
 
   constructor(private readonly opts: SettingsWatcherOptions) {
@@ -94,6 +95,11 @@ export class SettingsWatcher {
   }
 
   private async loadOnce(): Promise<void> {
+    // Never had a file: still "no entries", not an error (a refresh must not turn a fresh notebook red).
+    // Once a file was seen, its disappearance is an error and the last good settings stay.
+    const exists = existsSync(this.file);
+    if (!exists && !this.fileSeen) return;
+    if (exists) this.fileSeen = true;
     try {
       const settings = await loadSettings(this.file);
       if (!this.closed) this.accept(settings);

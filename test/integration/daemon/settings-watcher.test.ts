@@ -184,3 +184,20 @@ describe('SettingsWatcher on a Kubernetes ConfigMap volume', () => {
     }
   });
 });
+
+describe('SettingsWatcher reload without a file', () => {
+  it('keeps "no entries" without an error when the file never existed', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-watch-none-'));
+    const errors: SettingsError[] = [];
+    const w = new SettingsWatcher({ file: path.join(dir, 'settings.yaml'), onSettings: () => undefined, onError: (e) => errors.push(e) });
+    try {
+      await w.start();
+      await w.reload();
+      expect(errors).toEqual([]);
+      expect(w.current?.entries.size).toBe(0);
+    } finally {
+      await w.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,114 @@
+// `gradient mount`: run the daemon (foreground, for systemd and containers), `--wait` (start it in the
+// background and return once it is ready: for scripts), or `--refresh` (ask the running daemon to look up
+// tags and `latest` again). The foreground run itself — FUSE session, namespace, cache, catalog — is injected
+// by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
+import { Command, Option } from 'commander';
+import { startInBackground } from '../daemon/background.js';
+import { DaemonClientError, requestRefresh } from '../daemon/client.js';
+import type { RunningDaemon } from '../daemon/daemon.js';
+import { defaultMountpoint, defaultSettingsPath } from '../daemon/defaults.js';
+import { defaultSocketPath } from '../daemon/socket-path.js';
+import type { CliIO } from './context.js';
+import { EXIT } from './exit-codes.js';
+import { formatStatus, STATUS_EXIT, statusExitCode } from './status.js';
+
+export interface MountOptions {
+  settings: string;
+  mountpoint: string;
+  socket: string;
+  metricsPort?: number;
+  /** The global --config, when given. */
+  config?: string;
+}
+
+/** Starts the daemon in this process (mount, views, cache, catalog) and returns it running. */
+export type MountRunner = (opts: MountOptions, io: CliIO) => Promise<RunningDaemon>;
+
+export interface MountCommandDeps {
+  run?: MountRunner;
+  /** How to run this CLI again (for --wait): default [node, ...execArgv, this script]. */
+  selfCommand?: () => string[];
+}
+
+interface Flags {
+  settings?: string;
+  mountpoint?: string;
+  socket?: string;
+  metricsPort?: number;
+  wait?: boolean;
+  timeout: string | number;
+  logFile?: string;
+  refresh?: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
+  return new Command('mount')
+    .description('mount team datasets, public datasets and S3 buckets under one directory, following settings.yaml')
+    .option('--settings <file>', 'settings.yaml to follow (default: $GRADIENT_SETTINGS, /notebooks/.gradient/settings.yaml, ~/.gradient/settings.yaml)')
+    .option('--mountpoint <dir>', 'where to mount (default: $GRADIENT_MOUNTPOINT, /datasets as root, else ~/datasets)')
+    .option('--socket <path>', 'status socket (default: see `gradient status --help`)')
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>').argParser(port))
+    .option('--wait', 'start the daemon in the background and return once it is ready')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
+    .option('--log-file <file>', 'with --wait: where the background daemon logs')
+    .option('--refresh', 'ask the running daemon to look up tags and latest again, then show its status')
+    .action(async (_flags: Flags, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<Flags>();
+      const opts: MountOptions = {
+        settings: flags.settings ?? defaultSettingsPath(io.env),
+        mountpoint: flags.mountpoint ?? defaultMountpoint(io.env),
+        socket: flags.socket ?? defaultSocketPath(io.env),
+      };
+      if (flags.metricsPort !== undefined) opts.metricsPort = flags.metricsPort;
+      if (flags.config) opts.config = flags.config;
+
+      if (flags.refresh) return refresh(io, opts.socket, flags.json === true);
+      if (flags.wait) return waitInBackground(io, opts, flags, deps);
+      if (!deps.run) throw new Error('this build of gradient cannot mount: no filesystem runner is wired in');
+      const daemon = await deps.run(opts, io);
+      await daemon.stopped;
+    });
+}
+
+async function refresh(io: CliIO, socket: string, json: boolean): Promise<void> {
+  try {
+    const status = await requestRefresh(socket);
+    io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    process.exitCode = statusExitCode(status);
+  } catch (err) {
+    io.stderr.write(`gradient mount --refresh: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof DaemonClientError ? STATUS_EXIT.noDaemon : EXIT.failure;
+  }
+}
+
+async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, deps: MountCommandDeps): Promise<void> {
+  const self = deps.selfCommand?.() ?? [process.execPath, ...process.execArgv, process.argv[1] ?? 'gradient'];
+  const args = ['mount', '--settings', opts.settings, '--mountpoint', opts.mountpoint, '--socket', opts.socket];
+  if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
+  const global = opts.config ? ['--config', opts.config] : [];
+  const seconds = Number(flags.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`--timeout must be a positive number of seconds, got ${flags.timeout}`);
+  try {
+    const { status, pid } = await startInBackground({
+      command: [...self, ...global, ...args],
+      socketPath: opts.socket,
+      timeoutMs: seconds * 1000,
+      logFile: flags.logFile,
+      env: io.env,
+    });
+    const who = pid === undefined ? 'already running' : `started (pid ${pid})`;
+    io.stderr.write(`gradient-datasets ${who}: ready, ${status.mounts.length} entries on ${status.mountpoint ?? opts.mountpoint}\n`);
+    process.exitCode = statusExitCode(status);
+  } catch (err) {
+    io.stderr.write(`gradient mount --wait: ${(err as Error).message}\n`);
+    process.exitCode = STATUS_EXIT.noDaemon;
+  }
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--metrics-port must be a port number, got ${v}`);
+  return n;
+}
