@@ -48,7 +48,7 @@ interface LocalFile {
 }
 
 /** Files this small are read into memory once: hashed and uploaded from the same bytes. */
-const IN_MEMORY_MAX = 8 * 1024 * 1024;
+const IN_MEMORY_MAX = 16 * 1024 * 1024;
 /** Unknown content smaller than this is uploaded without asking first: a PUT costs about what a HEAD does. */
 const HEAD_FIRST_MIN = 1024 * 1024;
 const JOURNAL_BATCH = 1000;
@@ -160,7 +160,7 @@ export async function putFiles(catalog: Catalog, refText: string, source: string
       const bytes = await readFile(f.abs);
       sha = createHash('sha256').update(bytes).digest('hex');
       if (!known.has(sha)) {
-        await store.write(blobKey(catalog.teamId, sha), bytes, { onProgress });
+        await store.write(blobKey(catalog.teamId, sha), bytes, { onProgress, sha256: sha });
         uploadedFiles++;
         uploadedBytes += bytes.length;
       }

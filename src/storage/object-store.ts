@@ -33,6 +33,11 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Called with the cumulative number of bytes sent. */
   onProgress?: (bytesSent: number) => void;
+  /**
+   * The body's SHA-256 (hex), when the caller already knows it (added after v0, optional). S3 uses it as the
+   * signed payload hash instead of hashing the body again, and the server rejects a body that does not match.
+   */
+  sha256?: string;
 }
 
 export interface ListOptions {

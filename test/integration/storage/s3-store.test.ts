@@ -157,3 +157,20 @@ describe('S3Store against RGW', () => {
     });
   });
 });
+
+describe('S3Store payload hash', () => {
+  it('signs with a known sha256, and the server rejects bytes that do not match it', async () => {
+    const bucket = await freshBucket('sha');
+    const store = storeFor(bucket);
+    const { createHash } = await import('node:crypto');
+    const body = Buffer.from('content-addressed');
+    const sha = createHash('sha256').update(body).digest('hex');
+    await store.write('ok', body, { sha256: sha });
+    expect((await store.read('ok')).equals(body)).toBe(true);
+    const err = await store.write('bad', body, { sha256: '0'.repeat(64) }).catch((e) => e);
+    expect(isStorageError(err)).toBe(true);
+    expect(isStorageError(await store.head('bad').catch((e) => e), 'NotFound')).toBe(true);
+    store.close();
+    await emptyAndDeleteBucket(bucket);
+  });
+});
