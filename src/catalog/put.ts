@@ -2,7 +2,7 @@
 // (content-addressed blobs), then records the files in the version's journal in batches.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
@@ -67,7 +67,12 @@ async function walk(source: string, target: string): Promise<LocalFile[]> {
   }
   if (!st.isDirectory()) throw new CatalogError('BadInput', `source path "${source}" is neither a file nor a directory`);
   const out: LocalFile[] = [];
+  const seen = new Set<string>();
   const visit = async (dir: string, rel: string): Promise<void> => {
+    // Symlinked directories are followed once: a link back up the tree must not loop forever.
+    const real = await realpath(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     const entries = await readdir(dir, { withFileTypes: true });
     for (const e of entries) {
       const abs = path.join(dir, e.name);

@@ -8,7 +8,7 @@
 // the new one, never a mix, and a reader that opened a file keeps reading that one object (If-Match holds).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rmdir, unlink, copyFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { StorageError } from './errors.js';
@@ -49,6 +49,7 @@ function byteCompare(a: string, b: string): number {
 export class LocalStore implements ObjectStore {
   readonly location: string;
   private readonly tmpDir: string;
+  private swept = false;
 
   constructor(readonly root: string) {
     this.root = path.resolve(root);
@@ -197,6 +198,16 @@ export class LocalStore implements ObjectStore {
     return createReadStream('', { fd: o.fh, start, end: end - 1, autoClose: true, highWaterMark: 1024 * 1024 });
   }
 
+  /** Removes temp files a crashed writer left behind (older than a day: never one still being written). */
+  private async sweepTmp(): Promise<void> {
+    const cutoff = Date.now() - 24 * 3600 * 1000;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const file = path.join(this.tmpDir, name);
+      const st = await lstat(file).catch(() => undefined);
+      if (st && st.mtimeMs < cutoff) await unlink(file).catch(() => undefined);
+    }
+  }
+
   async write(key: string, body: WriteBody, opts: WriteOptions = {}): Promise<ObjectInfo> {
     const final = this.filePath(key);
     const tmp = path.join(this.tmpDir, `${randomBytes(8).toString('hex')}`);
@@ -204,6 +215,10 @@ export class LocalStore implements ObjectStore {
     let size = 0;
     try {
       await mkdir(this.tmpDir, { recursive: true });
+      if (!this.swept) {
+        this.swept = true;
+        void this.sweepTmp();
+      }
       const fh = await open(tmp, 'wx');
       try {
         const put = async (chunk: Uint8Array) => {

@@ -258,6 +258,20 @@ for (const [name, makeBackend] of [
       b.close();
     });
 
+    it('follows a symlinked directory once, even when it loops back up the tree', async () => {
+      const { symlink } = await import('node:fs/promises');
+      const cat = client();
+      const ds = await cat.createDataset({ name: 'links' });
+      const v = await cat.createVersion(ds.id);
+      const src = await writeTree(path.join(tmp, 'links'), { 'real/a.txt': 'a' });
+      await symlink(path.join(src, 'real'), path.join(src, 'alias'));
+      await symlink(src, path.join(src, 'real', 'loop'));
+      const res = await putFiles(cat, `${ds.id}:${v.id}`, src);
+      expect(res.files).toBeGreaterThanOrEqual(1);
+      expect(res.files).toBeLessThanOrEqual(2);
+      cat.close();
+    });
+
     it('reports bad references and unknown ids clearly', async () => {
       const cat = client();
       const ds = await cat.createDataset({ name: 'errors' });

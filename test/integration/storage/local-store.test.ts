@@ -64,3 +64,21 @@ describe('LocalStore specifics', () => {
     await expect(stat(path.join(dir, 'root', 'gone.d'))).rejects.toThrow();
   });
 });
+
+describe('LocalStore housekeeping', () => {
+  it('sweeps temp files a crashed writer left behind, but not fresh ones', async () => {
+    const { mkdir, writeFile, utimes } = await import('node:fs/promises');
+    const dir = await mkdtemp(path.join(tmpdir(), 'gd-local-'));
+    const tmp = path.join(dir, '.tmp');
+    await mkdir(tmp, { recursive: true });
+    await writeFile(path.join(tmp, 'stale'), 'x');
+    const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await utimes(path.join(tmp, 'stale'), old, old);
+    await writeFile(path.join(tmp, 'fresh'), 'x');
+    const store = new LocalStore(dir);
+    await store.write('k', 'v');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await readdir(tmp)).toEqual(['fresh']);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
