@@ -70,7 +70,7 @@ const bucket = 'bkt:\n  type: s3\n  url: s3://bkt/data\n  accessKeyId: AK123\n  
 const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 2000): Promise<T> {
+async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
