@@ -101,6 +101,15 @@ export class OpenEntry {
     if (!hit) this.ensure(b0, b1, 'demand', pending);
     if (prefetchBytes > 0) this.prefetch(b1, prefetchBytes);
 
+    // The common cold case: the whole read lies inside one fetched chunk. Return a view, not a copy.
+    const only = pending.get(b0);
+    let single = only !== undefined;
+    for (let b = b0 + 1; single && b < b1; b++) single = pending.get(b) === only;
+    if (only && single) {
+      const chunk = await only;
+      if (this.failed) throw this.failed;
+      return { data: chunk.data.subarray(offset - chunk.start, end - chunk.start), hit };
+    }
     const out = Buffer.allocUnsafe(end - offset);
     let pos = offset;
     while (pos < end) {
