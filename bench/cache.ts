@@ -48,6 +48,11 @@ async function freePort(): Promise<number> {
 }
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+/** CPU seconds (user + system) this process used since c0: on 2 shared cores, throughput follows CPU cost. */
+const cpuSecs = (c0: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(c0);
+  return (d.user + d.system) / 1e6;
+};
 
 /** N workers pulling from a shared counter. */
 async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
@@ -118,9 +123,12 @@ try {
   const cachedReread: number[] = [];
   const fileRead: number[] = [];
   const jsFileRead: number[] = [];
+  const direct8Cpu: number[] = [];
+  const coldCpu: number[] = [];
   const fuseRead: number[] = [];
   const part = 8 * MiB;
   for (let r = 0; r < rounds; r++) {
+    let c0 = process.cpuUsage();
     let t0 = process.hrtime.bigint();
     let got = 0;
     await pool(8, Math.ceil(size / part), async (i) => {
@@ -129,17 +137,20 @@ try {
     });
     if (got !== size) throw new Error('short baseline read');
     direct8.push(size / MiB / secs(t0));
+    direct8Cpu.push(cpuSecs(c0) / (size / 2 ** 30));
 
     const cache = await freshCache();
     try {
       const store = admin;
       const h = await cache.open(bigId, { store, key: 'big.bin', size });
+      c0 = process.cpuUsage();
       t0 = process.hrtime.bigint();
       for (let off = 0; off < size; off += MiB) {
         const b = await h.read(off, MiB);
         if (b.length !== Math.min(MiB, size - off)) throw new Error('short cache read');
       }
       cold.push(size / MiB / secs(t0));
+      coldCpu.push(cpuSecs(c0) / (size / 2 ** 30));
       const file = await h.whenComplete();
       t0 = process.hrtime.bigint();
       for (let off = 0; off < size; off += MiB) await h.read(off, MiB);
@@ -169,6 +180,8 @@ try {
   }
   rows.push({ test: `${sizeLabel} sequential: 8-way ranged SDK GETs (8 MiB)`, value: median(direct8), unit: 'MiB/s' });
   rows.push({ test: `${sizeLabel} sequential: cold, through the cache (1 MiB reads)`, value: median(cold), unit: 'MiB/s' });
+  rows.push({ test: 'sequential: CPU of this process per GiB, 8-way SDK GETs', value: median(direct8Cpu), unit: 's/GiB' });
+  rows.push({ test: 'sequential: CPU of this process per GiB, cold through the cache', value: median(coldCpu), unit: 's/GiB' });
   rows.push({ test: `${sizeLabel} sequential: cached re-read, FUSE handle bound to the cache file (dd bs=1M)`, value: median(fuseRead), unit: 'MiB/s' });
   rows.push({ test: `${sizeLabel} sequential: direct read of the cache file (dd bs=1M)`, value: median(fileRead), unit: 'MiB/s' });
   rows.push({ test: `${sizeLabel} sequential: cached re-read via handle.read() in JS (1 MiB)`, value: median(cachedReread), unit: 'MiB/s' });

@@ -188,23 +188,25 @@ export class OpenEntry {
   }
 
   /**
-   * Prefetches missing blocks in [from, from + bytes), using only idle fetch slots. Nothing is issued while
-   * at least half the window ahead is present or in flight: topping up block by block as the reader advances
-   * would turn prefetch into a stream of 1-block GETs.
+   * Prefetches missing blocks in [from, from + bytes) with the idle fetch slots. A run of missing blocks that
+   * reaches the window's edge is only fetched in full-size requests (it will grow as the reader advances);
+   * topping up block by block would turn prefetch into a stream of small GETs.
    */
   private prefetch(from: number, bytes: number): void {
-    const to = Math.min(this.blockCount, from + Math.ceil(bytes / this.rec.blockSize));
-    let first = from;
-    while (first < to && (this.map.has(first) || this.inflight.has(first))) first++;
-    if (first >= to || first - from >= (to - from) / 2) return;
+    const windowBlocks = Math.ceil(bytes / this.rec.blockSize);
+    const to = Math.min(this.blockCount, from + windowBlocks);
+    const full = Math.max(1, Math.min(this.maxRequestBlocks, Math.floor(windowBlocks / 2)));
     let slots = this.host.queue.idle;
     let runStart = -1;
-    for (let b = first; b <= to && slots > 0; b++) {
+    for (let b = from; b <= to && slots > 0; b++) {
       const needs = b < to && !this.map.has(b) && !this.inflight.has(b);
-      if (runStart >= 0 && (!needs || b - runStart >= this.maxRequestBlocks)) {
-        // A failed prefetch is not an error: a reader that needs the block fetches it again and sees the error.
-        this.fetch(runStart, b, 'prefetch').catch(() => undefined);
-        slots--;
+      if (runStart >= 0 && (!needs || b - runStart >= full)) {
+        // Short runs are fine when bounded by data we have (a hole) or by EOF, not by the window's edge.
+        if (b - runStart >= full || b < to || to === this.blockCount) {
+          // A failed prefetch is not an error: a reader that needs the block fetches it again and sees the error.
+          this.fetch(runStart, b, 'prefetch').catch(() => undefined);
+          slots--;
+        }
         runStart = -1;
       }
       if (needs && runStart < 0) runStart = b;
