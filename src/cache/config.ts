@@ -42,7 +42,7 @@ export function parseCacheConfig(raw: unknown): CacheConfig {
 /** Cache options from the config file's section and command-line overrides (flags win). */
 export function cacheOptionsFrom(
   config: CacheConfig,
-  flags: { cacheDir?: string; cacheSize?: string } = {},
+  flags: { cacheDir?: string; cacheSize?: string | number } = {},
 ): CacheOptionsInput {
   const out: CacheOptionsInput = {};
   const dir = flags.cacheDir ?? config.dir;

@@ -2,7 +2,8 @@
 // background and return once it is ready: for scripts), or `--refresh` (ask the running daemon to look up
 // tags and `latest` again). The foreground run itself — FUSE session, namespace, cache, catalog — is injected
 // by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseSize } from '../cache/size.js';
 import { startInBackground } from '../daemon/background.js';
 import { DaemonClientError, requestRefresh } from '../daemon/client.js';
 import type { RunningDaemon } from '../daemon/daemon.js';
@@ -19,6 +20,10 @@ export interface MountOptions {
   metricsPort?: number;
   /** The global --config, when given. */
   config?: string;
+  /** --cache-dir: overrides cache.dir of the config file (see cacheOptionsFrom in src/cache/config.ts). */
+  cacheDir?: string;
+  /** --cache-size, parsed: overrides cache.maxSize of the config file. */
+  cacheBytes?: number;
 }
 
 /** Starts the daemon in this process (mount, views, cache, catalog) and returns it running. */
@@ -35,6 +40,8 @@ interface Flags {
   mountpoint?: string;
   socket?: string;
   metricsPort?: number;
+  cacheDir?: string;
+  cacheSize?: number;
   wait?: boolean;
   timeout: string | number;
   logFile?: string;
@@ -50,6 +57,8 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
     .option('--mountpoint <dir>', 'where to mount (default: $GRADIENT_MOUNTPOINT, /datasets as root, else ~/datasets)')
     .option('--socket <path>', 'status socket (default: see `gradient status --help`)')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>').argParser(port))
+    .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient)')
+    .addOption(new Option('--cache-size <size>', 'cache size bound, e.g. 50G or 512MiB (default: cache.maxSize, else 10G)').argParser(cacheSize))
     .option('--wait', 'start the daemon in the background and return once it is ready')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .option('--log-file <file>', 'with --wait: where the background daemon logs')
@@ -63,6 +72,8 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
       };
       if (flags.metricsPort !== undefined) opts.metricsPort = flags.metricsPort;
       if (flags.config) opts.config = flags.config;
+      if (flags.cacheDir !== undefined) opts.cacheDir = flags.cacheDir;
+      if (flags.cacheSize !== undefined) opts.cacheBytes = flags.cacheSize;
 
       if (flags.refresh) return refresh(io, opts.socket, flags.json === true);
       if (flags.wait) return waitInBackground(io, opts, flags, deps);
@@ -87,6 +98,8 @@ async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, dep
   const self = deps.selfCommand?.() ?? [process.execPath, ...process.execArgv, process.argv[1] ?? 'gradient'];
   const args = ['mount', '--settings', opts.settings, '--mountpoint', opts.mountpoint, '--socket', opts.socket];
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
+  if (opts.cacheDir !== undefined) args.push('--cache-dir', opts.cacheDir);
+  if (opts.cacheBytes !== undefined) args.push('--cache-size', String(opts.cacheBytes));
   const global = opts.config ? ['--config', opts.config] : [];
   const seconds = Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`--timeout must be a positive number of seconds, got ${flags.timeout}`);
@@ -104,6 +117,14 @@ async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, dep
   } catch (err) {
     io.stderr.write(`gradient mount --wait: ${(err as Error).message}\n`);
     process.exitCode = STATUS_EXIT.noDaemon;
+  }
+}
+
+function cacheSize(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
   }
 }
 

@@ -97,3 +97,29 @@ describe('gradient cache', () => {
     expect(r.stderr).toMatch(/cache.maxSize/);
   });
 });
+
+describe('gradient mount cache flags', () => {
+  it('--cache-size and --cache-dir reach the runner parsed, and override the config file section', async () => {
+    const { mountCommand } = await import('../../../src/cli/mount.js');
+    const { cacheOptionsFrom, resolveCacheOptions } = await import('../../../src/cache/index.js');
+    let seen: { cacheDir?: string; cacheBytes?: number } | undefined;
+    const err = new Capture();
+    const cmd = mountCommand(
+      { stdout: new Capture(), stderr: err, env: {} },
+      {
+        run: async (opts) => {
+          seen = opts;
+          return { stopped: Promise.resolve() } as never;
+        },
+      },
+    );
+    await cmd.parseAsync(['--cache-size', '512MiB', '--cache-dir', '/srv/cache', '--socket', '/tmp/none.sock'], { from: 'user' });
+    expect(seen).toMatchObject({ cacheDir: '/srv/cache', cacheBytes: 512 * 1024 * 1024 });
+    const o = resolveCacheOptions(
+      cacheOptionsFrom({ dir: '/var/c', maxSize: '10G', minFreeSpace: '1G' }, { cacheDir: seen!.cacheDir, cacheSize: seen!.cacheBytes }),
+    );
+    expect(o).toMatchObject({ dir: '/srv/cache', maxBytes: 512 * 1024 * 1024, minFreeBytes: 2 ** 30 });
+    const bad = mountCommand({ stdout: new Capture(), stderr: err, env: {} }).exitOverride().configureOutput({ writeErr: () => undefined });
+    await expect(bad.parseAsync(['--cache-size', 'big'], { from: 'user' })).rejects.toThrow(/invalid size "big"/);
+  });
+});
