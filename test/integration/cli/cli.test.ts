@@ -182,6 +182,18 @@ describe('gradient CLI', () => {
     expect(r.stderr).toContain('no daemon is running on');
   });
 
+  it('lists datasets from the providers that answer and warns about one that does not', async () => {
+    const cfg = path.join(home, 'with-down.yaml');
+    const add = await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'down', '--bucket', bucket,
+      '--endpoint', 'http://127.0.0.1:9', '--accessKey', 'AK', '--secretAccessKey', 'secret:nope', '--no-verify');
+    expect(add.code, add.stderr).toBe(0);
+    expect((await gradient('--config', cfg, 'datasets', 'create', '--name', 'still-here')).code).toBe(0);
+    const list = await gradient('--config', cfg, 'datasets', 'list');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain('still-here');
+    expect(list.stderr).toMatch(/warning: storage provider "down" .*secret "nope" not found/);
+  });
+
   it('honours --config and GRADIENT_CONFIG', async () => {
     const alt = path.join(home, 'alt.yaml');
     const r = await gradient('--config', alt, 'storageProviders', 'create', 's3', '--name', 'alt', '--bucket', bucket, '--no-verify');
