@@ -438,9 +438,16 @@ export class FuseSession {
    * else bound to the C read path.
    */
   private openReply(ino: number, flags: number, reply: OpenReply): Buffer {
-    let openFlags = (reply.keepCache ? P.FOPEN_KEEP_CACHE : 0) | (reply.directIo ? P.FOPEN_DIRECT_IO : 0) | (reply.nonSeekable ? P.FOPEN_NONSEEKABLE : 0);
-    const io = this.ioOf(ino);
     const readOnly = (flags & O_ACCMODE) === fsConstants.O_RDONLY;
+    // A read-only close has nothing to flush: FOPEN_NOFLUSH spares a round trip to JS on every close(),
+    // and keeps a process that spawns children while holding files of its own mount from deadlocking
+    // (the child's exec closes the inherited descriptor, whose FLUSH only our JS thread could answer).
+    let openFlags =
+      (reply.keepCache ? P.FOPEN_KEEP_CACHE : 0) |
+      (reply.directIo ? P.FOPEN_DIRECT_IO : 0) |
+      (reply.nonSeekable ? P.FOPEN_NONSEEKABLE : 0) |
+      (readOnly ? P.FOPEN_NOFLUSH : 0);
+    const io = this.ioOf(ino);
     if (reply.backingPath && readOnly) {
       if (this.passthroughUsable && io.cachedOpens === 0) {
         const backingId = io.passthroughOpens > 0 ? io.backingId : this.openBacking(reply.backingPath);
@@ -448,7 +455,7 @@ export class FuseSession {
           io.backingId = backingId;
           io.passthroughOpens++;
           const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'passthrough' });
-          return openOut(kfh, P.FOPEN_PASSTHROUGH, backingId);
+          return openOut(kfh, P.FOPEN_PASSTHROUGH | P.FOPEN_NOFLUSH, backingId);
         }
       }
       const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'bound' });

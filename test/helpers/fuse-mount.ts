@@ -10,7 +10,11 @@ import { FuseSession, type MountOptions } from '../../src/fuse/session.js';
 
 export const run = promisify(execFile);
 
-/** Runs a shell command in a child process (never block this process's thread on its own mount). */
+/**
+ * Runs a shell command in a child process (never block this process's thread on its own mount).
+ * Do not spawn while this process holds a *writable* file of an in-process mount: the child's exec
+ * closes the inherited descriptor, and its FLUSH can only be answered by this (suspended) thread.
+ */
 export async function sh(cmd: string, opts: { cwd?: string } = {}): Promise<string> {
   const { stdout } = await run('bash', ['-c', cmd], { cwd: opts.cwd, maxBuffer: 64 << 20 });
   return stdout;

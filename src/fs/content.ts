@@ -1,0 +1,70 @@
+// Where a tree view's bytes come from: memory (the embedded sample), or the shared on-disk cache keyed
+// by content hash (team datasets), which hands back a local file for the engine's fast path once complete.
+import { FsError } from '../fuse/errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { FileContent, OpenedContent } from './tree-view.js';
+
+export class MemoryContent implements FileContent {
+  constructor(private readonly files: readonly { bytes: Buffer }[]) {}
+
+  async open(fileIndex: number): Promise<OpenedContent> {
+    const bytes = this.files[fileIndex]?.bytes;
+    if (!bytes) throw new FsError('ENOENT');
+    return {
+      read: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
+      backingPath: () => undefined,
+      close: () => undefined,
+    };
+  }
+}
+
+/** The part of the cache a content view needs (src/cache's Cache satisfies it). */
+export interface ContentCache {
+  open(
+    identity: { kind: 'content'; sha256: string },
+    source: { store: ObjectStore; key: string; size: number },
+  ): Promise<{
+    read(offset: number, length: number): Promise<Buffer>;
+    completePath(): string | undefined;
+    close(): void;
+  }>;
+}
+
+export interface ContentFile {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Files addressed by SHA-256 in a store (a version's blobs), read through the cache. Hashes are kept as
+ * 32 raw bytes per file rather than 64-character strings: a million-file version holds 32 MB, not 100+.
+ */
+export class CachedContent implements FileContent {
+  private readonly hashes: Buffer;
+  private readonly sizes: Float64Array;
+
+  constructor(
+    private readonly cache: ContentCache,
+    private readonly store: ObjectStore,
+    private readonly blobKey: (sha256: string) => string,
+    files: readonly ContentFile[],
+  ) {
+    this.hashes = Buffer.alloc(files.length * 32);
+    this.sizes = new Float64Array(files.length);
+    files.forEach((f, i) => {
+      this.hashes.write(f.sha256, i * 32, 32, 'hex');
+      this.sizes[i] = f.size;
+    });
+  }
+
+  async open(fileIndex: number): Promise<OpenedContent> {
+    if (fileIndex < 0 || fileIndex >= this.sizes.length) throw new FsError('ENOENT');
+    const sha256 = this.hashes.toString('hex', fileIndex * 32, fileIndex * 32 + 32);
+    const handle = await this.cache.open({ kind: 'content', sha256 }, { store: this.store, key: this.blobKey(sha256), size: this.sizes[fileIndex]! });
+    return {
+      read: (offset, length) => handle.read(offset, length),
+      backingPath: () => handle.completePath(),
+      close: () => handle.close(),
+    };
+  }
+}

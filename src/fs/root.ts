@@ -1,0 +1,263 @@
+// The one filesystem mounted at /datasets: its root lists one directory per entry, and each entry is a
+// view (a Filesystem with its own inode numbers, root = 1). The root maps (view, local inode) to global
+// inode numbers, so swapping an entry's view is one assignment: the kernel is told to forget the name,
+// new lookups reach the new view, and inodes it already holds (open files, a shell's cwd) keep routing
+// to the old view until the kernel forgets them.
+import { FsError } from '../fuse/errors.js';
+import type {
+  Attr,
+  AttrReply,
+  DirEntry,
+  Entry,
+  Filesystem,
+  OpenReply,
+  RequestContext,
+  SetattrChanges,
+  StatFs,
+} from '../fuse/filesystem.js';
+import { ROOT_INO } from '../fuse/filesystem.js';
+
+/** How long the kernel may cache root entries: we invalidate them on every change. */
+const ROOT_ENTRY_TTL = 3600;
+
+interface Slot {
+  name: string;
+  view: Filesystem;
+  /** local inode → global inode, for the inodes of this view the kernel knows. */
+  toGlobal: Map<number, number>;
+}
+
+interface Route {
+  slot: Slot;
+  local: number;
+}
+
+export interface RootFsOptions {
+  uid?: number;
+  gid?: number;
+  statfs?: () => Promise<StatFs>;
+}
+
+export class RootFs implements Filesystem {
+  private readonly slots = new Map<string, Slot>();
+  private readonly routes = new Map<number, Route>();
+  private nextIno = ROOT_INO + 1;
+  private mtimeMs = Date.now();
+  /** Set once mounted: drops the kernel's cached dentry for a root entry. */
+  onEntryChanged?: (parent: number, name: string) => void;
+
+  constructor(private readonly opts: RootFsOptions = {}) {}
+
+  // ---------------------------------------------------------------- namespace changes
+
+  /** Adds an entry or replaces its view (atomically: one lookup sees either the old or the new view). */
+  attach(name: string, view: Filesystem): void {
+    this.slots.set(name, { name, view, toGlobal: new Map() });
+    this.changed(name);
+  }
+
+  detach(name: string): void {
+    if (this.slots.delete(name)) this.changed(name);
+  }
+
+  names(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  viewOf(name: string): Filesystem | undefined {
+    return this.slots.get(name)?.view;
+  }
+
+  private changed(name: string): void {
+    this.mtimeMs = Date.now();
+    this.onEntryChanged?.(ROOT_INO, name);
+  }
+
+  // ---------------------------------------------------------------- inode mapping
+
+  private globalOf(slot: Slot, local: number): number {
+    let g = slot.toGlobal.get(local);
+    if (g === undefined) {
+      g = this.nextIno++;
+      slot.toGlobal.set(local, g);
+      this.routes.set(g, { slot, local });
+    }
+    return g;
+  }
+
+  private route(ino: number): Route {
+    const r = this.routes.get(ino);
+    if (!r) throw new FsError(ino === ROOT_INO ? 'EISDIR' : 'ENOENT');
+    return r;
+  }
+
+  private globalAttr(slot: Slot, a: Attr): Attr {
+    return { ...a, ino: this.globalOf(slot, a.ino) };
+  }
+
+  private globalEntry(slot: Slot, e: Entry): Entry {
+    return { ...e, attr: this.globalAttr(slot, e.attr) };
+  }
+
+  forget(ino: number): void {
+    const r = this.routes.get(ino);
+    if (!r) return;
+    this.routes.delete(ino);
+    r.slot.toGlobal.delete(r.local);
+    r.slot.view.forget?.(r.local);
+  }
+
+  private rootAttr(): Attr {
+    return { ino: ROOT_INO, size: 4096, mode: 0o040755, nlink: 2 + this.slots.size, uid: this.opts.uid ?? 0, gid: this.opts.gid ?? 0, mtimeMs: this.mtimeMs };
+  }
+
+  private async slotEntry(ctx: RequestContext, slot: Slot): Promise<Entry> {
+    const { attr } = await slot.view.getattr(ctx, ROOT_INO);
+    return { attr: this.globalAttr(slot, attr), entryTtl: ROOT_ENTRY_TTL, attrTtl: ROOT_ENTRY_TTL };
+  }
+
+  // ---------------------------------------------------------------- Filesystem
+
+  async lookup(ctx: RequestContext, parent: number, name: string): Promise<Entry> {
+    if (parent === ROOT_INO) {
+      const slot = this.slots.get(name);
+      if (!slot) throw new FsError('ENOENT');
+      return this.slotEntry(ctx, slot);
+    }
+    const r = this.route(parent);
+    return this.globalEntry(r.slot, await r.slot.view.lookup(ctx, r.local, name));
+  }
+
+  async getattr(ctx: RequestContext, ino: number, fh?: number): Promise<AttrReply> {
+    if (ino === ROOT_INO) return { attr: this.rootAttr(), ttl: 1 };
+    const r = this.route(ino);
+    const res = await r.slot.view.getattr(ctx, r.local, fh);
+    return { attr: this.globalAttr(r.slot, res.attr), ttl: res.ttl };
+  }
+
+  async setattr(ctx: RequestContext, ino: number, changes: SetattrChanges): Promise<AttrReply> {
+    const r = this.route(ino);
+    if (!r.slot.view.setattr) throw new FsError('EROFS');
+    const res = await r.slot.view.setattr(ctx, r.local, changes);
+    return { attr: this.globalAttr(r.slot, res.attr), ttl: res.ttl };
+  }
+
+  async open(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply> {
+    const r = this.route(ino);
+    if (!r.slot.view.open) throw new FsError('ENOSYS');
+    return r.slot.view.open(ctx, r.local, flags);
+  }
+
+  async read(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+    const r = this.route(ino);
+    if (!r.slot.view.read) throw new FsError('EIO');
+    return r.slot.view.read(ctx, r.local, fh, offset, size);
+  }
+
+  async write(ctx: RequestContext, ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+    const r = this.route(ino);
+    if (!r.slot.view.write) throw new FsError('EROFS');
+    return r.slot.view.write(ctx, r.local, fh, offset, data);
+  }
+
+  async flush(ctx: RequestContext, ino: number, fh: number): Promise<void> {
+    const r = this.route(ino);
+    await r.slot.view.flush?.(ctx, r.local, fh);
+  }
+
+  async release(ctx: RequestContext, ino: number, fh: number, flags: number): Promise<void> {
+    const r = this.routes.get(ino);
+    await r?.slot.view.release?.(ctx, r.local, fh, flags);
+  }
+
+  async fsync(ctx: RequestContext, ino: number, fh: number, datasync: boolean): Promise<void> {
+    const r = this.route(ino);
+    await r.slot.view.fsync?.(ctx, r.local, fh, datasync);
+  }
+
+  async opendir(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply> {
+    if (ino === ROOT_INO) return { fh: 0 };
+    const r = this.route(ino);
+    return r.slot.view.opendir ? r.slot.view.opendir(ctx, r.local, flags) : { fh: 0 };
+  }
+
+  async readdir(ctx: RequestContext, ino: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
+    if (ino !== ROOT_INO) {
+      const r = this.route(ino);
+      const entries = await r.slot.view.readdir(ctx, r.local, fh, offset, plus);
+      return entries.map((d) => {
+        // '..' of a view's root is the mount root.
+        if (d.name === '..' && r.local === ROOT_INO) return { ...d, ino: ROOT_INO };
+        const g: DirEntry = { ...d, ino: this.globalOf(r.slot, d.ino) };
+        if (d.entry && d.name !== '.' && d.name !== '..') g.entry = this.globalEntry(r.slot, d.entry);
+        else delete g.entry;
+        return g;
+      });
+    }
+    const out: DirEntry[] = [];
+    if (offset === 0) out.push({ name: '.', ino: ROOT_INO, mode: 0o040755, nextOffset: 1 });
+    if (offset <= 1) out.push({ name: '..', ino: ROOT_INO, mode: 0o040755, nextOffset: 2 });
+    const slots = [...this.slots.values()];
+    for (let i = Math.max(0, offset - 2); i < slots.length; i++) {
+      const slot = slots[i]!;
+      const d: DirEntry = { name: slot.name, ino: this.globalOf(slot, ROOT_INO), mode: 0o040755, nextOffset: i + 3 };
+      if (plus) {
+        try {
+          d.entry = await this.slotEntry(ctx, slot);
+        } catch {
+          continue; // a view that cannot answer is left out of this listing rather than failing it
+        }
+      }
+      out.push(d);
+    }
+    return out;
+  }
+
+  async releasedir(ctx: RequestContext, ino: number, fh: number): Promise<void> {
+    const r = this.routes.get(ino);
+    await r?.slot.view.releasedir?.(ctx, r.local, fh);
+  }
+
+  async statfs(ctx: RequestContext, ino: number): Promise<StatFs> {
+    const r = ino === ROOT_INO ? undefined : this.routes.get(ino);
+    if (r?.slot.view.statfs) return r.slot.view.statfs(ctx, r.local);
+    if (this.opts.statfs) return this.opts.statfs();
+    return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+  }
+
+  async create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
+    const r = this.writableParent(parent);
+    const res = await r.slot.view.create!(ctx, r.local, name, mode, flags);
+    return { entry: this.globalEntry(r.slot, res.entry), open: res.open };
+  }
+
+  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry> {
+    const r = this.writableParent(parent, 'mkdir');
+    return this.globalEntry(r.slot, await r.slot.view.mkdir!(ctx, r.local, name, mode));
+  }
+
+  async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
+    const r = this.writableParent(parent, 'unlink');
+    await r.slot.view.unlink!(ctx, r.local, name);
+  }
+
+  async rmdir(ctx: RequestContext, parent: number, name: string): Promise<void> {
+    const r = this.writableParent(parent, 'rmdir');
+    await r.slot.view.rmdir!(ctx, r.local, name);
+  }
+
+  async rename(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
+    const from = this.writableParent(parent, 'rename');
+    const to = this.writableParent(newParent, 'rename');
+    if (from.slot !== to.slot) throw new FsError('EXDEV'); // each entry is its own store
+    await from.slot.view.rename!(ctx, from.local, name, to.local, newName, flags);
+  }
+
+  /** The root itself is managed through settings.yaml: no files or directories can be made in it. */
+  private writableParent(parent: number, op: 'create' | 'mkdir' | 'unlink' | 'rmdir' | 'rename' = 'create'): Route {
+    if (parent === ROOT_INO) throw new FsError(op === 'unlink' || op === 'rmdir' || op === 'rename' ? 'EPERM' : 'EROFS');
+    const r = this.route(parent);
+    if (!r.slot.view[op]) throw new FsError('EROFS');
+    return r;
+  }
+}

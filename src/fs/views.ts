@@ -1,0 +1,30 @@
+// Building views from what an entry resolved to.
+import type { EmbeddedDataset } from '../catalog/embedded-mnist.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { CachedContent, MemoryContent, type ContentCache } from './content.js';
+import { Tree } from './tree.js';
+import { TreeView, type TreeViewOptions } from './tree-view.js';
+
+export interface VersionFile {
+  path: string;
+  size: number;
+  sha256: string;
+  /** ms since the epoch */
+  mtime: number;
+}
+
+/** A committed dataset version: metadata from its manifest, bytes through the cache. */
+export function datasetVersionView(
+  files: readonly VersionFile[],
+  source: { cache: ContentCache; store: ObjectStore; blobKey: (sha256: string) => string },
+  opts: TreeViewOptions & { committedAtMs?: number } = {},
+): TreeView {
+  const tree = Tree.build(files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtime })), opts.committedAtMs ?? 0);
+  return new TreeView(tree, new CachedContent(source.cache, source.store, source.blobKey, files), opts);
+}
+
+/** The embedded sample (MNIST), served from memory. */
+export function embeddedView(dataset: EmbeddedDataset, opts: TreeViewOptions = {}): TreeView {
+  const tree = Tree.build(dataset.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtime.getTime() })));
+  return new TreeView(tree, new MemoryContent(dataset.files), opts);
+}
