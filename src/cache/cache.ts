@@ -217,6 +217,9 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     }
     rec.pins++;
     this.touch(rec);
+    // An open of a complete entry is a hit: its reads then go through the kernel fast path (passthrough or
+    // the C read path) and never reach handle.read(), so this is the only place that can count them.
+    if (rec.complete) this.counters.hits++;
     try {
       const entry = await this.openEntry(rec, effective);
       return new CacheHandle(this, entry);

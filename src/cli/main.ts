@@ -9,6 +9,8 @@ import type { CliIO } from './context.js';
 import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { statusCommand } from './status.js';
+import { mountCommand } from './mount.js';
+import { runMount } from '../daemon/run.js';
 import { registerStorageProviders } from './storage-providers.js';
 
 export type RegisterGroup = (program: Command, io: CliIO) => void;
@@ -18,6 +20,7 @@ const GROUPS: RegisterGroup[] = [
   registerStorageProviders,
   (program, io) => void program.addCommand(statusCommand(io)),
   registerCache,
+  (program, io) => void program.addCommand(mountCommand(io, { run: runMount })),
 ];
 
 export function buildProgram(io: CliIO): Command {

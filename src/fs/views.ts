@@ -25,6 +25,9 @@ export function datasetVersionView(
 
 /** The embedded sample (MNIST), served from memory. */
 export function embeddedView(dataset: EmbeddedDataset, opts: TreeViewOptions = {}): TreeView {
-  const tree = Tree.build(dataset.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtime.getTime() })));
+  const tree = Tree.build(
+    dataset.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtime.getTime() })),
+    dataset.files[0]?.mtime.getTime() ?? 0,
+  );
   return new TreeView(tree, new MemoryContent(dataset.files), opts);
 }

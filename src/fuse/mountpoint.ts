@@ -115,3 +115,15 @@ export async function abortConnection(device: string): Promise<boolean> {
     return false;
   }
 }
+
+/** The filesystem type holding `dir` (longest mountpoint prefix), e.g. "ext4" or "overlay". */
+export async function filesystemTypeOf(dir: string): Promise<string | undefined> {
+  const abs = path.resolve(dir);
+  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  let best: MountInfo | undefined;
+  for (const m of parseMountInfo(text)) {
+    const inside = abs === m.mountpoint || abs.startsWith(m.mountpoint === '/' ? '/' : `${m.mountpoint}/`);
+    if (inside && (!best || m.mountpoint.length >= best.mountpoint.length)) best = m;
+  }
+  return best?.fstype;
+}

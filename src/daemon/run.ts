@@ -1,0 +1,83 @@
+// `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
+// into the daemon's lifecycle (src/daemon/daemon.ts).
+import { statfs } from 'node:fs/promises';
+import { openCache } from '../cache/index.js';
+import { cacheOptionsFrom, parseCacheConfig } from '../cache/config.js';
+import { Catalog } from '../catalog/catalog.js';
+import { PublicCatalog } from '../catalog/public-datasets.js';
+import type { CliIO } from '../cli/context.js';
+import type { MountOptions, MountRunner } from '../cli/mount.js';
+import { allProviders, loadConfig, managedProviderId } from '../config/config-file.js';
+import { configPath } from '../config/paths.js';
+import { RootFs } from '../fs/root.js';
+import { filesystemTypeOf } from '../fuse/mountpoint.js';
+import { FuseSession } from '../fuse/session.js';
+import { startDaemon, type RunningDaemon } from './daemon.js';
+import { createLogger } from './logger.js';
+import { Namespace } from './namespace.js';
+
+export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Promise<RunningDaemon> => {
+  const log = createLogger();
+  const { config } = await loadConfig(configPath(opts.config, io.env));
+  const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
+  if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
+  if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
+  const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags));
+  cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
+  const catalog = new Catalog({
+    teamId: config.teamId,
+    providers: allProviders(config, io.env),
+    managedProviderId: managedProviderId(config),
+    env: io.env,
+  });
+  const root = new RootFs({
+    statfs: async () => {
+      const s = await statfs(cache.dir);
+      return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255, frsize: s.bsize };
+    },
+  });
+  // Passthrough needs the backing files' filesystem to sit below the FUSE mount's stack depth.
+  const maxStackDepth = (await filesystemTypeOf(cache.dir)) === 'overlay' ? 2 : 1;
+  let session: FuseSession | undefined;
+  const closeAll = async () => {
+    await cache.close();
+    catalog.close();
+  };
+  try {
+    return await startDaemon({
+      settingsFile: opts.settings,
+      mountpoint: opts.mountpoint,
+      socketPath: opts.socket,
+      ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
+      target: new Namespace(root, cache),
+      catalog,
+      publicCatalog: new PublicCatalog(config.publicDatasets),
+      logger: log,
+      env: io.env,
+      mountFilesystem: async () => {
+        session = await FuseSession.mount(root, opts.mountpoint, {
+          // Notebook users are not the daemon's user: let them in (as root this needs no fuse.conf).
+          allowOther: process.getuid?.() === 0,
+          maxStackDepth,
+          log,
+        });
+        root.onEntryChanged = (parent, name) => session?.invalidateEntry(parent, name);
+        log.info({ mountpoint: opts.mountpoint, kernel: session.kernel }, 'mounted');
+      },
+      unmountFilesystem: async () => {
+        try {
+          await session?.unmount();
+        } finally {
+          await closeAll();
+        }
+      },
+      cacheStats: () => {
+        const s = cache.stats();
+        return { usedBytes: s.usedBytes, capacityBytes: s.effectiveMaxBytes, hits: s.hits, misses: s.misses };
+      },
+    });
+  } catch (err) {
+    await closeAll().catch(() => undefined);
+    throw err;
+  }
+};
