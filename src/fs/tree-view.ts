@@ -5,7 +5,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../fuse/errors.js';
 import type { Attr, AttrReply, DirEntry, Entry, Filesystem, OpenReply, RequestContext } from '../fuse/filesystem.js';
-import { TREE_ROOT, type Tree } from './tree.js';
+import type { Tree } from './tree.js';
 
 /** An open file's bytes. */
 export interface OpenedContent {
