@@ -4,7 +4,7 @@
 // Each round: direct SDK upload (PutObject per file, same parallelism) and our CLI command (in-process,
 // into a fresh dataset version in a fresh bucket, so nothing is deduplicated), alternating which goes first. Ratio = direct time / our time
 // (1.0 = as fast as a direct upload; the target is ≥ 0.8).
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { mapLimit } from '../src/catalog/pool.js';
 import { run } from '../src/cli/main.js';
 import { median, printTable, saveResults, type Row } from './lib.js';
+import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,15 +60,6 @@ const client = new S3Client({
   responseChecksumValidation: 'WHEN_REQUIRED',
 });
 
-async function dropBucket(bucket: string): Promise<void> {
-  for (;;) {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    const keys = (out.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length === 0) break;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
 
 const work = await mkdtemp(path.join(tmpdir(), 'gd-bench-put-'));
 let bucketSeq = 0;
@@ -102,7 +94,7 @@ async function direct(dir: string): Promise<number> {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: path.relative(dir, f), Body: await readFile(f) }));
   });
   const secs = (performance.now() - t0) / 1000;
-  await dropBucket(bucket);
+  await emptyAndDeleteBucket(bucket);
   return secs;
 }
 
@@ -133,7 +125,7 @@ async function ours(dir: string): Promise<number> {
   const t0 = performance.now();
   await gradient(env, 'datasets', 'files', 'put', '--id', ref, '--source-path', dir, '--parallel', String(parallel));
   const secs = (performance.now() - t0) / 1000;
-  await dropBucket(bucket);
+  await emptyAndDeleteBucket(bucket);
   return secs;
 }
 

@@ -19,7 +19,7 @@ import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
-import { IndexDb, WAL_MAX_BYTES, type CounterName, type EntryRow } from './index-db.js';
+import { IndexDb, WAL_MAX_BYTES, zeroCounters, type CounterName, type EntryRow } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
@@ -107,15 +107,7 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
 
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
-  readonly counters: CacheCounters = {
-    hits: 0,
-    misses: 0,
-    bytesFetched: 0,
-    bytesFromCache: 0,
-    bytesUncached: 0,
-    evictions: 0,
-    evictedBytes: 0,
-  };
+  readonly counters: CacheCounters = zeroCounters();
   private readonly persisted: CacheCounters = { ...this.counters };
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
   private readonly records = new Map<string, EntryRecord>();

@@ -32,6 +32,11 @@ export type CounterName =
   | 'evictions'
   | 'evictedBytes';
 
+/** Every counter at zero: the starting point of a process, a fresh index, or an absent one. */
+export function zeroCounters(): Record<CounterName, number> {
+  return { hits: 0, misses: 0, bytesFetched: 0, bytesFromCache: 0, bytesUncached: 0, evictions: 0, evictedBytes: 0 };
+}
+
 interface RawRow {
   id: string;
   identity: string;
@@ -154,15 +159,7 @@ export class IndexDb {
   }
 
   counters(): Record<CounterName, number> {
-    const out: Record<CounterName, number> = {
-      hits: 0,
-      misses: 0,
-      bytesFetched: 0,
-      bytesFromCache: 0,
-      bytesUncached: 0,
-      evictions: 0,
-      evictedBytes: 0,
-    };
+    const out = zeroCounters();
     for (const r of this.db.prepare('SELECT name, value FROM counters').all() as Array<{ name: string; value: number }>) {
       if (r.name in out) out[r.name as CounterName] = r.value;
     }

@@ -2,7 +2,7 @@
 // (SQLite WAL readers do not block the writer) and never changes anything.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { IndexDb, type CounterName } from './index-db.js';
+import { IndexDb, zeroCounters, type CounterName } from './index-db.js';
 import { lockOwner } from './lock.js';
 
 export interface CacheInspection {
@@ -22,15 +22,7 @@ export interface CacheInspection {
 export function inspectCache(dir: string): CacheInspection {
   const abs = path.resolve(dir);
   const indexFile = path.join(abs, 'index.sqlite');
-  const empty: Record<CounterName, number> = {
-    hits: 0,
-    misses: 0,
-    bytesFetched: 0,
-    bytesFromCache: 0,
-    bytesUncached: 0,
-    evictions: 0,
-    evictedBytes: 0,
-  };
+  const empty = zeroCounters();
   if (!existsSync(indexFile)) {
     return { dir: abs, exists: false, entries: 0, completeEntries: 0, dataBytes: 0, diskBytes: duBytes(abs), counters: empty };
   }
