@@ -58,8 +58,8 @@ try {
     });
   }
   const rows: Row[] = [
-    { case: `find + stat, ${n} files, cold mount`, 'entries/s': median(cold) },
-    { case: `find + stat, ${n} files, warm (kernel caches)`, 'entries/s': median(warm) },
+    { case: `find + stat, ${n} files, cold mount`, value: median(cold), unit: 'entries/s' },
+    { case: `find + stat, ${n} files, warm (kernel caches)`, value: median(warm), unit: 'entries/s' },
   ];
 
   const big = Number(values.big);
@@ -79,7 +79,8 @@ try {
       await session.unmount();
     }
   }
-  rows.push({ case: `RSS with a ${big}-file version mounted (target < 256 MiB)`, 'MiB': rss / 2 ** 20, 'process baseline MiB': rssBefore / 2 ** 20 });
+  rows.push({ case: `daemon RSS with a ${big}-file version mounted (target < 256 MiB)`, value: rss / 2 ** 20, unit: 'MiB' });
+  rows.push({ case: 'process RSS before building it', value: rssBefore / 2 ** 20, unit: 'MiB' });
   printTable('Namespace scale', rows);
   console.log(`\nresults: ${saveResults('namespace-scale', { files: n, big, cold, warm, rss, rssBefore })}`);
 } finally {
