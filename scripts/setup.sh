@@ -28,7 +28,12 @@ fi
 # npm ci only when the lock file changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] npm ci"
-  npm ci --no-audit --no-fund
+  if ! npm ci --no-audit --no-fund; then
+    # npm ci insists on lock entries for every platform's optional packages (rollup, esbuild); a registry
+    # that serves only this platform's cannot produce them. Install from the same lock file instead.
+    echo "[setup] npm ci refused the lock file; installing with npm install --no-save from the same lock"
+    npm install --no-audit --no-fund --no-save
+  fi
 else
   npm run --silent build:native >/dev/null
 fi
