@@ -8,4 +8,13 @@ echo "[test] lint + type-check"
 npx eslint .
 npx tsc --noEmit -p tsconfig.json
 echo "[test] vitest"
-npx vitest run "$@"
+report=$(mktemp /tmp/gd-vitest-XXXX.json)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One plain closing line that any CI reads: "Tests: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' "$report" || true
+rm -f "$report"
+exit $status
