@@ -3,7 +3,6 @@
 import type { Attr, DirEntry, Entry, StatFs } from './filesystem.js';
 import {
   ATTR_OUT_SIZE,
-  ATTR_SIZE,
   DIRENT_BASE_SIZE,
   ENTRY_OUT_SIZE,
   IN_HEADER_SIZE,
@@ -222,4 +221,3 @@ export function notifyDelete(parent: number, child: number, name: string): Buffe
   return notification(Notify.DELETE, body);
 }
 
-export { ATTR_SIZE };

@@ -107,12 +107,19 @@ export async function setReadahead(mountpoint: string, kib: number): Promise<boo
 
 /** Aborts the kernel connection of a mount (every pending and future request fails with ENOTCONN). */
 export async function abortConnection(device: string): Promise<boolean> {
-  const minor = device.split(':')[1];
+  const abort = `/sys/fs/fuse/connections/${device.split(':')[1]}/abort`;
   try {
-    await fsp.writeFile(`/sys/fs/fuse/connections/${minor}/abort`, '1');
+    await fsp.writeFile(abort, '1');
     return true;
   } catch {
-    return false;
+    // The fusectl filesystem is often not mounted (containers, minimal systems): mount it and retry.
+    try {
+      await execFileAsync('mount', ['-t', 'fusectl', 'fusectl', '/sys/fs/fuse/connections']);
+      await fsp.writeFile(abort, '1');
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 
