@@ -15,7 +15,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NoAuthSigner } from '@smithy/core';
-import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -34,6 +33,7 @@ import type {
   WriteOptions,
 } from './object-store.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
+import { BackoffRetryStrategy } from './retry-strategy.js';
 
 export type S3Credentials =
   | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
@@ -110,9 +110,7 @@ export class S3Store implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The SDK classifies throttling (503 SlowDown, 429), 5xx and connection resets; we choose the delays.
-      retryStrategy: new ConfiguredRetryStrategy(opts.maxAttempts ?? DEFAULTS.maxAttempts, (attempt) =>
-        jitteredBackoffMs(attempt, backoff),
-      ),
+      retryStrategy: new BackoffRetryStrategy(opts.maxAttempts ?? DEFAULTS.maxAttempts, (attempt) => jitteredBackoffMs(attempt, backoff)),
       requestHandler: new NodeHttpHandler({
         connectionTimeout: opts.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
         httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
