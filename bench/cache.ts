@@ -6,10 +6,8 @@
 //   4. random 4 KiB reads in a 1 GiB object (ops/s), cold and warm vs direct 4 KiB ranged GETs
 //   node --import tsx bench/cache.ts [--rounds 2] [--size-mib 1024] [--files 10000] [--random 2000]
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +16,7 @@ import { S3Store } from '../src/storage/s3-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
 import { median, printTable, saveResults, timeSh, type Row } from './lib.js';
+import { startRgw } from '../test/helpers/rgw.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,19 +32,8 @@ const sizeLabel = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / 2 ** 20}
 const nFiles = Number(values.files);
 const nRandom = Number(values.random);
 const MiB = 2 ** 20;
-const root = path.resolve(import.meta.dirname, '..');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 /** CPU seconds (user + system) this process used since c0: on 2 shared cores, throughput follows CPU cost. */
@@ -65,15 +53,9 @@ async function pool(n: number, total: number, fn: (i: number) => Promise<void>):
 }
 
 // ---------------------------------------------------------------- RGW
-const rgwEnv = {
-  ...process.env,
-  RGW_DIR: `/tmp/gd-bench-rgw-${process.pid}`,
-  RGW_PORT: String(await freePort()),
-  MON_PORT: String(await freePort()),
-  MEMSTORE_BYTES: '8G',
-};
+const rgw = await startRgw({ name: 'bench-cache', memstoreBytes: '8G' });
 const work = mkdtempSync(path.join(tmpdir(), 'gd-bench-cache-'));
-const stopRgw = () => execFileSync('bash', [path.join(root, 'scripts/rgw-stop.sh')], { env: rgwEnv, stdio: 'ignore' });
+const stopRgw = rgw.stop;
 process.on('SIGINT', () => {
   stopRgw();
   rmSync(work, { recursive: true, force: true });
@@ -83,9 +65,8 @@ process.on('SIGINT', () => {
 const rows: Row[] = [];
 const ratios: Row[] = [];
 try {
-  execFileSync('bash', [path.join(root, 'scripts/rgw-start.sh')], { env: rgwEnv, stdio: ['ignore', 'ignore', 'inherit'] });
-  const s3 = JSON.parse(readFileSync(path.join(rgwEnv.RGW_DIR, 's3.json'), 'utf8')) as Record<string, string>;
-  const creds = { accessKeyId: s3.accessKeyId!, secretAccessKey: s3.secretAccessKey! };
+  const s3 = rgw;
+  const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
   const client = new S3Client({
     endpoint: s3.endpoint,
     region: 'us-east-1',
@@ -163,7 +144,7 @@ try {
       closeSync(fd);
       // What the fs layer does with completePath(): a FUSE file backed by the cache file (passthrough).
       const mnt = path.join(work, 'mnt');
-      execFileSync('mkdir', ['-p', mnt]);
+      mkdirSync(mnt, { recursive: true });
       const fs = new MemFs({ ttl: 3600, keepCache: true });
       fs.addBackedFile('big.bin', h.completePath()!);
       const session = await FuseSession.mount(fs, mnt, { passthrough: true });

@@ -5,10 +5,8 @@
 // into a fresh dataset version in a fresh bucket, so nothing is deduplicated), alternating which goes first. Ratio = direct time / our time
 // (1.0 = as fast as a direct upload; the target is ≥ 0.8).
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -17,6 +15,7 @@ import { mapLimit } from '../src/catalog/pool.js';
 import { run } from '../src/cli/main.js';
 import { median, printTable, saveResults, type Row } from './lib.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
+import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,26 +29,15 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const parallel = Number(values.parallel);
-const root = path.resolve(import.meta.dirname, '..');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 // ---- S3 server ----
 let stopRgw = () => undefined as void;
 if (!process.env.S3_ENDPOINT) {
-  const env = { ...process.env, RGW_DIR: `/tmp/gd-bench-rgw-${process.pid}`, RGW_PORT: String(await freePort()), MON_PORT: String(await freePort()), MEMSTORE_BYTES: '6G' };
-  stopRgw = () => void execFileSync('bash', [path.join(root, 'scripts/rgw-stop.sh')], { env, stdio: 'ignore' });
-  execFileSync('bash', [path.join(root, 'scripts/rgw-start.sh')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const s3 = JSON.parse(await readFile(path.join(env.RGW_DIR, 's3.json'), 'utf8')) as Record<string, string>;
-  Object.assign(process.env, { S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+  const rgw = await startRgw({ name: 'bench-put', memstoreBytes: '6G' });
+  exportRgwEnv(rgw);
+  stopRgw = rgw.stop;
 }
 const endpoint = process.env.S3_ENDPOINT!;
 const client = new S3Client({
