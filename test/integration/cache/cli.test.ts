@@ -3,20 +3,12 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../../src/cli/main.js';
 import { openCache } from '../../../src/cache/index.js';
 import { LocalStore } from '../../../src/storage/local-store.js';
 import { sha256, tempDir } from './env.js';
+import { Capture, runCli } from '../../helpers/cli.js';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 describe('gradient cache', () => {
   let home: ReturnType<typeof tempDir>;
@@ -24,10 +16,7 @@ describe('gradient cache', () => {
   let configFile = '';
 
   async function gradient(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new Capture();
-    const stderr = new Capture();
-    const code = await run(['--config', configFile, ...args], { stdout, stderr, env: { HOME: home.path } });
-    return { code, stdout: stdout.text, stderr: stderr.text };
+    return runCli(['--config', configFile, ...args], { HOME: home.path });
   }
 
   beforeAll(async () => {

@@ -5,22 +5,14 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { run } from '../../../src/cli/main.js';
 import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
 import { sampleTree, writeTree } from '../../helpers/tree.js';
+import { runCli } from '../../helpers/cli.js';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 describe('gradient CLI', () => {
   let home: string;
@@ -28,10 +20,7 @@ describe('gradient CLI', () => {
   let env: NodeJS.ProcessEnv;
 
   async function gradient(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new Capture();
-    const stderr = new Capture();
-    const code = await run(args, { stdout, stderr, env });
-    return { code, stdout: stdout.text, stderr: stderr.text };
+    return runCli(args, env);
   }
   async function json<T = Record<string, unknown>>(...args: string[]): Promise<T> {
     const r = await gradient('--json', ...args);

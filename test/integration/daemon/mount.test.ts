@@ -7,25 +7,17 @@ import { promises as fsp } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../../src/cli/main.js';
 import { fetchStatus, waitForReady } from '../../../src/daemon/client.js';
 import type { DaemonStatus } from '../../../src/daemon/status.js';
 import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { forceUnmount, sh } from '../../helpers/fuse-mount.js';
 import { freshBucket, s3Server } from '../../helpers/s3.js';
 import { writeTree } from '../../helpers/tree.js';
+import { runCli } from '../../helpers/cli.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -57,11 +49,9 @@ describe('gradient mount with team datasets on RGW', () => {
   const big = randomBytes(3 << 20);
 
   async function gradient(...args: string[]): Promise<string> {
-    const stdout = new Capture();
-    const stderr = new Capture();
-    const code = await run(args, { stdout, stderr, env });
-    expect(code, stderr.text).toBe(0);
-    return stdout.text;
+    const r = await runCli(args, env);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout;
   }
 
   async function startDaemon(): Promise<void> {
