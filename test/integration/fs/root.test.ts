@@ -74,6 +74,19 @@ describe('RootFs mounted', () => {
     }
   });
 
+  it('lists a directory larger than one readdir batch completely, in name order', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 2500; i++) files[`many/f${String(i).padStart(4, '0')}`] = String(i);
+    root.attach('wide', memoryView(files));
+    await new Promise((r) => setTimeout(r, 50));
+    const names = (await sh(`ls -f ${mnt}/wide/many`)).split('\n').filter((n) => n && n !== '.' && n !== '..');
+    expect(names).toEqual(Object.keys(files).map((p) => p.slice('many/'.length)));
+    expect(await sh(`find ${mnt}/wide -type f | wc -l`)).toBe('2500\n');
+    expect(await sh(`cat ${mnt}/wide/many/f2499`)).toBe('2499');
+    root.detach('wide');
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   it('adds and removes entries live', async () => {
     root.attach('extra', memoryView({ 'x.txt': 'x' }));
     await new Promise((r) => setTimeout(r, 50));
