@@ -40,10 +40,24 @@ describe('catalog under throttling', () => {
     const tree: Record<string, string> = {};
     for (let i = 0; i < 200; i++) tree[`d/${i}.txt`] = `file ${i}`;
     const src = await writeTree(path.join(tmp, 'src'), tree);
-    proxy.plan = (_m, _u, n) => (n % 25 === 0 ? 'reset' : n % 4 === 0 ? 'slowdown' : 'pass');
+    // Every 25th request is reset and every 4th throttled, but no single request is faulted more than twice:
+    // with a fixed set of concurrent workers cycling in lockstep, "every 4th" alone can hand the same request
+    // the throttled slot on every retry, a starvation no real server produces.
+    const faults = new Map<string, number>();
+    proxy.plan = (m, u, n) => {
+      const fault = n % 25 === 0 ? 'reset' : n % 4 === 0 ? 'slowdown' : 'pass';
+      const key = `${m} ${u}`;
+      const seen = faults.get(key) ?? 0;
+      if (fault === 'pass' || seen >= 2) return 'pass';
+      faults.set(key, seen + 1);
+      return fault;
+    };
     const res = await putFiles(cat, `${ds.id}:${v.id}`, src);
     await cat.commitVersion(ds.id, v.id);
     proxy.plan = () => 'pass';
+    const injected = [...faults.values()].reduce((a, b) => a + b, 0);
+    expect(injected).toBeGreaterThan(50); // the put really went through heavy throttling
+    expect([...faults.values()].some((times) => times === 2)).toBe(true); // and through repeated faults
     expect(res.files).toBe(200);
     const r = await cat.resolve(`${ds.id}:latest`);
     expect(r.manifest.files).toHaveLength(200);
