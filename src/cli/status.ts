@@ -61,6 +61,14 @@ export function formatStatus(s: DaemonStatus): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   if (s.mounts.length === 0) lines.push('(nothing mounted)');
+  const uploads = s.uploads ?? [];
+  if (uploads.length > 0) {
+    lines.push('', `uploads not yet in the bucket (${uploads.length}):`);
+    for (const u of uploads) {
+      const tries = u.attempts > 0 ? `, ${u.attempts} failed attempt${u.attempts > 1 ? 's' : ''}` : '';
+      lines.push(`  ${u.mount}/${u.key}  ${bytes(u.bytes)}  ${u.state}${tries}${u.lastError ? `: ${u.lastError}` : ''}`);
+    }
+  }
   const errors = [
     ...(s.settings.lastError ? [s.settings.lastError] : []),
     ...s.mounts.filter((m) => m.lastError).map((m) => m.lastError!),

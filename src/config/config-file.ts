@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome } from './paths.js';
 import { publicDatasetsConfigSchema } from '../catalog/public-datasets.js';
+import { bucketsConfigSchema } from '../fs/bucket/config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -64,6 +65,8 @@ export const configSchema = z.strictObject({
   cache: z.unknown().optional(),
   /** Where public datasets (mnist, coco, …) come from: see src/catalog/public-datasets.ts. */
   publicDatasets: publicDatasetsConfigSchema.optional(),
+  /** Bucket mounts: metadata TTLs, upload drain time, rate limits (src/fs/bucket/config.ts). */
+  buckets: bucketsConfigSchema.optional(),
 });
 export type Config = z.infer<typeof configSchema>;
 

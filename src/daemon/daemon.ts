@@ -11,7 +11,7 @@ import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPay
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
-import { withHitRatio, type CacheStats, type DaemonPhase, type DaemonStatus } from './status.js';
+import { withHitRatio, type CacheStats, type DaemonPhase, type DaemonStatus, type PendingUpload } from './status.js';
 
 export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
@@ -27,6 +27,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
   cacheStats?: () => CacheStats | Promise<CacheStats>;
+  /** Writes not yet in their bucket (bucket mounts). */
+  uploads?: () => PendingUpload[];
   /** Default: defaultSocketPath(). */
   socketPath?: string;
   /** Opt-in Prometheus endpoint on 127.0.0.1 (0 = any free port). */
@@ -82,6 +84,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     },
     mounts: reconciler.status(),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
+    uploads: opts.uploads?.() ?? [],
     fatalError,
   });
 

@@ -6,7 +6,8 @@ import type { ContentCache } from '../fs/content.js';
 import type { RootFs } from '../fs/root.js';
 import { datasetVersionView, embeddedView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
-import { EntryError, type MountTarget, type ResolvedMount } from './reconciler.js';
+import type { BucketMounts } from './bucket-mounts.js';
+import type { MountTarget, ResolvedMount } from './reconciler.js';
 import type { MountPayload } from './resolvers.js';
 
 export type DaemonPayload = MountPayload<ResolvedVersion>;
@@ -15,21 +16,26 @@ export class Namespace implements MountTarget<DaemonPayload> {
   constructor(
     private readonly root: RootFs,
     private readonly cache: ContentCache,
+    private readonly buckets: BucketMounts,
   ) {}
 
-  mount(name: string, m: ResolvedMount<DaemonPayload>): void {
-    this.root.attach(name, this.viewFor(m.payload));
+  async mount(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
+    this.root.attach(name, await this.viewFor(name, m.payload));
   }
 
-  swap(name: string, m: ResolvedMount<DaemonPayload>): void {
-    this.root.attach(name, this.viewFor(m.payload));
+  async swap(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
+    const old = this.root.viewOf(name);
+    this.root.attach(name, await this.viewFor(name, m.payload));
+    if (old) this.buckets.retire(old);
   }
 
   unmount(name: string): void {
+    const old = this.root.viewOf(name);
     this.root.detach(name);
+    if (old) this.buckets.retire(old);
   }
 
-  private viewFor(p: DaemonPayload): Filesystem {
+  private async viewFor(name: string, p: DaemonPayload): Promise<Filesystem> {
     switch (p.kind) {
       case 'dataset': {
         const v = p.version;
@@ -43,7 +49,7 @@ export class Namespace implements MountTarget<DaemonPayload> {
         return embeddedView(p.dataset);
       case 's3':
       case 'public-s3':
-        throw new EntryError('NotSupported', 'S3 bucket mounts are not available in this version of gradient-datasets yet', 'type');
+        return this.buckets.viewFor(name, p);
     }
   }
 }

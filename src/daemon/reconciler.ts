@@ -272,7 +272,9 @@ export class Reconciler<P> {
         return;
       }
     } catch (err) {
-      const where = settings && entry.type !== 'public' && settings.entries.has(name) ? locate(settings, name) : name;
+      // An EntryError from the target (a bucket that refuses our credentials) points at its field too.
+      const field = err instanceof EntryError ? err.field : undefined;
+      const where = settings && entry.type !== 'public' && settings.entries.has(name) ? locate(settings, name, field) : name;
       settle({ message: `${where}: cannot mount: ${errorText(err)}`, at: this.now() });
       result.failed.push(name);
       return;

@@ -9,6 +9,17 @@ export interface CacheStats {
   misses: number;
 }
 
+export interface PendingUpload {
+  /** The /datasets entry. */
+  mount: string;
+  /** Key relative to the entry's bucket prefix. */
+  key: string;
+  bytes: number;
+  state: 'uploading' | 'pending' | 'failed';
+  attempts: number;
+  lastError: string | null;
+}
+
 export type DaemonPhase = 'starting' | 'ready' | 'stopping';
 
 export interface DaemonStatus {
@@ -28,6 +39,8 @@ export interface DaemonStatus {
   };
   mounts: EntryStatus[];
   cache: (CacheStats & { hitRatio: number | null }) | null;
+  /** Writes the bucket does not hold yet: uploading, waiting for a retry, or failed (data kept). */
+  uploads: PendingUpload[];
   /** Set while the daemon cannot start (e.g. the mount failed): scripts waiting for readiness print it. */
   fatalError: string | null;
 }

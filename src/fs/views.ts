@@ -1,6 +1,7 @@
 // Building views from what an entry resolved to.
 import type { EmbeddedDataset } from '../catalog/embedded-mnist.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectCache } from './bucket/bucket-view.js';
 import { CachedContent, MemoryContent, type ContentCache } from './content.js';
 import { Tree } from './tree.js';
 import { TreeView, type TreeViewOptions } from './tree-view.js';
@@ -30,4 +31,29 @@ export function embeddedView(dataset: EmbeddedDataset, opts: TreeViewOptions = {
     dataset.files[0]?.mtime.getTime() ?? 0,
   );
   return new TreeView(tree, new MemoryContent(dataset.files), opts);
+}
+
+/**
+ * One bucket object pinned by ETag (and VersionId when given): a read-only directory holding that file.
+ * Every GET carries If-Match (and the VersionId), so a changed object fails instead of serving other bytes.
+ */
+export function pinnedObjectView(
+  store: ObjectStore,
+  cache: ObjectCache,
+  object: { name: string; size: number; etag: string; versionId?: string | undefined; mtimeMs: number },
+  opts: TreeViewOptions = {},
+): TreeView {
+  const tree = Tree.build([{ path: object.name, size: object.size, mtimeMs: object.mtimeMs }], object.mtimeMs);
+  const content = {
+    async open() {
+      const identity = { kind: 'object' as const, location: store.location, key: object.name, etag: object.etag };
+      const source = { store, key: object.name, size: object.size, ifMatch: object.etag };
+      const handle = await cache.open(
+        object.versionId ? { ...identity, versionId: object.versionId } : identity,
+        object.versionId ? { ...source, versionId: object.versionId } : source,
+      );
+      return { read: handle.read.bind(handle), backingPath: () => handle.completePath(), close: () => handle.close() };
+    },
+  };
+  return new TreeView(tree, content, opts);
 }

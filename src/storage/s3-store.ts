@@ -34,6 +34,7 @@ import type {
 } from './object-store.js';
 import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 import { BackoffRetryStrategy } from './retry-strategy.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export type S3Credentials =
   | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
@@ -62,6 +63,8 @@ export interface S3StoreOptions {
   /** Concurrent sockets to the endpoint. */
   maxSockets?: number;
   connectionTimeoutMs?: number;
+  /** Client-side request rate limits (every attempt takes a token): see rate-limit.ts. */
+  rateLimiter?: RateLimiter;
 }
 
 const DEFAULTS = {
@@ -131,6 +134,17 @@ export class S3Store implements ObjectStore {
       ];
     }
     this.client = new S3Client(config);
+    const limiter = opts.rateLimiter;
+    if (limiter) {
+      // The deserialize step runs inside the retry loop: each attempt, not each call, is counted.
+      this.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          await limiter.acquire(context.commandName);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'clientRateLimit', priority: 'high' },
+      );
+    }
   }
 
   /** The full key in the bucket for a store-relative key. */

@@ -25,6 +25,7 @@ const base: DaemonStatus = {
     },
   ],
   cache: null,
+  uploads: [],
   fatalError: null,
 };
 
@@ -34,6 +35,14 @@ describe('gradient status output', () => {
     expect(out).toContain('NAME     TYPE     REF           SERVING             STATE\n');
     expect(out).toContain('reports  dataset  dst1:v9       dst1:v1             stale\n');
     expect(out).toContain('errors:\n  settings.yaml:4:12: reports.version: unknown tag "v9"\n');
+  });
+
+  it('lists writes not yet in the bucket, with their last error', () => {
+    const out = formatStatus({
+      ...base,
+      uploads: [{ mount: 'bucket', key: 'runs/model.pt', bytes: 3 * 1024 * 1024, state: 'failed', attempts: 2, lastError: 'cannot reach S3 endpoint' }],
+    });
+    expect(out).toContain('uploads not yet in the bucket (1):\n  bucket/runs/model.pt  3.0 MiB  failed, 2 failed attempts: cannot reach S3 endpoint\n');
   });
 
   it('exits 0 when all is well, 1 on entry or settings errors, 6 when not ready', () => {

@@ -1,0 +1,177 @@
+// What a bucket (under a prefix) looks like as a tree, cached for a short TTL: directories come from one
+// delimited listing each (common prefixes and `dir/` markers), never from a HEAD per file, so `ls -l` of a
+// large directory costs one paged LIST. A name looked up outside a fresh listing costs one HEAD and one
+// LIST of `name/` in parallel; misses are remembered (bounded) so that probing for absent files — Python's
+// import machinery, shells' PATH lookups — does not turn into a request storm. Changes made by other
+// clients show up once the TTL has passed; our own changes are applied to the caches at once.
+import { LRUCache } from 'lru-cache';
+import { isStorageError } from '../../storage/errors.js';
+import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
+
+export interface ObjectMeta {
+  size: number;
+  /** ETag without quotes: pins the bytes a read may return (sent as If-Match). */
+  etag: string;
+  mtimeMs: number;
+}
+
+export type Child = { kind: 'dir' } | ({ kind: 'file' } & ObjectMeta);
+
+export interface MetadataOptions {
+  /** How long listings, lookups and misses are trusted. */
+  ttlMs: number;
+  /** Directory listings kept, counted in entries (a listing of n children weighs n + 1). */
+  maxListedEntries?: number;
+  /** Looked-up names (found or missing) kept. */
+  maxNames?: number;
+  /** Called with names skipped because they cannot be file names (for a warning). */
+  onSkippedKey?: (key: string, why: string) => void;
+}
+
+/** Joins a directory key ('' = the root) and a child name. */
+export function childKey(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** The parent directory key and the last name of a key. */
+export function splitKey(key: string): { dir: string; name: string } {
+  const i = key.lastIndexOf('/');
+  return i < 0 ? { dir: '', name: key } : { dir: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/** Why a key segment cannot be shown as a file name, or undefined if it can. */
+export function badName(name: string): string | undefined {
+  if (name === '') return 'empty path segment';
+  if (name === '.' || name === '..') return `"${name}" path segment`;
+  if (name.includes('\0')) return 'NUL character';
+  if (Buffer.byteLength(name) > 255) return 'name longer than 255 bytes';
+  return undefined;
+}
+
+export function metaOf(info: ObjectInfo): ObjectMeta {
+  return { size: info.size, etag: info.etag, mtimeMs: info.lastModified.getTime() };
+}
+
+const MISSING = { kind: 'missing' } as const;
+
+export class BucketMetadata {
+  private readonly listings: LRUCache<string, Map<string, Child>>;
+  /** key → child, or MISSING for a known miss. */
+  private readonly names: LRUCache<string, Child | typeof MISSING>;
+  private readonly listing = new Map<string, Promise<Map<string, Child>>>();
+  private readonly probing = new Map<string, Promise<Child | undefined>>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly opts: MetadataOptions,
+  ) {
+    const ttl = Math.max(1, opts.ttlMs);
+    this.listings = new LRUCache({ maxSize: opts.maxListedEntries ?? 1_000_000, sizeCalculation: (m) => m.size + 1, ttl });
+    this.names = new LRUCache({ max: opts.maxNames ?? 100_000, ttl });
+  }
+
+  /** The children of a directory: from a fresh listing, else one paged delimited LIST (single-flight). */
+  async list(dir: string): Promise<Map<string, Child>> {
+    const cached = this.listings.get(dir);
+    if (cached) return cached;
+    let p = this.listing.get(dir);
+    if (!p) {
+      p = this.fetchListing(dir).finally(() => this.listing.delete(dir));
+      this.listing.set(dir, p);
+    }
+    return p;
+  }
+
+  private async fetchListing(dir: string): Promise<Map<string, Child>> {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const children = new Map<string, Child>();
+    for await (const page of this.store.list(prefix, { delimiter: '/' })) {
+      for (const o of page.objects) {
+        const name = o.key.slice(prefix.length);
+        if (name === '') continue; // this directory's own `dir/` marker
+        if (this.skip(o.key, name)) continue;
+        if (children.get(name)?.kind !== 'dir') children.set(name, { kind: 'file', ...metaOf(o) });
+      }
+      for (const p of page.prefixes) {
+        const name = p.slice(prefix.length, -1);
+        if (this.skip(p, name)) continue;
+        // A directory shadows a file of the same name (`a` and `a/b` both exist): `a` is the directory.
+        children.set(name, { kind: 'dir' });
+      }
+    }
+    this.listings.set(dir, children);
+    return children;
+  }
+
+  private skip(key: string, name: string): boolean {
+    const why = badName(name);
+    if (why) this.opts.onSkippedKey?.(key, why);
+    return why !== undefined;
+  }
+
+  /** One name in a directory: undefined when it does not exist. */
+  async lookup(dir: string, name: string): Promise<Child | undefined> {
+    const listed = this.listings.get(dir);
+    if (listed) return listed.get(name);
+    const key = childKey(dir, name);
+    const known = this.names.get(key);
+    if (known !== undefined) return known.kind === 'missing' ? undefined : known;
+    let p = this.probing.get(key);
+    if (!p) {
+      p = this.probe(key).finally(() => this.probing.delete(key));
+      this.probing.set(key, p);
+    }
+    return p;
+  }
+
+  /** HEAD key and LIST key/ together: a directory (implicit or with a marker) wins over an object. */
+  private async probe(key: string): Promise<Child | undefined> {
+    const [head, isDir] = await Promise.all([
+      this.store.head(key).catch((err: unknown) => {
+        if (isStorageError(err, 'NotFound')) return undefined;
+        throw err;
+      }),
+      this.hasChildren(key),
+    ]);
+    const child: Child | undefined = isDir ? { kind: 'dir' } : head ? { kind: 'file', ...metaOf(head) } : undefined;
+    this.names.set(key, child ?? MISSING);
+    return child;
+  }
+
+  /** True if any key starts with `dir/` (its marker included). */
+  async hasChildren(dir: string): Promise<boolean> {
+    for await (const page of this.store.list(`${dir}/`, { maxKeys: 1 })) {
+      return page.objects.length > 0 || page.prefixes.length > 0;
+    }
+    return false;
+  }
+
+  /** Forgets what is known of a key (e.g. its ETag changed under a reader). */
+  forget(key: string): void {
+    this.names.delete(key);
+    this.listings.delete(splitKey(key).dir);
+  }
+
+  // -------------------------------------------------- our own changes, visible at once
+
+  putFile(key: string, meta: ObjectMeta): void {
+    this.set(key, { kind: 'file', ...meta });
+  }
+
+  putDir(key: string): void {
+    this.set(key, { kind: 'dir' });
+  }
+
+  removed(key: string): void {
+    const { dir, name } = splitKey(key);
+    this.names.set(key, MISSING);
+    this.listings.get(dir, { updateAgeOnGet: false })?.delete(name);
+    this.listings.delete(key); // a removed directory's own listing
+  }
+
+  private set(key: string, child: Child): void {
+    const { dir, name } = splitKey(key);
+    this.names.set(key, child);
+    this.listings.get(dir, { updateAgeOnGet: false })?.set(name, child);
+  }
+}

@@ -1,0 +1,109 @@
+// A file being written to a bucket: its bytes live in a local file under the cache's staging directory
+// (counted in the cache bound) until the bucket holds them. Writes bump a generation; an upload records
+// the generation it sent, so "dirty" is simply generation > uploaded and repeated writes coalesce into
+// whichever upload comes next. Shared by every handle open on the same object.
+import { randomBytes } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+
+export class StagedFile {
+  /** Incremented by every change of the bytes. */
+  generation = 0;
+  /** The generation the bucket holds. */
+  uploadedGeneration = 0;
+  mtimeMs = Date.now();
+  /** Open handles (read or write) on this file. */
+  refs = 0;
+  /** Unlinked: nothing more is uploaded; the local file goes with the last handle. */
+  deleted = false;
+  /** Upload bookkeeping (src/fs/bucket/uploads.ts). */
+  inflight: Promise<void> | undefined;
+  attempts = 0;
+  lastError: string | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    /** Store-relative key the bytes go to (changes on rename). */
+    public key: string,
+    readonly id: string,
+    readonly dataPath: string,
+    private readonly fh: FileHandle,
+    private sizeBytes: number,
+  ) {}
+
+  /** A new empty staging file for `key` (create, O_TRUNC). */
+  static async create(dir: string, key: string, id = randomBytes(12).toString('hex')): Promise<StagedFile> {
+    const dataPath = path.join(dir, `${id}.data`);
+    const fh = await open(dataPath, 'w+', 0o600);
+    return new StagedFile(key, id, dataPath, fh, 0);
+  }
+
+  /** A staging file holding an object's current bytes (opening an existing object for writing). */
+  static async fromStream(dir: string, key: string, body: Readable): Promise<StagedFile> {
+    const f = await StagedFile.create(dir, key);
+    try {
+      await pipeline(body, f.fh.createWriteStream({ start: 0, autoClose: false }));
+      f.sizeBytes = (await f.fh.stat()).size;
+      return f;
+    } catch (err) {
+      await f.remove();
+      throw err;
+    }
+  }
+
+  /** Reopens a staging file left by an earlier run (its journal said it was pending). */
+  static async reopen(dir: string, key: string, id: string): Promise<StagedFile> {
+    const dataPath = path.join(dir, `${id}.data`);
+    const fh = await open(dataPath, 'r+');
+    const f = new StagedFile(key, id, dataPath, fh, (await fh.stat()).size);
+    f.generation = 1; // never confirmed in the bucket
+    return f;
+  }
+
+  get size(): number {
+    return this.sizeBytes;
+  }
+
+  get dirty(): boolean {
+    return !this.deleted && this.generation > this.uploadedGeneration;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(length, this.sizeBytes - offset));
+    if (n === 0) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await this.fh.read(buf, 0, n, offset);
+    return buf.subarray(0, bytesRead);
+  }
+
+  async write(offset: number, data: Buffer): Promise<number> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
+    this.changed();
+    return data.length;
+  }
+
+  async truncate(size: number): Promise<void> {
+    if (size === this.sizeBytes && this.generation > 0) return;
+    await this.fh.truncate(size);
+    this.sizeBytes = size;
+    this.changed();
+  }
+
+  private changed(): void {
+    this.generation++;
+    this.mtimeMs = Date.now();
+  }
+
+  async remove(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    await this.fh.close().catch(() => undefined);
+    await rm(this.dataPath, { force: true });
+  }
+}

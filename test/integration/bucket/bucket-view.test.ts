@@ -1,0 +1,242 @@
+// A bucket mounted read-write through the real FUSE engine, on RGW, with the real cache. Every file
+// operation runs in a child process (sh): this process serves the mount and must never block on it.
+// The SDK is the oracle for what the bucket holds.
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openCache, type Cache } from '../../../src/cache/index.js';
+import { BucketView } from '../../../src/fs/bucket/bucket-view.js';
+import { S3Store } from '../../../src/storage/s3-store.js';
+import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
+import { mountForTest, sh, shStatus, tempDir, type Mounted } from '../../helpers/fuse-mount.js';
+import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
+
+const TTL_MS = 1000;
+const sha = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('bucket view on RGW (read-write, write-through)', () => {
+  const client = s3Client();
+  const s = s3Server();
+  let bucket: string;
+  let cacheDir: { dir: string; remove: () => void };
+  let cache: Cache;
+  let mounted: Mounted | undefined;
+  let view: BucketView;
+  let proxy: FaultProxy | undefined;
+
+  const get = async (key: string): Promise<Buffer> => {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  };
+  const keys = async (prefix = ''): Promise<string[]> => {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    return (out.Contents ?? []).map((o) => o.Key!).sort();
+  };
+  const put = (key: string, body: string | Buffer) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+
+  async function mount(opts: { endpoint?: string; prefix?: string; readOnly?: boolean; anonymous?: boolean } = {}): Promise<string> {
+    const store = new S3Store({
+      bucket,
+      prefix: opts.prefix ?? 'data',
+      endpoint: opts.endpoint ?? s.endpoint,
+      region: s.region,
+      credentials: opts.anonymous ? { kind: 'anonymous' } : { kind: 'static', accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+      maxAttempts: 2,
+      backoff: { baseMs: 10, capMs: 50 },
+    });
+    view = new BucketView({
+      store,
+      cache,
+      metadataTtlMs: TTL_MS,
+      ...(opts.readOnly ? {} : { write: { stagingDir: cache.stagingDir, retryBackoff: { baseMs: 200, capMs: 500 } } }),
+    });
+    await view.start();
+    mounted = await mountForTest(view);
+    return mounted.mountpoint;
+  }
+
+  beforeAll(async () => {
+    bucket = await freshBucket('bview');
+    cacheDir = tempDir('gd-bcache-');
+    cache = await openCache({ dir: cacheDir.dir, maxBytes: 4 << 30 });
+  });
+
+  afterEach(async () => {
+    await mounted?.cleanup();
+    mounted = undefined;
+    view?.close();
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  afterAll(async () => {
+    await cache.close();
+    cacheDir.remove();
+    await emptyAndDeleteBucket(bucket);
+    client.destroy();
+  });
+
+  it('writes through: close() returns once the bucket holds the bytes, and reads back what the SDK wrote', async () => {
+    const mnt = await mount();
+    const local = tempDir('gd-bsrc-');
+    try {
+      const payload = randomBytes(5 << 20);
+      await writeFile(path.join(local.dir, 'p.bin'), payload);
+      await sh(`mkdir -p ${mnt}/sub && cp ${local.dir}/p.bin ${mnt}/sub/p.bin && printf hello > ${mnt}/hello.txt`);
+      // No waiting: cp and the shell returned from close(), so the objects must be there now.
+      expect(sha(await get('data/sub/p.bin'))).toBe(sha(payload));
+      expect((await get('data/hello.txt')).toString()).toBe('hello');
+      expect(await keys('data/')).toEqual(['data/hello.txt', 'data/sub/', 'data/sub/p.bin']);
+
+      const fromSdk = randomBytes(3 << 20);
+      await put('data/sub/sdk.bin', fromSdk);
+      await new Promise((r) => setTimeout(r, TTL_MS + 100)); // the listing of sub/ was cached a moment ago
+      expect((await sh(`sha256sum < ${mnt}/sub/sdk.bin`)).split(' ')[0]).toBe(sha(fromSdk));
+      expect((await sh(`ls ${mnt}/sub`)).split('\n').filter(Boolean)).toEqual(['p.bin', 'sdk.bin']);
+      // Stat comes from the listing: size and a sane mtime, no HEAD per file.
+      const [size] = (await sh(`stat -c '%s' ${mnt}/sub/sdk.bin`)).split('\n');
+      expect(Number(size)).toBe(fromSdk.length);
+    } finally {
+      local.remove();
+    }
+  });
+
+  it('writes a 1 GiB file whose bytes the bucket holds when close() returns', async () => {
+    const mnt = await mount();
+    const out = await sh(`head -c 1073741824 /dev/urandom | tee >(sha256sum > ${cacheDir.dir}/../gd-1g.sha) > ${mnt}/big.bin; sleep 0.2; cat ${cacheDir.dir}/../gd-1g.sha; rm -f ${cacheDir.dir}/../gd-1g.sha`);
+    const expected = out.split(' ')[0]!;
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'data/big.bin' }));
+    expect(head.ContentLength).toBe(1 << 30);
+    const body = (await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'data/big.bin' }))).Body as NodeJS.ReadableStream;
+    const h = createHash('sha256');
+    for await (const chunk of body) h.update(chunk as Buffer);
+    expect(h.digest('hex')).toBe(expected);
+    // Nothing stays staged once the upload is done.
+    expect((await readdir(cache.stagingDir)).filter((n) => !n.startsWith('.'))).toEqual([]);
+  }, 180_000);
+
+  it('a seeded random-write workload matches a model file, through the mount and in the bucket', async () => {
+    const mnt = await mount();
+    const model = tempDir('gd-model-');
+    try {
+      await put('data/rw.bin', randomBytes(3 << 20));
+      await sh(`cp ${mnt}/rw.bin ${model.dir}/rw.bin`); // the model starts from the same bytes
+      const script = `
+import os, random, sys
+random.seed(42)
+fds = [os.open(p, os.O_RDWR) for p in sys.argv[1:]]
+for i in range(400):
+    op = random.random()
+    if op < 0.75:
+        off = random.randrange(0, 4 << 20); data = os.urandom(random.randrange(1, 200000))
+        for fd in fds: os.pwrite(fd, data, off)
+    elif op < 0.85:
+        size = random.randrange(0, 5 << 20)
+        for fd in fds: os.ftruncate(fd, size)
+    else:
+        off = random.randrange(0, 5 << 20); n = random.randrange(1, 100000)
+        got = [os.pread(fd, n, off) for fd in fds]
+        assert got[0] == got[1], f"read at {off} differs"
+    if i % 100 == 99:
+        os.fsync(fds[0])
+for fd in fds: os.close(fd)
+`;
+      await writeFile(path.join(model.dir, 'rw.py'), script);
+      await sh(`python3 ${model.dir}/rw.py ${mnt}/rw.bin ${model.dir}/rw.bin`);
+      const want = (await sh(`sha256sum < ${model.dir}/rw.bin`)).split(' ')[0];
+      expect((await sh(`sha256sum < ${mnt}/rw.bin`)).split(' ')[0]).toBe(want);
+      expect(sha(await get('data/rw.bin'))).toBe(want);
+      // Append and truncate by path too.
+      await sh(`printf tail >> ${mnt}/rw.bin && truncate -s 10 ${mnt}/hello2.txt && cat ${model.dir}/rw.bin > /dev/null`);
+      expect((await get('data/rw.bin')).subarray(-4).toString()).toBe('tail');
+      expect(await get('data/hello2.txt')).toEqual(Buffer.alloc(10));
+    } finally {
+      model.remove();
+    }
+  }, 60_000);
+
+  it('rename, unlink, mkdir and rmdir map onto the bucket; a directory rename is EXDEV and mv copes', async () => {
+    const mnt = await mount();
+    await sh(`mkdir ${mnt}/d && printf one > ${mnt}/d/a && mv ${mnt}/d/a ${mnt}/d/b`);
+    expect(await keys('data/d')).toEqual(['data/d/', 'data/d/b']);
+    expect((await get('data/d/b')).toString()).toBe('one');
+    const rmdirFull = await shStatus(`rmdir ${mnt}/d`);
+    expect(rmdirFull.code).not.toBe(0);
+    expect(rmdirFull.stderr).toMatch(/not empty/i);
+    // rename(2) of a directory: EXDEV, which mv answers by copying.
+    const py = await shStatus(`python3 -c "import os; os.rename('${mnt}/d', '${mnt}/e')"`);
+    expect(py.stderr).toMatch(/Invalid cross-device link/);
+    await sh(`mv ${mnt}/d ${mnt}/e`);
+    expect(await keys('data/d')).toEqual([]);
+    expect((await get('data/e/b')).toString()).toBe('one');
+    await sh(`rm ${mnt}/e/b && rmdir ${mnt}/e`);
+    expect(await keys('data/e')).toEqual([]);
+    const gone = await shStatus(`cat ${mnt}/e/b`);
+    expect(gone.stderr).toMatch(/No such file/);
+    // Renaming over an existing file replaces it.
+    await sh(`printf new > ${mnt}/x && printf old > ${mnt}/y && mv ${mnt}/x ${mnt}/y && cat ${mnt}/y`);
+    expect((await get('data/y')).toString()).toBe('new');
+    expect(await keys('data/x')).toEqual([]);
+  });
+
+  it('sees changes made by another client within the TTL', async () => {
+    const mnt = await mount();
+    await put('data/other.txt', 'v1');
+    await new Promise((r) => setTimeout(r, TTL_MS + 100));
+    expect(await sh(`cat ${mnt}/other.txt`)).toBe('v1');
+    await put('data/other.txt', 'version two');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/appeared.txt', Body: 'x' }));
+    const t0 = Date.now();
+    let seen = '';
+    while (Date.now() - t0 < 5000 && seen !== 'version two') {
+      seen = (await shStatus(`cat ${mnt}/other.txt`)).stdout;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen).toBe('version two');
+    expect(Date.now() - t0).toBeLessThan(TTL_MS * 2 + 1000);
+    expect(await sh(`ls ${mnt}`)).toContain('appeared.txt');
+  });
+
+  it('when the bucket is unreachable close() fails, the data is kept and listed, and the upload completes later', async () => {
+    proxy = await startFaultProxy(s.endpoint);
+    const mnt = await mount({ endpoint: proxy.endpoint });
+    await sh(`ls ${mnt} > /dev/null`);
+    proxy.plan = (method) => (method === 'GET' || method === 'HEAD' ? 'pass' : 'reset');
+    const payload = randomBytes(1 << 20);
+    const local = tempDir('gd-bsrc-');
+    try {
+      await writeFile(path.join(local.dir, 'kept.bin'), payload);
+      const r = await shStatus(`cp ${local.dir}/kept.bin ${mnt}/kept.bin`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/Input\/output error/);
+      expect(await keys('data/kept')).toEqual([]); // nothing partial in the bucket
+      const pending = view.uploadStatus();
+      expect(pending).toHaveLength(1);
+      expect(pending[0]).toMatchObject({ key: 'kept.bin', bytes: payload.length });
+      expect(pending[0]!.lastError).toMatch(/reach|socket|ECONNRESET/i);
+      // The mount still shows the data that was written.
+      expect((await sh(`sha256sum < ${mnt}/kept.bin`)).split(' ')[0]).toBe(sha(payload));
+      proxy.plan = () => 'pass';
+      const t0 = Date.now();
+      while (view.uploadStatus().length > 0 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 100));
+      expect(view.uploadStatus()).toEqual([]);
+      expect(sha(await get('data/kept.bin'))).toBe(sha(payload));
+    } finally {
+      local.remove();
+    }
+  }, 30_000);
+
+  it('a read-only mount refuses changes with EROFS', async () => {
+    const mnt = await mount({ readOnly: true });
+    await put('data/ro.txt', 'ro');
+    await new Promise((r) => setTimeout(r, TTL_MS + 100));
+    expect(await sh(`cat ${mnt}/ro.txt`)).toBe('ro');
+    for (const cmd of [`printf x > ${mnt}/new`, `printf x >> ${mnt}/ro.txt`, `mkdir ${mnt}/dd`, `rm ${mnt}/ro.txt`]) {
+      const r = await shStatus(cmd);
+      expect(r.stderr, cmd).toMatch(/Read-only file system/);
+    }
+  });
+});
