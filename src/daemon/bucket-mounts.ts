@@ -99,7 +99,7 @@ export class BucketMounts {
     return pinnedObjectView(store, this.opts.cache, { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() });
   }
 
-  /** The entry no longer serves this view; it stays tracked while its uploads are pending. */
+  /** The entry no longer serves this view; it stays tracked while files are open or uploads pending. */
   retire(view: Filesystem): void {
     const v = this.views.get(view as BucketView);
     if (!v) return;
@@ -109,7 +109,7 @@ export class BucketMounts {
 
   private sweep(): void {
     for (const [view, v] of this.views) {
-      if (v.retired && view.uploadStatus().length === 0) {
+      if (v.retired && view.uploadStatus().length === 0 && view.openHandles === 0) {
         view.close();
         this.views.delete(view);
       }

@@ -129,8 +129,22 @@ export class BucketView implements Filesystem {
     return this.uploads ? this.uploads.drain(timeoutMs) : 0;
   }
 
+  /** Files open through this view. */
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  /** The view is gone for good (daemon stop, retired): stop retries and let go of files and cache entries. */
   close(): void {
     this.uploads?.close();
+    for (const h of this.handles.values()) if (h.kind === 'object') h.content.close();
+    this.handles.clear();
+    for (const file of this.staged.values()) {
+      // Bytes not in the bucket stay on disk, journaled when a close() asked for them.
+      if (file.dirty) void file.closeFile();
+      else void file.remove();
+    }
+    this.staged.clear();
   }
 
   // -------------------------------------------------- nodes and attributes

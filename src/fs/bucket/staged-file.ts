@@ -101,6 +101,12 @@ export class StagedFile {
     this.mtimeMs = Date.now();
   }
 
+  /** Closes the local file, keeping it on disk (journaled data is picked up by the next run). */
+  async closeFile(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    await this.fh.close().catch(() => undefined);
+  }
+
   async remove(): Promise<void> {
     clearTimeout(this.retryTimer);
     await this.fh.close().catch(() => undefined);

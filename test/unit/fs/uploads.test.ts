@@ -1,0 +1,85 @@
+// Upload coalescing and retry bookkeeping over a store fake (pure logic: real staging files, fake bucket).
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StagedFile } from '../../../src/fs/bucket/staged-file.js';
+import { Uploads } from '../../../src/fs/bucket/uploads.js';
+import type { ObjectStore, WriteBody } from '../../../src/storage/object-store.js';
+
+function fakeStore(opts: { failures?: number; delayMs?: number } = {}) {
+  const puts: string[] = [];
+  let failures = opts.failures ?? 0;
+  const store = {
+    location: 's3://fake/',
+    async write(key: string, body: WriteBody) {
+      await new Promise((r) => setTimeout(r, opts.delayMs ?? 5));
+      if (failures > 0) {
+        failures--;
+        throw new Error('cannot reach S3 endpoint');
+      }
+      puts.push(`${key}:${(body as { path: string }).path.length > 0 ? 'file' : ''}`);
+      return { key, size: 0, etag: 'e', lastModified: new Date() };
+    },
+  } as unknown as ObjectStore;
+  return { store, puts };
+}
+
+describe('uploads', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'gd-uploads-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('coalesces writes made while an upload is in flight into one more upload', async () => {
+    const { store, puts } = fakeStore({ delayMs: 30 });
+    const uploads = new Uploads({ store, stagingDir: dir });
+    const file = await StagedFile.create(dir, 'k');
+    await file.write(0, Buffer.from('a'));
+    const first = uploads.sync(file);
+    await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 5; i++) await file.write(i, Buffer.from('b'));
+    await Promise.all([first, uploads.sync(file), uploads.sync(file), uploads.sync(file)]);
+    expect(puts).toHaveLength(2);
+    expect(file.dirty).toBe(false);
+    expect(await readdir(dir)).toEqual([path.basename(file.dataPath)]); // journal gone once uploaded
+    await file.remove();
+  });
+
+  it('keeps a failed upload journaled, reports it, and retries it in the background', async () => {
+    const { store, puts } = fakeStore({ failures: 2 });
+    const uploads = new Uploads({ store, stagingDir: dir, backoff: { baseMs: 10, capMs: 20 } });
+    const file = await StagedFile.create(dir, 'k');
+    await file.write(0, Buffer.from('data'));
+    await expect(uploads.sync(file)).rejects.toThrow(/cannot reach/);
+    expect(uploads.status()).toMatchObject([{ key: 'k', bytes: 4, attempts: 1 }]);
+    expect((await readdir(dir)).some((n) => n.endsWith('.json'))).toBe(true);
+    for (let i = 0; i < 100 && uploads.status().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(uploads.status()).toEqual([]);
+    expect(puts).toHaveLength(1);
+    uploads.close();
+    await file.remove();
+  });
+
+  it('recovers journaled files of its own store after a restart', async () => {
+    const { store, puts } = fakeStore({ failures: 1 });
+    const first = new Uploads({ store, stagingDir: dir });
+    const file = await StagedFile.create(dir, 'later');
+    await file.write(0, Buffer.from('x'));
+    await expect(first.sync(file)).rejects.toThrow();
+    first.close();
+    await file.closeFile();
+    const other = new Uploads({ store: { ...store, location: 's3://elsewhere/' } as ObjectStore, stagingDir: dir });
+    expect(await other.recover()).toEqual([]);
+    const again = new Uploads({ store, stagingDir: dir, backoff: { baseMs: 1, capMs: 5 } });
+    const [recovered] = await again.recover();
+    expect(recovered?.key).toBe('later');
+    for (let i = 0; i < 100 && again.status().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(puts).toEqual(['later:file']);
+    again.close();
+    await recovered!.remove();
+  });
+});
