@@ -200,18 +200,21 @@ for fd in fds: os.close(fd)
     expect(await sh(`ls ${mnt}`)).toContain('appeared.txt');
   });
 
-  it('when the bucket is unreachable close() fails, the data is kept and listed, and the upload completes later', async () => {
+  it('when the bucket becomes unreachable during an upload close() fails, the data is kept and listed, and the upload completes later', async () => {
     proxy = await startFaultProxy(s.endpoint);
     const mnt = await mount({ endpoint: proxy.endpoint });
     await sh(`ls ${mnt} > /dev/null`);
-    proxy.plan = (method) => (method === 'GET' || method === 'HEAD' ? 'pass' : 'reset');
-    const payload = randomBytes(1 << 20);
+    // The bucket goes away in the middle of a multipart upload: the first writes pass, then every write fails.
+    let writes = 0;
+    proxy.plan = (method) => (method === 'GET' || method === 'HEAD' || ++writes <= 2 ? 'pass' : 'reset');
+    const payload = randomBytes(40 << 20);
     const local = tempDir('gd-bsrc-');
     try {
       await writeFile(path.join(local.dir, 'kept.bin'), payload);
       const r = await shStatus(`cp ${local.dir}/kept.bin ${mnt}/kept.bin`);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/Input\/output error/);
+      expect(writes).toBeGreaterThan(2); // the upload had started: parts were sent before the failure
       expect(await keys('data/kept')).toEqual([]); // nothing partial in the bucket
       const pending = view.uploadStatus();
       expect(pending).toHaveLength(1);
