@@ -63,6 +63,8 @@ export interface S3StoreOptions {
   /** Concurrent sockets to the endpoint. */
   maxSockets?: number;
   connectionTimeoutMs?: number;
+  /** A response that sends nothing for this long is abandoned (and retried): stalled servers do happen. */
+  idleTimeoutMs?: number;
   /** Client-side request rate limits (every attempt takes a token): see rate-limit.ts. */
   rateLimiter?: RateLimiter;
 }
@@ -73,6 +75,7 @@ const DEFAULTS = {
   queueSize: 4,
   maxSockets: 64,
   connectionTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
 };
 
 function stripQuotes(etag: string | undefined): string {
@@ -116,6 +119,7 @@ export class S3Store implements ObjectStore {
       retryStrategy: new BackoffRetryStrategy(opts.maxAttempts ?? DEFAULTS.maxAttempts, (attempt) => jitteredBackoffMs(attempt, backoff)),
       requestHandler: new NodeHttpHandler({
         connectionTimeout: opts.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
+        requestTimeout: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
         httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
         httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
       }),

@@ -3,7 +3,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'pass' | 'slowdown' | 'error500' | 'reset';
+/**
+ * pass: forwarded; slowdown/error500: answered 503 SlowDown / 500 without reaching RGW; reset: connection
+ * dropped before any answer; truncate: RGW's answer forwarded, but the connection is cut half-way through
+ * the body; stall: RGW's answer held back for `stallMs` before it is forwarded.
+ */
+export type Fault = 'pass' | 'slowdown' | 'error500' | 'reset' | 'truncate' | 'stall';
 
 export interface FaultProxy {
   endpoint: string;
@@ -11,6 +16,8 @@ export interface FaultProxy {
   requests: string[];
   /** Decides the fate of each request; default: pass everything. */
   plan: (method: string, url: string, n: number) => Fault;
+  /** How long a `stall` holds a response back (ms). */
+  stallMs: number;
   close(): Promise<void>;
 }
 
@@ -23,6 +30,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     endpoint: '',
     requests: [],
     plan: () => 'pass',
+    stallMs: 5000,
     close: async () => undefined,
   };
   const agent = new http.Agent({ keepAlive: true });
@@ -44,8 +52,29 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const up = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        const forward = () => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          if (fault !== 'truncate') {
+            upRes.pipe(res);
+            return;
+          }
+          const half = Math.floor(Number(upRes.headers['content-length'] ?? 0) / 2);
+          let sent = 0;
+          upRes.on('data', (chunk: Buffer) => {
+            if (sent >= half) return;
+            const part = chunk.subarray(0, half - sent);
+            sent += part.length;
+            res.write(part);
+            if (sent >= half) res.socket?.destroy();
+          });
+          upRes.on('end', () => res.socket?.destroy());
+        };
+        if (fault === 'stall') {
+          upRes.pause();
+          setTimeout(forward, proxy.stallMs);
+        } else {
+          forward();
+        }
       },
     );
     up.on('error', () => res.destroy());
