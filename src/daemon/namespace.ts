@@ -38,12 +38,14 @@ export class Namespace implements MountTarget<DaemonPayload> {
   private async viewFor(name: string, p: DaemonPayload): Promise<Filesystem> {
     switch (p.kind) {
       case 'dataset': {
-        const v = p.version;
-        return datasetVersionView(v.manifest.files, {
+        // Nothing the view keeps may reference `p`: it holds the parsed manifest, which the view copies
+        // into compact arrays and must not outlive this call.
+        const { store, blobKey } = p.version;
+        return datasetVersionView(p.version.manifest.files, {
           cache: this.cache,
-          store: v.store,
-          blobKey: (sha256) => v.blobKey({ sha256 }),
-        }, { committedAtMs: Date.parse(v.committed.committedAt) || 0 });
+          store,
+          blobKey: (sha256) => blobKey({ sha256 }),
+        }, { committedAtMs: Date.parse(p.version.committed.committedAt) || 0 });
       }
       case 'embedded':
         return embeddedView(p.dataset);

@@ -83,9 +83,19 @@ export interface ApplyResult {
   unchanged: string[];
 }
 
-interface Slot<P> {
+/**
+ * What an entry serves, without the payload: the target builds its view from the payload and the payload is
+ * not kept (a dataset's is its whole parsed manifest, a million objects for a million files; the view holds
+ * a compact copy).
+ */
+interface Served {
+  resolved: string;
+  identity: string;
+}
+
+interface Slot {
   desired: MountEntry;
-  served: ResolvedMount<P> | undefined;
+  served: Served | undefined;
   servedSince: Date | undefined;
   failed: { message: string; at: Date } | undefined;
   /** Desired no more, but unmount failed: retried on the next apply. */
@@ -120,7 +130,7 @@ export interface ReconcilerOptions<P> {
 }
 
 export class Reconciler<P> {
-  private readonly slots = new Map<string, Slot<P>>();
+  private readonly slots = new Map<string, Slot>();
   private order: string[] = [];
   private running: Promise<ApplyResult> | undefined;
   private pending: { desired: ReadonlyMap<string, MountEntry>; settings: Settings | undefined; refresh: boolean } | undefined;
@@ -241,8 +251,8 @@ export class Reconciler<P> {
     }
     // The slot shows the previous ref and state until this resolution settles: status never pairs the new
     // ref with the old outcome.
-    const slot: Slot<P> = existing ?? { desired: entry, served: undefined, servedSince: undefined, failed: undefined, removing: false };
-    const settle = (failed: Slot<P>['failed']) => {
+    const slot: Slot = existing ?? { desired: entry, served: undefined, servedSince: undefined, failed: undefined, removing: false };
+    const settle = (failed: Slot['failed']) => {
       slot.desired = entry;
       slot.removing = false;
       slot.failed = failed;
@@ -267,7 +277,7 @@ export class Reconciler<P> {
         result.swapped.push(name);
       } else {
         result.unchanged.push(name);
-        slot.served = next; // same bytes; keeps the latest payload (e.g. fresh credentials)
+        slot.served = { resolved: next.resolved, identity: next.identity };
         settle(undefined);
         return;
       }
@@ -279,7 +289,7 @@ export class Reconciler<P> {
       result.failed.push(name);
       return;
     }
-    slot.served = next;
+    slot.served = { resolved: next.resolved, identity: next.identity };
     slot.servedSince = this.now();
     settle(undefined);
   }
