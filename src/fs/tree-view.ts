@@ -120,7 +120,7 @@ export class TreeView implements Filesystem {
     for (let i = start; i < end; i++) {
       const child = children[i]!;
       const d: DirEntry = {
-        name: this.tree.names[child]!,
+        name: this.tree.name(child),
         ino: child + 1,
         mode: this.tree.isDir(child) ? 0o040555 : 0o100444,
         nextOffset: i + 3,

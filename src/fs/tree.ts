@@ -1,6 +1,6 @@
 // An immutable directory tree built once from a list of file paths (a version's manifest), stored in
-// flat typed arrays so that a million-file version costs tens of megabytes, not hundreds: node i has a
-// name, a parent, a size and an mtime; a directory's children are contiguous and sorted by name, so a
+// flat typed arrays and one buffer of names, so that a million-file version costs tens of megabytes, not
+// hundreds, and nothing of it sits on the JS heap: node i has a name, a parent, a size and an mtime; a directory's children are contiguous and sorted by name, so a
 // lookup is a binary search and a listing is a slice.
 
 export const TREE_ROOT = 0;
@@ -16,8 +16,9 @@ export class TreeError extends Error {
 }
 
 export class Tree {
-  /** Node names ('' for the root). */
-  readonly names: string[];
+  /** Node names, UTF-8, back to back ('' for the root): node i's name is nameBytes[nameStart[i], nameStart[i + 1]). */
+  private readonly nameBytes: Buffer;
+  private readonly nameStart: Uint32Array;
   readonly parent: Int32Array;
   readonly size: Float64Array;
   readonly mtimeMs: Float64Array;
@@ -28,23 +29,45 @@ export class Tree {
   /** For files: the index of the input entry it came from; -1 for directories. */
   readonly fileIndex: Int32Array;
 
-  private constructor(n: number, childSlots: number) {
-    this.names = new Array<string>(n);
+  private constructor(names: readonly string[]) {
+    const n = names.length;
+    // Names live in one buffer, not as a million JS strings: the tree is the version's only long-lived copy
+    // of its metadata and must stay off the JS heap, where small objects cost several times their size.
+    this.nameStart = new Uint32Array(n + 1);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      this.nameStart[i] = bytes;
+      bytes += Buffer.byteLength(names[i]!);
+    }
+    this.nameStart[n] = bytes;
+    this.nameBytes = Buffer.allocUnsafeSlow(bytes);
+    for (let i = 0; i < n; i++) this.nameBytes.write(names[i]!, this.nameStart[i]!);
     this.parent = new Int32Array(n);
     this.size = new Float64Array(n);
     this.mtimeMs = new Float64Array(n);
     this.firstChild = new Int32Array(n).fill(-1);
     this.childCount = new Int32Array(n);
-    this.children = new Int32Array(childSlots);
+    this.children = new Int32Array(Math.max(0, n - 1));
     this.fileIndex = new Int32Array(n).fill(-1);
   }
 
   get nodeCount(): number {
-    return this.names.length;
+    return this.parent.length;
+  }
+
+  name(node: number): string {
+    return this.nameBytes.toString('utf8', this.nameStart[node]!, this.nameStart[node + 1]!);
   }
 
   isDir(node: number): boolean {
     return this.firstChild[node]! >= 0;
+  }
+
+  /** The node's '/'-separated path from the root. */
+  pathOf(node: number): string {
+    const parts: string[] = [];
+    for (let x = node; x !== TREE_ROOT; x = this.parent[x]!) parts.push(this.name(x));
+    return parts.reverse().join('/');
   }
 
   /**
@@ -52,79 +75,85 @@ export class Tree {
    * as are a path that is both a file and a directory, and duplicates.
    */
   static build(files: readonly TreeFileInput[], dirMtimeMs = 0): Tree {
-    // Pass 1: assign node ids; directories are discovered from the file paths.
-    const dirIds = new Map<string, number>([['', TREE_ROOT]]);
+    // Pass 1: assign node ids; directories are discovered from the file paths. Each directory maps the
+    // names of its subdirectories (files are not indexed: duplicates show up as equal neighbours once sorted).
     const names: string[] = [''];
     const parents: number[] = [-1];
     const fileOf: number[] = [-1];
-    const isDir: boolean[] = [true];
-    const fileNode = new Map<string, number>();
+    const subdirs = new Map<number, Map<string, number>>([[TREE_ROOT, new Map()]]);
     for (let i = 0; i < files.length; i++) {
       const path = files[i]!.path;
       const parts = path.split('/');
       let parentId = TREE_ROOT;
-      let prefix = '';
       for (let p = 0; p < parts.length; p++) {
         const part = parts[p]!;
         if (part === '' || part === '.' || part === '..') throw new TreeError(`invalid path in manifest: "${path}"`);
-        prefix = prefix ? `${prefix}/${part}` : part;
-        const last = p === parts.length - 1;
-        if (last) {
-          if (dirIds.has(prefix)) throw new TreeError(`"${path}" is both a file and a directory`);
-          if (fileNode.has(prefix)) throw new TreeError(`duplicate path in manifest: "${path}"`);
-          fileNode.set(prefix, names.length);
+        if (p === parts.length - 1) {
           names.push(part);
           parents.push(parentId);
           fileOf.push(i);
-          isDir.push(false);
         } else {
-          let id = dirIds.get(prefix);
+          const siblings = subdirs.get(parentId)!;
+          let id = siblings.get(part);
           if (id === undefined) {
-            if (fileNode.has(prefix)) throw new TreeError(`"${prefix}" is both a file and a directory`);
             id = names.length;
-            dirIds.set(prefix, id);
+            siblings.set(part, id);
+            subdirs.set(id, new Map());
             names.push(part);
             parents.push(parentId);
             fileOf.push(-1);
-            isDir.push(true);
           }
           parentId = id;
         }
       }
     }
     const n = names.length;
-    const t = new Tree(n, Math.max(0, n - 1));
     // Pass 2: group children by parent (counting sort), then sort each group by name.
-    const counts = new Int32Array(n);
-    for (let i = 1; i < n; i++) counts[parents[i]!]!++;
+    const firstChild = new Int32Array(n).fill(-1);
+    const childCount = new Int32Array(n);
+    for (let i = 1; i < n; i++) childCount[parents[i]!]!++;
     let slot = 0;
     for (let i = 0; i < n; i++) {
-      if (isDir[i]) {
-        t.firstChild[i] = slot;
-        t.childCount[i] = counts[i]!;
-        slot += counts[i]!;
+      if (fileOf[i]! < 0) {
+        firstChild[i] = slot;
+        slot += childCount[i]!;
       }
     }
+    const children = new Int32Array(Math.max(0, n - 1));
     const fill = new Int32Array(n);
     for (let i = 1; i < n; i++) {
       const p = parents[i]!;
-      t.children[t.firstChild[p]! + fill[p]!++] = i;
+      children[firstChild[p]! + fill[p]!++] = i;
     }
     for (let i = 0; i < n; i++) {
-      t.names[i] = names[i]!;
+      const c = childCount[i]!;
+      if (c < 2) continue;
+      const start = firstChild[i]!;
+      const group = Array.from(children.subarray(start, start + c)).sort((a, b) => compareNames(names[a]!, names[b]!));
+      for (let k = 1; k < c; k++) {
+        const a = group[k - 1]!;
+        const b = group[k]!;
+        if (names[a] !== names[b]) continue;
+        const pathOf = (node: number) => {
+          const parts: string[] = [];
+          for (let x = node; x !== TREE_ROOT; x = parents[x]!) parts.push(names[x]!);
+          return parts.reverse().join('/');
+        };
+        if (fileOf[a]! >= 0 && fileOf[b]! >= 0) throw new TreeError(`duplicate path in manifest: "${pathOf(a)}"`);
+        throw new TreeError(`"${pathOf(a)}" is both a file and a directory`);
+      }
+      children.set(group, start);
+    }
+    const t = new Tree(names);
+    t.firstChild.set(firstChild);
+    t.childCount.set(childCount);
+    t.children.set(children);
+    for (let i = 0; i < n; i++) {
       t.parent[i] = i === 0 ? 0 : parents[i]!;
       t.fileIndex[i] = fileOf[i]!;
       const f = fileOf[i]! >= 0 ? files[fileOf[i]!]! : undefined;
       t.size[i] = f ? f.size : 0;
       t.mtimeMs[i] = f ? f.mtimeMs : dirMtimeMs;
-    }
-    for (let i = 0; i < n; i++) {
-      const c = t.childCount[i]!;
-      if (c > 1) {
-        const start = t.firstChild[i]!;
-        const group = Array.from(t.children.subarray(start, start + c)).sort((a, b) => compareNames(t.names[a]!, t.names[b]!));
-        t.children.set(group, start);
-      }
     }
     return t;
   }
@@ -137,7 +166,7 @@ export class Tree {
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const node = this.children[mid]!;
-      const c = compareNames(this.names[node]!, name);
+      const c = compareNames(this.name(node), name);
       if (c === 0) return node;
       if (c < 0) lo = mid + 1;
       else hi = mid - 1;

@@ -7,7 +7,7 @@ describe('Tree', () => {
   const t = Tree.build([f('b/z.txt', 5), f('a.txt', 3), f('b/c/d.bin', 7), f('b/a.txt'), f('é/ü 1.txt')]);
 
   it('derives directories from file paths and sorts children by name', () => {
-    const names = (n: number) => Array.from(t.childrenOf(n), (c) => t.names[c]);
+    const names = (n: number) => Array.from(t.childrenOf(n), (c) => t.name(c));
     expect(names(TREE_ROOT)).toEqual(['a.txt', 'b', 'é']);
     expect(names(t.resolve('b'))).toEqual(['a.txt', 'c', 'z.txt']);
     expect(t.isDir(t.resolve('b/c'))).toBe(true);
@@ -15,6 +15,7 @@ describe('Tree', () => {
     expect(t.size[t.resolve('b/c/d.bin')]).toBe(7);
     expect(t.resolve('é/ü 1.txt')).toBeGreaterThan(0);
     expect(t.fileIndex[t.resolve('b/c/d.bin')]).toBe(2);
+    expect(t.pathOf(t.resolve('é/ü 1.txt'))).toBe('é/ü 1.txt');
   });
 
   it('looks names up exactly', () => {
@@ -28,6 +29,8 @@ describe('Tree', () => {
     expect(() => Tree.build([f('a'), f('a/b')])).toThrow(/both a file and a directory/);
     expect(() => Tree.build([f('a/b'), f('a')])).toThrow(/both a file and a directory/);
     expect(() => Tree.build([f('x'), f('x')])).toThrow(/duplicate/);
+    expect(() => Tree.build([f('d/e/x'), f('d/y'), f('d/e/x')])).toThrow('duplicate path in manifest: "d/e/x"');
+    expect(() => Tree.build([f('d/e/x'), f('d/e')])).toThrow('"d/e" is both a file and a directory');
     for (const bad of ['../x', 'a//b', '/abs', 'a/./b', '']) expect(() => Tree.build([f(bad)])).toThrow(/invalid path/);
   });
 
