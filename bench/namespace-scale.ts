@@ -1,7 +1,8 @@
 // Scale of a mounted dataset version (issue 5): `find` + `stat` over a 100k-file version (entries/s, cold
-// mount and warm), and the daemon's RSS with a 1M-file version mounted. The version is served by the real
-// namespace (RootFs + TreeView from a manifest, cache-backed content); only the catalog download is left out.
-//   node --import tsx bench/namespace-scale.ts [--files 100000] [--big 1000000]
+// mount and warm). The version is served by the real namespace (RootFs + TreeView from a manifest,
+// cache-backed content); only the catalog download is left out. The daemon's RSS with a 1M-file version is
+// measured on the real daemon process by bench/daemon-rss.ts.
+//   node --import tsx bench/namespace-scale.ts [--files 100000]
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { RootFs } from '../src/fs/root.js';
@@ -11,7 +12,7 @@ import type { ObjectStore } from '../src/storage/object-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { median, printTable, saveResults, sh, type Row } from './lib.js';
 
-const { values } = parseArgs({ options: { files: { type: 'string', default: '100000' }, big: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { files: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } } });
 
 /** A manifest shaped like real data: 100 files per directory, 3 levels, realistic names and hashes. */
 function manifest(n: number): VersionFile[] {
@@ -61,28 +62,8 @@ try {
     { case: `find + stat, ${n} files, cold mount`, value: median(cold), unit: 'entries/s' },
     { case: `find + stat, ${n} files, warm (kernel caches)`, value: median(warm), unit: 'entries/s' },
   ];
-
-  const big = Number(values.big);
-  const rssBefore = process.memoryUsage().rss;
-  let rss = 0;
-  {
-    let bigFiles: VersionFile[] | undefined = manifest(big);
-    const root = new RootFs();
-    root.attach('version', datasetVersionView(bigFiles, { cache: unusedCache, store: unusedStore, blobKey: (s) => s }));
-    bigFiles = undefined; // the daemon keeps the view, not the parsed manifest
-    const session = await FuseSession.mount(root, mnt);
-    try {
-      global.gc?.();
-      await sh(`ls ${mnt}/version/split-3/class-42 | wc -l`);
-      rss = process.memoryUsage().rss;
-    } finally {
-      await session.unmount();
-    }
-  }
-  rows.push({ case: `daemon RSS with a ${big}-file version mounted (target < 256 MiB)`, value: rss / 2 ** 20, unit: 'MiB' });
-  rows.push({ case: 'process RSS before building it', value: rssBefore / 2 ** 20, unit: 'MiB' });
   printTable('Namespace scale', rows);
-  console.log(`\nresults: ${saveResults('namespace-scale', { files: n, big, cold, warm, rss, rssBefore })}`);
+  console.log(`\nresults: ${saveResults('namespace-scale', { files: n, cold, warm })}`);
 } finally {
   await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rmdir ${mnt}`).catch(() => undefined);
 }
