@@ -18,7 +18,7 @@ import {
   committedRecord,
   datasetRecord,
   journalRecord,
-  manifestRecord,
+  parseManifest,
   parseRecord,
   tagRecord,
   versionRecord,
@@ -347,7 +347,7 @@ export class Catalog {
     if (createHash('sha256').update(bytes).digest('hex') !== sha) {
       throw new CatalogError('Corrupt', `manifest of ${formatRef(ds, v)} (${store.location} ${key}) does not match its hash`);
     }
-    return parseRecord(manifestRecord, bytes, `${store.location} ${key}`);
+    return parseManifest(bytes, `${store.location} ${key}`);
   }
 
   // ---- files ------------------------------------------------------------------------------------
