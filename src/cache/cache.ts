@@ -12,8 +12,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
-import { open, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, rename, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { AlignedPool } from './aligned.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
@@ -24,13 +26,15 @@ import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { formatSize } from './size.js';
-import { OpenEntry, type EntryHost, type EntryRecord } from './entry.js';
+import { OpenEntry, type Chunk, type EntryHost, type EntryRecord } from './entry.js';
 
 export const INDEX_FILE = 'index.sqlite';
 export const STAGING_DIR = 'staging';
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 const SPACE_REFRESH_MS = 1000;
 const REPORT_EVERY_MS = 10_000;
+/** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
+const STAGE_BYTES = 1024 * 1024;
 
 export type CacheCounters = Record<CounterName, number>;
 
@@ -107,6 +111,10 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
 
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
+  readonly pool = new AlignedPool(STAGE_BYTES);
+  /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
+  private readonly retained = new Map<Chunk, OpenEntry>();
+  private retainedBytes = 0;
   readonly counters: CacheCounters = zeroCounters();
   private readonly persisted: CacheCounters = { ...this.counters };
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
@@ -260,6 +268,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     }
     const map = BlockMap.fromRuns(blocks, rec.runs);
     const entry = new OpenEntry(this, rec, source, fh, map, file);
+    if (!map.complete) entry.direct = await openDirect(file);
     if (map.complete && !rec.complete) entry.onFilled();
     return entry;
   }
@@ -312,6 +321,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
     const entry = new OpenEntry(this, rec, source, fh, map, file);
     this.markDirty(entry);
+    // The first read, which typically follows at once, is served from memory.
+    if (data.length > 0) this.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, pieces: [data] });
     return entry;
   }
 
@@ -477,6 +488,24 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     entry.map.clear();
   }
 
+  retain(entry: OpenEntry, chunk: Chunk): void {
+    this.retained.set(chunk, entry);
+    this.retainedBytes += chunk.end - chunk.start;
+    for (let b = chunk.b0; b < chunk.b1; b++) entry.retained.set(b, chunk);
+    for (const oldest of this.retained.keys()) {
+      if (this.retainedBytes <= this.opts.readAheadMemoryBytes) break;
+      this.forget(oldest);
+    }
+  }
+
+  forget(chunk: Chunk): void {
+    const entry = this.retained.get(chunk);
+    if (!entry) return;
+    this.retained.delete(chunk);
+    this.retainedBytes -= chunk.end - chunk.start;
+    for (let b = chunk.b0; b < chunk.b1; b++) if (entry.retained.get(b) === chunk) entry.retained.delete(b);
+  }
+
   touch(rec: EntryRecord): void {
     rec.lastAccess = Date.now();
     this.records.delete(rec.id);
@@ -507,13 +536,13 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       }
       rec.open = undefined;
       this.openEntries.delete(entry);
+      entry.forgetAll();
       if (!entry.failed) rec.runs = entry.map.runs(true);
       if (entry.fh) {
         // Not evictable until the descriptor is closed: unlinking an open file frees nothing yet.
         rec.closing = (rec.closing ?? 0) + 1;
-        const closed: Promise<void> = entry.fh
-          .close()
-          .catch(() => undefined)
+        const closed: Promise<void> = entry
+          .closeFiles()
           .finally(() => {
             rec.closing!--;
             this.closingFiles.delete(closed);
@@ -704,7 +733,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     }
     await this.flush();
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    await Promise.allSettled([...this.openEntries].map((e) => e.fh?.close()));
+    await Promise.allSettled([...this.openEntries].map((e) => e.closeFiles()));
     await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
     this.db.close();
@@ -715,6 +744,11 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
 function ioError(err: unknown, what: string): CacheError {
   if (err instanceof CacheError) return err;
   return new CacheError(isNoSpaceErrno(err) ? 'NoSpace' : 'Io', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/** The data file opened for O_DIRECT writes; undefined where the filesystem does not support it. */
+async function openDirect(file: string): Promise<FileHandle | undefined> {
+  return open(file, constants.O_RDWR | constants.O_DIRECT).catch(() => undefined);
 }
 
 /** Allocated bytes of a directory tree (like `du`). */

@@ -3,6 +3,9 @@
 // is fetched by whoever asks first, later readers await the same promise.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { isStorageError } from '../storage/errors.js';
+import { alignDown, type AlignedPool } from './aligned.js';
 import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
@@ -39,6 +42,8 @@ export interface EntryHost {
   readonly opts: CacheOptions;
   readonly queue: FetchQueue;
   readonly counters: { bytesFetched: number; bytesFromCache: number; bytesUncached: number };
+  /** Aligned buffers that fetched bytes pass through on their way to the data file (O_DIRECT). */
+  readonly pool: AlignedPool;
   /** Reserves disk bytes, evicting unpinned entries; false when the bound cannot be met (reported). */
   reserve(bytes: number): boolean;
   release(bytes: number): void;
@@ -48,18 +53,35 @@ export interface EntryHost {
   markDirty(entry: OpenEntry): void;
   /** The entry's data failed verification: drop it from disk and index. */
   discard(entry: OpenEntry, err: CacheError): void;
+  /** Keeps a stored chunk in memory for readers that have not reached it yet (cache-wide byte budget). */
+  retain(entry: OpenEntry, chunk: Chunk): void;
+  /** Lets a retained chunk go (its reader passed it, or the entry closed). */
+  forget(chunk: Chunk): void;
 }
 
+/** The bytes of one ranged GET, as they came off the socket (no concatenation). */
 export interface Chunk {
-  /** Byte offset of data[0] in the file. */
+  /** File offsets [start, end) and blocks [b0, b1) it covers. */
   start: number;
-  data: Buffer;
+  end: number;
+  b0: number;
+  b1: number;
+  pieces: Buffer[];
 }
 
 const VERIFY_READ = 4 * 1024 * 1024;
 
 export class OpenEntry {
   private readonly inflight = new Map<number, Promise<Chunk>>();
+  /**
+   * Stored chunks still in memory, by block. Data written with O_DIRECT is not in the page cache, so a
+   * sequential reader that arrives after its prefetch completed is served from here instead of the disk.
+   */
+  readonly retained = new Map<number, Chunk>();
+  /** The data file opened with O_DIRECT, where the filesystem supports it (see RangeWriter). */
+  direct: FileHandle | undefined;
+  /** The filesystem opened the file with O_DIRECT but refused a write: use the page cache. */
+  directRefused = false;
   private completion?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void };
   private verifying?: Promise<void>;
   /** Set once the data failed verification: every further read fails. */
@@ -82,6 +104,10 @@ export class OpenEntry {
     this.maxRequestBlocks = Math.max(1, Math.floor(host.opts.maxRequestBytes / rec.blockSize));
   }
 
+  get pool(): AlignedPool {
+    return this.host.pool;
+  }
+
   get busy(): boolean {
     return this.inflight.size > 0 || this.verifying !== undefined;
   }
@@ -101,37 +127,39 @@ export class OpenEntry {
     if (!hit) this.ensure(b0, b1, 'demand', pending);
     if (prefetchBytes > 0) this.prefetch(b1, prefetchBytes);
 
-    // The common cold case: the whole read lies inside one fetched chunk. Return a view, not a copy.
-    const only = pending.get(b0);
-    let single = only !== undefined;
-    for (let b = b0 + 1; single && b < b1; b++) single = pending.get(b) === only;
-    if (only && single) {
-      const chunk = await only;
-      if (this.failed) throw this.failed;
-      return { data: chunk.data.subarray(offset - chunk.start, end - chunk.start), hit };
-    }
-    const out = Buffer.allocUnsafe(end - offset);
+    // Each stretch comes from a fetch in flight, a chunk still in memory, or (one pread per run) the file.
+    let out: Buffer | undefined;
     let pos = offset;
     while (pos < end) {
       const b = Math.floor(pos / bs);
       const p = pending.get(b);
-      if (p) {
-        const chunk = await p;
-        const segEnd = Math.min(end, (b + 1) * bs, chunk.start + chunk.data.length);
-        chunk.data.copy(out, pos - offset, pos - chunk.start, segEnd - chunk.start);
+      const chunk = p ? await p : this.retained.get(b);
+      if (chunk) {
+        const segEnd = Math.min(end, chunk.end);
+        if (!p) this.host.counters.bytesFromCache += segEnd - pos;
+        // The reader is past this chunk: free its memory for chunks ahead.
+        if (segEnd === chunk.end) this.host.forget(chunk);
+        // The whole read inside one piece: a view, not a copy.
+        const view = out ? undefined : pieceView(chunk, pos, end);
+        if (view) {
+          out = view;
+          break;
+        }
+        out ??= Buffer.allocUnsafe(end - offset);
+        copyOut(chunk, pos, segEnd, out, pos - offset);
         pos = segEnd;
       } else {
-        // A run of present blocks: one pread.
         let runEnd = b + 1;
-        while (runEnd < b1 && !pending.has(runEnd)) runEnd++;
+        while (runEnd < b1 && !pending.has(runEnd) && !this.retained.has(runEnd)) runEnd++;
         const segEnd = Math.min(end, runEnd * bs);
+        out ??= Buffer.allocUnsafe(end - offset);
         await this.readFile(out, pos - offset, segEnd - pos, pos);
         this.host.counters.bytesFromCache += segEnd - pos;
         pos = segEnd;
       }
     }
     if (this.failed) throw this.failed;
-    return { data: out, hit };
+    return { data: out!, hit };
   }
 
   /** Resolves once every byte is present and verified; rejects if verification fails. */
@@ -213,23 +241,63 @@ export class OpenEntry {
     }
   }
 
-  /** One ranged GET for blocks [b0, b1): stored if there is room, returned either way. */
+  /**
+   * One ranged GET for blocks [b0, b1): streamed into the data file while it arrives (if there is room),
+   * returned either way. The blocks count as present only once every byte of the range is written.
+   */
   private fetch(b0: number, b1: number, priority: Priority): Promise<Chunk> {
     const bs = this.rec.blockSize;
     const start = b0 * bs;
     const end = Math.min(this.rec.size, b1 * bs);
     const p = this.host.queue.run(priority, async (): Promise<Chunk> => {
       const { store, key, ifMatch, versionId } = this.source;
-      const data = await store.read(key, { range: { start, end }, ifMatch, versionId });
-      if (data.length !== end - start) {
-        throw new CacheError(
-          'SizeMismatch',
-          `${store.location}/${key}: asked for bytes ${start}-${end}, got ${data.length} bytes (the object is not the size the cache was told)`,
-        );
+      const chunk: Chunk = { start, end, b0, b1, pieces: [] };
+      const reserved = roundUp(end - start);
+      let writer: RangeWriter | undefined;
+      let got = 0;
+      try {
+        const body = await store.stream(key, { range: { start, end }, ifMatch, versionId });
+        // Reserve once the server answers, not while waiting for it.
+        if (!this.failed && this.fh && this.host.reserve(reserved)) writer = new RangeWriter(this, start);
+        try {
+          for await (const piece of body as AsyncIterable<Buffer>) {
+            got += piece.length;
+            if (got > end - start) break;
+            chunk.pieces.push(piece);
+            if (writer) await writer.add(piece);
+          }
+        } catch (err) {
+          throw isStorageError(err) || err instanceof CacheError
+            ? err
+            : new CacheError('Io', `${store.location}/${key}: reading bytes ${start}-${end}: ${(err as Error).message}`, { cause: err });
+        } finally {
+          (body as Readable).destroy();
+        }
+        if (got !== end - start) {
+          throw new CacheError(
+            'SizeMismatch',
+            `${store.location}/${key}: asked for bytes ${start}-${end}, got ${got} bytes (the object is not the size the cache was told)`,
+          );
+        }
+        await writer?.finish();
+      } catch (err) {
+        writer?.abandon();
+        if (writer) this.host.release(reserved);
+        throw err;
       }
-      this.host.counters.bytesFetched += data.length;
-      await this.store(b0, b1, start, data);
-      return { start, data };
+      this.host.counters.bytesFetched += got;
+      if (!writer || writer.error || this.failed) {
+        if (writer) this.host.release(reserved);
+        if (writer?.error) this.reportWriteError(writer.error);
+        this.host.counters.bytesUncached += got;
+        return chunk;
+      }
+      this.map.markWritten(b0, b1);
+      this.host.settle(this.rec, reserved);
+      this.host.markDirty(this);
+      this.host.retain(this, chunk);
+      if (this.map.complete) this.onFilled();
+      return chunk;
     });
     for (let b = b0; b < b1; b++) this.inflight.set(b, p);
     const clear = (): void => {
@@ -239,32 +307,24 @@ export class OpenEntry {
     return p;
   }
 
-  private async store(b0: number, b1: number, start: number, data: Buffer): Promise<void> {
-    const bytes = roundUp(data.length);
-    if (this.failed || !this.fh || !this.host.reserve(bytes)) {
-      this.host.counters.bytesUncached += data.length;
-      return;
-    }
-    try {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.fh.write(data, done, data.length - done, start + done);
-        done += bytesWritten;
-      }
-    } catch (err) {
-      this.host.release(bytes);
-      this.host.counters.bytesUncached += data.length;
-      this.host.report(
-        isNoSpaceErrno(err)
-          ? new CacheError('NoSpace', `the disk under the cache (${this.path}) is full: reading uncached`, { cause: err })
-          : new CacheError('Io', `cannot write cache file ${this.path}: ${(err as Error).message}`, { cause: err }),
-      );
-      return;
-    }
-    this.map.markWritten(b0, b1);
-    this.host.settle(this.rec, bytes);
-    this.host.markDirty(this);
-    if (this.map.complete) this.onFilled();
+  private reportWriteError(err: unknown): void {
+    this.host.report(
+      isNoSpaceErrno(err)
+        ? new CacheError('NoSpace', `the disk under the cache (${this.path}) is full: reading uncached`, { cause: err })
+        : new CacheError('Io', `cannot write cache file ${this.path}: ${(err as Error).message}`, { cause: err }),
+    );
+  }
+
+  /** Lets go of every retained chunk (entry closing or failed). */
+  forgetAll(): void {
+    for (const chunk of new Set(this.retained.values())) this.host.forget(chunk);
+  }
+
+  /** Closes the data file descriptors. */
+  async closeFiles(): Promise<void> {
+    const direct = this.direct;
+    this.direct = undefined;
+    await Promise.allSettled([this.fh?.close(), direct?.close()]);
   }
 
   /** Every block is present: verify content identities, then call the entry complete. */
@@ -314,7 +374,102 @@ export class OpenEntry {
   fail(err: CacheError): void {
     if (this.failed) return;
     this.failed = err;
+    this.forgetAll();
     this.host.discard(this, err);
     this.completion?.reject(err);
+  }
+}
+
+/** A view of [from, to) if it lies inside one piece of the chunk. */
+function pieceView(chunk: Chunk, from: number, to: number): Buffer | undefined {
+  let at = chunk.start;
+  for (const piece of chunk.pieces) {
+    if (from < at + piece.length) return to <= at + piece.length ? piece.subarray(from - at, to - at) : undefined;
+    at += piece.length;
+  }
+  return undefined;
+}
+
+/** Copies the chunk's bytes [from, to) into out at outOffset. */
+function copyOut(chunk: Chunk, from: number, to: number, out: Buffer, outOffset: number): void {
+  let at = chunk.start;
+  for (const piece of chunk.pieces) {
+    const pieceEnd = at + piece.length;
+    if (pieceEnd > from && at < to) {
+      const s = Math.max(from, at);
+      const e = Math.min(to, pieceEnd);
+      piece.copy(out, outOffset + (s - from), s - at, e - at);
+    }
+    if (pieceEnd >= to) break;
+    at = pieceEnd;
+  }
+}
+
+/**
+ * Writes one fetched range into the data file as it streams in. Bytes are gathered in a reused page-aligned
+ * buffer and written in whole pages with O_DIRECT: buffered writes cost more CPU than the download itself
+ * (every page-cache page is a fresh page to allocate, fill and later write back). The unaligned tail of
+ * the file, and filesystems without O_DIRECT, go through the ordinary descriptor. Durability is unchanged:
+ * the group commit's fdatasync still comes before the blocks are recorded.
+ */
+class RangeWriter {
+  private stage: Buffer | undefined;
+  private fill = 0;
+  /** The first write error: further bytes are not written, the range is served uncached. */
+  error: unknown;
+
+  constructor(
+    private readonly entry: OpenEntry,
+    private position: number,
+  ) {}
+
+  async add(piece: Buffer): Promise<void> {
+    for (let off = 0; off < piece.length && !this.error; ) {
+      this.stage ??= this.entry.pool.take();
+      const n = piece.copy(this.stage, this.fill, off);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.stage.length) await this.flushStage();
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (this.fill > 0 && !this.error) await this.flushStage();
+    this.abandon();
+  }
+
+  abandon(): void {
+    if (this.stage) this.entry.pool.give(this.stage);
+    this.stage = undefined;
+  }
+
+  private async flushStage(): Promise<void> {
+    const stage = this.stage!;
+    try {
+      const direct = this.entry.directRefused ? undefined : this.entry.direct;
+      let head = direct ? alignDown(this.fill) : 0;
+      if (head > 0) {
+        try {
+          await writeAll(direct!, stage, 0, head, this.position);
+        } catch (err) {
+          // Some filesystems open with O_DIRECT but refuse the write: use the page cache from now on.
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+          this.entry.directRefused = true;
+          head = 0;
+        }
+      }
+      if (this.fill > head) await writeAll(this.entry.fh!, stage, head, this.fill - head, this.position + head);
+      this.position += this.fill;
+      this.fill = 0;
+    } catch (err) {
+      this.error = err;
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesWritten } = await fh.write(buf, offset + done, length - done, position + done);
+    done += bytesWritten;
   }
 }

@@ -31,6 +31,11 @@ export interface CacheOptions {
   /** Ranged GETs in flight for the whole cache (demand reads go first, prefetch after). */
   maxConcurrentFetches: number;
   prefetch: PrefetchOptions;
+  /**
+   * Fetched bytes kept in memory, cache-wide, for readers that have not reached them yet (prefetched data is
+   * written past the page cache, so without this a sequential reader would read it back from disk).
+   */
+  readAheadMemoryBytes: number;
   /** How long written blocks wait before they are fsynced and recorded in the index (group commit). */
   flushIntervalMs: number;
 }
@@ -50,6 +55,7 @@ export const CACHE_DEFAULTS: CacheOptions = {
   maxRequestBytes: 8 * MiB,
   maxConcurrentFetches: 8,
   prefetch: { initialWindowBytes: 4 * MiB, maxWindowBytes: 64 * MiB },
+  readAheadMemoryBytes: 64 * MiB,
   flushIntervalMs: 100,
 };
 
@@ -64,6 +70,7 @@ export function resolveCacheOptions(input: CacheOptionsInput = {}): CacheOptions
     maxRequestBytes: input.maxRequestBytes ?? d.maxRequestBytes,
     maxConcurrentFetches: input.maxConcurrentFetches ?? d.maxConcurrentFetches,
     prefetch: { ...d.prefetch, ...input.prefetch },
+    readAheadMemoryBytes: input.readAheadMemoryBytes ?? d.readAheadMemoryBytes,
     flushIntervalMs: input.flushIntervalMs ?? d.flushIntervalMs,
   };
   const bad = (why: string): never => {

@@ -90,6 +90,26 @@ describe('cache reads on RGW', () => {
     }
   });
 
+  it('reads back what it streamed to disk when no fetched bytes are kept in memory', async () => {
+    // Fetched blocks go to disk with O_DIRECT and normally stay in memory until their reader passes them;
+    // with no memory for that, every read after the first comes from the data file.
+    const cache = await openCache({ dir: `${dir.path}/nomem`, maxBytes: '1G', minFreeBytes: 0, readAheadMemoryBytes: 0 });
+    try {
+      const h = await cache.open(
+        { kind: 'object', location: rgw.store.location, key: 'big.bin', etag: bigEtag },
+        { store: rgw.store, key: 'big.bin', size: big.length },
+      );
+      const parts: Buffer[] = [];
+      for (let off = 0; off < big.length; off += 3 * MiB + 1) parts.push(await h.read(off, 3 * MiB + 1));
+      expect(Buffer.concat(parts).equals(big)).toBe(true);
+      expect(cache.stats().bytesFromCache).toBeGreaterThan(big.length / 2);
+      expect(sha256(readFileSync(await h.whenComplete()))).toBe(sha256(big));
+      h.close();
+    } finally {
+      await cache.close();
+    }
+  });
+
   it('single-flights concurrent readers of the same blocks, across handles', async () => {
     const store = new CountingStore(rgw.store);
     const cache = await openCache({ dir: `${dir.path}/flight`, maxBytes: '1G', minFreeBytes: 0 });
