@@ -5,6 +5,8 @@ import type { OpenEntry } from './entry.js';
 import type { CacheOptions } from './options.js';
 import { SequentialDetector } from './prefetch.js';
 
+const SEQUENTIAL_TOLERANCE = 1024 * 1024;
+
 export interface HandleHost {
   readonly opts: CacheOptions;
   touchAndCount(handle: CacheHandle, hit: boolean): void;
@@ -20,8 +22,8 @@ export class CacheHandle {
     private readonly host: HandleHost,
     /** @internal */ readonly entry: OpenEntry,
   ) {
-    // Tolerance of one block: the kernel's readahead may deliver sequential reads slightly out of order.
-    this.detector = new SequentialDetector(host.opts.prefetch, entry.rec.blockSize);
+    // The kernel's readahead may deliver sequential reads slightly out of order: tolerate 1 MiB (or a block).
+    this.detector = new SequentialDetector(host.opts.prefetch, Math.max(entry.rec.blockSize, SEQUENTIAL_TOLERANCE));
   }
 
   /** The entry id (hex): stable across restarts, equal for equal identities. */

@@ -22,7 +22,10 @@ export interface CacheOptions {
   maxBytes: number;
   /** Keep at least this much free on the cache filesystem; the effective bound shrinks to honour it. */
   minFreeBytes: number;
-  /** Unit of partial caching and of presence bookkeeping (a multiple of 4 KiB). */
+  /**
+   * Unit of partial caching and of presence bookkeeping (a multiple of 4 KiB): what a random read fetches at
+   * least. 64 KiB costs RGW about as much as a 4 KiB GET; sequential reads still use large requests.
+   */
   blockSize: number;
   /** Files up to this size are fetched whole, in one request, when opened. */
   smallFileBytes: number;
@@ -50,7 +53,7 @@ export const CACHE_DEFAULTS: CacheOptions = {
   dir: DEFAULT_CACHE_DIR,
   maxBytes: 10 * GiB,
   minFreeBytes: 1 * GiB,
-  blockSize: 1 * MiB,
+  blockSize: 64 * KiB,
   smallFileBytes: 1 * MiB,
   maxRequestBytes: 8 * MiB,
   maxConcurrentFetches: 8,

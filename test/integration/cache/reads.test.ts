@@ -47,9 +47,11 @@ describe('cache reads on RGW', () => {
       expect((await h.read(big.length, 10)).length).toBe(0);
       expect((await h.read(0, 0)).length).toBe(0);
       // Each block was fetched at most once (no byte range was requested twice).
+      const bs = cache.opts.blockSize;
       const seen = new Set<number>();
       for (const r of store.reads) {
-        for (let b = r.start! / MiB; b < Math.ceil(r.end! / MiB); b++) {
+        expect(r.start! % bs).toBe(0);
+        for (let b = r.start! / bs; b < Math.ceil(r.end! / bs); b++) {
           expect(seen.has(b), `block ${b} fetched twice`).toBe(false);
           seen.add(b);
         }
@@ -64,6 +66,25 @@ describe('cache reads on RGW', () => {
       const s = cache.stats();
       expect(s.bytesFetched).toBe(big.length);
       expect(s.hits + s.misses).toBeGreaterThan(100);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('fetches one small block for a random 4 KiB read', async () => {
+    const store = new CountingStore(rgw.store);
+    const cache = await openCache({ dir: `${dir.path}/small-block`, maxBytes: '1G', minFreeBytes: 0 });
+    try {
+      const h = await cache.open(
+        { kind: 'object', location: store.location, key: 'big.bin', etag: bigEtag },
+        { store, key: 'big.bin', size: big.length },
+      );
+      const bs = cache.opts.blockSize;
+      expect(bs).toBeLessThanOrEqual(64 * 1024);
+      const off = 50 * MiB + 3 * bs + 100; // inside one block
+      expect((await h.read(off, 4096)).equals(big.subarray(off, off + 4096))).toBe(true);
+      expect(store.reads).toEqual([{ key: 'big.bin', start: 50 * MiB + 3 * bs, end: 50 * MiB + 4 * bs }]);
+      h.close();
     } finally {
       await cache.close();
     }
@@ -112,7 +133,7 @@ describe('cache reads on RGW', () => {
 
   it('single-flights concurrent readers of the same blocks, across handles', async () => {
     const store = new CountingStore(rgw.store);
-    const cache = await openCache({ dir: `${dir.path}/flight`, maxBytes: '1G', minFreeBytes: 0 });
+    const cache = await openCache({ dir: `${dir.path}/flight`, maxBytes: '1G', minFreeBytes: 0, blockSize: MiB });
     try {
       const id = { kind: 'object' as const, location: store.location, key: 'big.bin', etag: bigEtag };
       const handles = await Promise.all(
