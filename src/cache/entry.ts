@@ -69,7 +69,6 @@ export interface Chunk {
   pieces: Buffer[];
 }
 
-const VERIFY_READ = 4 * 1024 * 1024;
 
 export class OpenEntry {
   private readonly inflight = new Map<number, Promise<Chunk>>();
@@ -353,14 +352,41 @@ export class OpenEntry {
       });
   }
 
+  /** Hashes the data file, with O_DIRECT where the data went that way (it is on disk, not in the page cache). */
   private async hashFile(): Promise<string> {
+    const direct = this.directRefused ? undefined : this.direct;
+    if (direct) {
+      try {
+        return await this.hashWith(direct);
+      } catch {
+        // fall back to the page cache (e.g. the filesystem refuses direct reads)
+      }
+    }
+    return this.hashWith(undefined);
+  }
+
+  private async hashWith(direct: FileHandle | undefined): Promise<string> {
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(Math.min(VERIFY_READ, Math.max(1, this.rec.size)));
-    for (let pos = 0; pos < this.rec.size; ) {
-      const n = Math.min(buf.length, this.rec.size - pos);
-      await this.readFile(buf, 0, n, pos);
-      hash.update(buf.subarray(0, n));
-      pos += n;
+    const buf = this.host.pool.take();
+    try {
+      for (let pos = 0; pos < this.rec.size; ) {
+        const n = Math.min(buf.length, this.rec.size - pos);
+        if (direct) {
+          // Whole pages: the read stops at EOF by itself.
+          const want = roundUp(n);
+          for (let got = 0; got < n; ) {
+            const { bytesRead } = await direct.read(buf, got, want - got, pos + got);
+            if (bytesRead === 0) throw new CacheError('Io', `cache file ${this.path} is shorter than its blocks`);
+            got += bytesRead;
+          }
+        } else {
+          await this.readFile(buf, 0, n, pos);
+        }
+        hash.update(buf.subarray(0, n));
+        pos += n;
+      }
+    } finally {
+      this.host.pool.give(buf);
     }
     return hash.digest('hex');
   }
