@@ -176,7 +176,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   }
   struct gf_config cfg = {
       .threads = prop_int(env, argv[1], "threads", 4),
-      .max_pages = (uint32_t)prop_int(env, argv[1], "maxPages", 252),
+      .max_pages = (uint32_t)prop_int(env, argv[1], "maxPages", 256),
       .splice = prop_int(env, argv[1], "splice", 1),
       .want_passthrough = prop_int(env, argv[1], "passthrough", 1),
       .max_stack_depth = (uint32_t)prop_int(env, argv[1], "maxStackDepth", 1),

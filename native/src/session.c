@@ -40,6 +40,47 @@ static int reply_error(struct gf_session *s, uint64_t unique, int err) {
   return write_all_iov(s->devfd, &iov, 1);
 }
 
+/* Per reader thread: a pipe for splice replies (file pages → pipe → /dev/fuse, no user-space copy). */
+struct splice_pipe {
+  int rd, wr;
+  size_t cap; /* bytes; the pipe holds cap / PAGE buffers */
+};
+
+/* Pipe buffers a spliced reply takes: one for the header, one per page of the file it touches. The whole
+ * reply must sit in the pipe at once (the device takes a message in one piece). */
+static size_t reply_slots(uint64_t offset, size_t len) {
+  return 1 + (size_t)((offset % PAGE + len + PAGE - 1) / PAGE);
+}
+
+/* Grows a pipe to `slots` buffers, or as far as the limit allows (fs.pipe-max-size, 1 MiB = 256 buffers by
+ * default, unless we hold CAP_SYS_RESOURCE). Returns the capacity in bytes, 0 if unknown. */
+static size_t pipe_grow(int wr, size_t slots) {
+  size_t want = PAGE;
+  while (want < slots * PAGE) want *= 2;
+  for (; want >= 16 * PAGE; want /= 2) {
+    int cap = fcntl(wr, F_SETPIPE_SZ, (int)want);
+    if (cap > 0) return (size_t)cap;
+  }
+  int cap = fcntl(wr, F_GETPIPE_SZ);
+  return cap > 0 ? (size_t)cap : 0;
+}
+
+/* Room for a reply of max_pages at any offset: header + max_pages + 1 (an unaligned range touches one more). */
+static void pipe_open(struct splice_pipe *p, uint32_t max_pages) {
+  int fds[2];
+  p->rd = p->wr = -1;
+  p->cap = 0;
+  if (pipe2(fds, O_CLOEXEC) < 0) return;
+  p->rd = fds[0];
+  p->wr = fds[1];
+  p->cap = pipe_grow(fds[1], (size_t)max_pages + 2);
+}
+
+static void pipe_close(struct splice_pipe *p) {
+  if (p->rd >= 0) close(p->rd);
+  if (p->wr >= 0) close(p->wr);
+}
+
 int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->devfd = devfd;
@@ -61,6 +102,13 @@ int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg
   if (pr <= 0) {
     snprintf(err, errlen, "no INIT request from the kernel within %d ms", cfg->init_timeout_ms);
     return pr == 0 ? -ETIMEDOUT : -errno;
+  }
+  /* A spliced reply must fit one pipe: ask for no larger requests than our pipes can carry whole. */
+  if (s->cfg.splice) {
+    struct splice_pipe probe;
+    pipe_open(&probe, s->cfg.max_pages);
+    if (probe.cap / PAGE >= 3 && probe.cap / PAGE - 2 < s->cfg.max_pages) s->cfg.max_pages = (uint32_t)(probe.cap / PAGE - 2);
+    pipe_close(&probe);
   }
   /* The kernel refuses reads smaller than its minimum buffer (8 KiB), even for INIT. */
   size_t bufsize = (size_t)s->cfg.max_pages * PAGE + REQ_HEADROOM;
@@ -141,30 +189,6 @@ static const struct gf_bound *bound_locked(struct gf_session *s, uint64_t fh) {
   return NULL;
 }
 
-/* Per reader thread: a pipe for splice replies (file pages → pipe → /dev/fuse, no user-space copy). */
-struct splice_pipe {
-  int rd, wr;
-  size_t cap;
-};
-
-static void pipe_open(struct splice_pipe *p) {
-  int fds[2];
-  p->rd = p->wr = -1;
-  p->cap = 0;
-  if (pipe2(fds, O_CLOEXEC) < 0) return;
-  /* 1 MiB is the unprivileged limit (fs.pipe-max-size); a reply must fit whole. */
-  int cap = fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
-  if (cap < 0) cap = fcntl(fds[1], F_GETPIPE_SZ);
-  p->rd = fds[0];
-  p->wr = fds[1];
-  p->cap = cap > 0 ? (size_t)cap : 0;
-}
-
-static void pipe_close(struct splice_pipe *p) {
-  if (p->rd >= 0) close(p->rd);
-  if (p->wr >= 0) close(p->wr);
-}
-
 /* Empties a pipe left holding part of a message after a failed splice. */
 static void pipe_drain(struct splice_pipe *p, unsigned char *scratch, size_t len) {
   int flags = fcntl(p->rd, F_GETFL);
@@ -179,7 +203,7 @@ static int serve_read_splice(struct gf_session *s, const struct gf_in_header *h,
                              const struct gf_bound *b, struct splice_pipe *p, unsigned char *scratch) {
   size_t len = r->offset >= b->size ? 0 : (size_t)(b->size - r->offset);
   if (len > r->size) len = r->size;
-  if (p->cap == 0 || len == 0 || len + sizeof(struct gf_out_header) > p->cap) return 0;
+  if (len == 0 || reply_slots(r->offset, len) > p->cap / PAGE) return 0;
   struct gf_out_header out = {.len = (uint32_t)(sizeof out + len), .error = 0, .unique = h->unique};
   if (write(p->wr, &out, sizeof out) != (ssize_t)sizeof out) {
     pipe_drain(p, scratch, (size_t)s->cfg.max_pages * PAGE);
@@ -188,7 +212,9 @@ static int serve_read_splice(struct gf_session *s, const struct gf_in_header *h,
   loff_t off = (loff_t)r->offset;
   size_t in = 0;
   while (in < len) {
-    ssize_t n = splice(b->fd, &off, p->wr, NULL, len - in, SPLICE_F_MOVE);
+    /* No SPLICE_F_MOVE, here or below: for a reply that fills the FUSE page cache the kernel would then steal
+     * the backing file's pages (remove them from its page cache) instead of copying them. */
+    ssize_t n = splice(b->fd, &off, p->wr, NULL, len - in, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       pipe_drain(p, scratch, (size_t)s->cfg.max_pages * PAGE);
@@ -199,7 +225,7 @@ static int serve_read_splice(struct gf_session *s, const struct gf_in_header *h,
   size_t total = sizeof out + len;
   ssize_t n;
   do {
-    n = splice(p->rd, NULL, s->devfd, NULL, total, SPLICE_F_MOVE);
+    n = splice(p->rd, NULL, s->devfd, NULL, total, 0);
   } while (n < 0 && errno == EINTR);
   if (n != (ssize_t)total) pipe_drain(p, scratch, (size_t)s->cfg.max_pages * PAGE); /* ENOENT: interrupted */
   atomic_fetch_add(&s->stat_fast_reads, 1);
@@ -232,7 +258,7 @@ static void *reader_main(void *arg) {
   unsigned char *buf = aligned_alloc(PAGE, s->bufsize);
   unsigned char *data = aligned_alloc(PAGE, (size_t)s->cfg.max_pages * PAGE);
   struct splice_pipe pipe = {-1, -1, 0};
-  if (s->cfg.splice) pipe_open(&pipe);
+  if (s->cfg.splice) pipe_open(&pipe, s->cfg.max_pages);
   while (buf && data && !atomic_load(&s->stopping)) {
     ssize_t n = read(s->devfd, buf, s->bufsize);
     if (n < 0) {

@@ -24,8 +24,10 @@ export interface MountOptions {
   /** Readahead window in KiB set on the mount's bdi (default 1024). */
   readaheadKib?: number;
   /**
-   * Largest request in 4 KiB pages. Default 252 (1008 KiB): a spliced reply (header + data) must fit
-   * in one pipe, and an unprivileged pipe holds at most 1 MiB (fs.pipe-max-size).
+   * Largest request in 4 KiB pages (default 256 = 1 MiB, the kernel's limit). With splice, the C core
+   * lowers it to what one pipe can carry whole (header + data at any offset): 254 pages (1016 KiB)
+   * under the default fs.pipe-max-size of 1 MiB; the full 256 when pipes may reach 2 MiB
+   * (fs.pipe-max-size ≥ 2097152, or CAP_SYS_RESOURCE). `kernel.maxWrite` tells what was negotiated.
    */
   maxPages?: number;
   /** Reply to C-path reads with splice (default true). */
@@ -102,7 +104,7 @@ export class FuseSession {
         fd,
         {
           threads: opts.threads ?? 4,
-          maxPages: opts.maxPages ?? 252,
+          maxPages: opts.maxPages ?? 256,
           splice: opts.splice ?? true,
           passthrough: s.passthroughUsable,
           maxStackDepth: opts.maxStackDepth ?? 1,

@@ -48,6 +48,45 @@ describe('fast read path on a 1 GiB file', () => {
     }, 120_000);
   }
 
+  it('serves unaligned reads that fill a whole splice pipe, on direct_io and page-cache handles', async () => {
+    const fs = new MemFs({ ttl: 60, keepCache: true });
+    fs.addBackedFile('big.bin', backing);
+    for (const directIoFromBytes of [0, Infinity]) {
+      const m = await mountForTest(fs, { passthrough: false, directIoFromBytes });
+      try {
+        // Offset 1234 + reads of several requests: each request's data touches one page more than it
+        // holds, so header + data take every buffer of the pipe.
+        const slice = (p: string) =>
+          sh(`python3 -c "import sys,hashlib; f=open(sys.argv[1],'rb',buffering=0); f.seek(1234); print(hashlib.sha256(f.read(5<<20)).hexdigest())" ${p}`);
+        expect(await slice(`${m.mountpoint}/big.bin`)).toBe(await slice(backing));
+        expect(m.session.stats().fastBytes).toBeGreaterThanOrEqual(5 << 20);
+      } finally {
+        await m.cleanup();
+      }
+    }
+  }, 60_000);
+
+  it('leaves the backing file in its page cache after a page-cache read through the C path', async () => {
+    // Splicing with SPLICE_F_MOVE into the FUSE page cache lets the kernel steal the backing file's
+    // clean pages (moved out of its page cache, not copied): a cache file written and fsynced, as the
+    // cache does, lost all its pages to the first read through the mount.
+    const small = `${tmp.dir}/small.bin`;
+    await sh(`head -c ${24 << 20} ${backing} > ${small}; sync ${small}`);
+    const hash = await sh(`sha256sum < ${small}`);
+    const resident = async () => Number((await sh(`fincore -b -n -o RES ${small}`)).trim());
+    expect(await resident()).toBeGreaterThanOrEqual((24 << 20) * 0.9);
+    const fs = new MemFs({ ttl: 60, keepCache: true });
+    fs.addBackedFile('small.bin', small);
+    const m = await mountForTest(fs, { passthrough: false, directIoFromBytes: Infinity });
+    try {
+      expect(await sh(`sha256sum < ${m.mountpoint}/small.bin`)).toBe(hash);
+      expect(await resident()).toBeGreaterThanOrEqual((24 << 20) * 0.9);
+      expect(m.session.stats().fastBytes).toBeGreaterThanOrEqual(24 << 20);
+    } finally {
+      await m.cleanup();
+    }
+  }, 60_000);
+
   it('falls back to read() through JS when the filesystem asks for it, byte-exact', async () => {
     const fs = new MemFs({ ttl: 60, noFastPath: true });
     fs.addBackedFile('big.bin', backing);
