@@ -1,14 +1,19 @@
 // Read path of the FUSE engine versus a direct read of the backing file, in one run.
-//   node --import tsx bench/read-path.ts [--rounds 3] [--size-mib 1024]
+//   node --import tsx bench/read-path.ts [--rounds 5] [--size-mib 1024]
 // Per round, each config gets a fresh mount (FUSE page cache cold; backing files warm in the page
 // cache), 1 reader (dd bs=1M) and 4 readers on 4 files; then a re-read on the same mount (kernel
-// cache kept). Also stat() of 10k distinct files, cold (fresh mount) and warm.
+// cache kept). Every FUSE read is paired with a direct read of the same files just before it, and
+// the figure is the median of the paired ratios: on a shared 2-core machine the direct read alone
+// varies 2× from minute to minute. The backing files are re-warmed before each pair (this VM's DAMON
+// pages out files left idle for ~30 s) and their residency and the load average are recorded.
+// Also stat() of 10k distinct files, cold (fresh mount) and warm.
 import { parseArgs } from 'node:util';
 import { MemFs } from '../test/helpers/memfs.js';
 import { FuseSession, type MountOptions } from '../src/fuse/session.js';
+import { readFileSync } from 'node:fs';
 import { median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'size-mib': { type: 'string', default: '1024' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '1024' } } });
 const rounds = Number(values.rounds);
 const sizeMiB = Number(values['size-mib']);
 const work = (await sh('mktemp -d /tmp/gd-bench-read-XXXX')).trim();
@@ -27,12 +32,19 @@ async function withMount<T>(opts: MountOptions, build: (fs: MemFs) => void, body
 }
 
 const ddRead = (f: string) => `dd if=${f} of=/dev/null bs=1M status=none`;
+const ddAll = (fs: string[]) => fs.map((f) => ddRead(f) + ' &').join(' ') + ' wait';
 const mbps = (bytes: number, s: number) => bytes / 2 ** 20 / s;
+const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+/** Reads the files into the page cache; returns the smallest resident fraction afterwards. */
+async function warmUp(fs: string[]): Promise<number> {
+  await sh(`cat ${fs.join(' ')} > /dev/null`);
+  const res = await Promise.all(fs.map(async (f) => Number((await sh(`fincore -b -n -o RES ${f}`)).trim()) / (sizeMiB * 2 ** 20)));
+  return Math.min(...res);
+}
 
 try {
   console.log(`preparing ${files.length} × ${sizeMiB} MiB backing files in ${work}`);
   await sh(`mkdir -p ${mnt}; head -c ${sizeMiB}M /dev/urandom > ${files[0]}; for i in 1 2 3; do cp ${files[0]} ${work}/f$i.bin; done`);
-  await sh(`cat ${files.join(' ')} > /dev/null`); // warm: the limit is a page-cache read
 
   const configs: { name: string; opts: MountOptions }[] = [
     { name: 'passthrough', opts: { passthrough: true } },
@@ -42,17 +54,31 @@ try {
   const raw: Record<string, number[]> = {};
   const push = (k: string, v: number) => (raw[k] ??= []).push(v);
   const bytes1 = sizeMiB * 2 ** 20;
+  const maxWrite: Record<string, number> = {};
 
   for (let r = 0; r < rounds; r++) {
     for (const c of configs) {
-      push('direct 1', mbps(bytes1, await timeSh(ddRead(files[0]!))));
-      push('direct 4', mbps(4 * bytes1, await timeSh(files.map((f) => ddRead(f) + ' &').join(' ') + ' wait')));
+      const one = [files[0]!];
       await withMount(c.opts, (fs) => files.forEach((f, i) => fs.addBackedFile(`f${i}.bin`, f)), async () => {
-        push(`${c.name} 1`, mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`))));
-        push(`${c.name} re-read 1`, mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`))));
-      });
+        push('resident', await warmUp(one));
+        push('load', load1());
+        const direct = mbps(bytes1, await timeSh(ddRead(files[0]!)));
+        const fuse = mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`)));
+        const reread = mbps(bytes1, await timeSh(ddRead(`${mnt}/f0.bin`)));
+        push('direct 1', direct);
+        push(`${c.name} 1`, fuse);
+        push(`${c.name} 1 ratio`, fuse / direct);
+        push(`${c.name} re-read 1`, reread);
+        push(`${c.name} re-read 1 ratio`, reread / direct);
+      }).then(({ session }) => (maxWrite[c.name] = session.kernel.maxWrite));
       await withMount(c.opts, (fs) => files.forEach((f, i) => fs.addBackedFile(`f${i}.bin`, f)), async () => {
-        push(`${c.name} 4`, mbps(4 * bytes1, await timeSh([0, 1, 2, 3].map((i) => ddRead(`${mnt}/f${i}.bin`) + ' &').join(' ') + ' wait')));
+        push('resident', await warmUp(files));
+        push('load', load1());
+        const direct = mbps(4 * bytes1, await timeSh(ddAll(files)));
+        const fuse = mbps(4 * bytes1, await timeSh(ddAll(files.map((_, i) => `${mnt}/f${i}.bin`))));
+        push('direct 4', direct);
+        push(`${c.name} 4`, fuse);
+        push(`${c.name} 4 ratio`, fuse / direct);
       });
     }
   }
@@ -60,11 +86,14 @@ try {
   const d1 = median(raw['direct 1']!);
   const d4 = median(raw['direct 4']!);
   const rows: Row[] = [];
+  const row = (path: string, readers: number, key: string, d: number) =>
+    rows.push({ path, readers, 'MB/s': median(raw[key]!), 'direct MB/s': d, 'paired ratio': median(raw[`${key} ratio`]!), 'min–max': `${Math.min(...raw[`${key} ratio`]!).toFixed(2)}–${Math.max(...raw[`${key} ratio`]!).toFixed(2)}` });
   for (const c of configs) {
-    rows.push({ path: c.name, readers: 1, 'MB/s': median(raw[`${c.name} 1`]!), 'direct MB/s': d1, ratio: median(raw[`${c.name} 1`]!) / d1 });
-    rows.push({ path: c.name, readers: 4, 'MB/s': median(raw[`${c.name} 4`]!), 'direct MB/s': d4, ratio: median(raw[`${c.name} 4`]!) / d4 });
-    rows.push({ path: `${c.name}, re-read (cache kept)`, readers: 1, 'MB/s': median(raw[`${c.name} re-read 1`]!), 'direct MB/s': d1, ratio: median(raw[`${c.name} re-read 1`]!) / d1 });
+    row(c.name, 1, `${c.name} 1`, d1);
+    row(c.name, 4, `${c.name} 4`, d4);
+    row(`${c.name}, re-read (cache kept)`, 1, `${c.name} re-read 1`, d1);
   }
+  console.log(`\nload average (1 min) during the reads: median ${median(raw['load']!).toFixed(2)}, max ${Math.max(...raw['load']!).toFixed(2)}; backing files resident before each pair: min ${(100 * Math.min(...raw['resident']!)).toFixed(1)}%; request size ${JSON.stringify(maxWrite)}`);
   printTable(`Sequential read, ${sizeMiB} MiB per reader, median of ${rounds} (targets: passthrough ≥ 0.9, C path ≥ 0.6, re-read ≥ 0.95)`, rows);
 
   // stat() of 10k distinct files through LOOKUP (JS), cold and warm.
@@ -86,7 +115,7 @@ print(10000/(time.perf_counter()-t))" ${mnt}`;
   statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold) });
   statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm) });
   printTable('Metadata', statRows);
-  console.log(`\nresults: ${saveResults('read-path', { sizeMiB, rounds, raw, rows, statRows })}`);
+  console.log(`\nresults: ${saveResults('read-path', { sizeMiB, rounds, maxWrite, raw, rows, statRows })}`);
 } finally {
   await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rm -rf ${work}`).catch(() => undefined);
 }
