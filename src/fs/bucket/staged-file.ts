@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 
 export class StagedFile {
@@ -44,8 +43,14 @@ export class StagedFile {
   static async fromStream(dir: string, key: string, body: Readable): Promise<StagedFile> {
     const f = await StagedFile.create(dir, key);
     try {
-      await pipeline(body, f.fh.createWriteStream({ start: 0, autoClose: false }));
-      f.sizeBytes = (await f.fh.stat()).size;
+      // Not fh.createWriteStream(): a stream that never closes its FileHandle keeps it referenced, and
+      // FileHandle.close() then waits forever.
+      let offset = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        await f.writeAt(offset, chunk);
+        offset += chunk.length;
+      }
+      f.sizeBytes = offset;
       return f;
     } catch (err) {
       await f.remove();
@@ -79,14 +84,17 @@ export class StagedFile {
   }
 
   async write(offset: number, data: Buffer): Promise<number> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
+    await this.writeAt(offset, data);
     this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
     this.changed();
     return data.length;
+  }
+
+  private async writeAt(offset: number, data: Buffer): Promise<void> {
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
   }
 
   async truncate(size: number): Promise<void> {
