@@ -63,6 +63,12 @@ interface Node {
   metaAt: number;
   /** The ETag of the bytes the kernel's page cache may hold for this inode. */
   pageCacheEtag?: string;
+  /**
+   * Its name is gone (unlinked, or replaced by a rename) while the kernel may still hold it open: it keeps
+   * its last attributes, and `orphan` holds its staged bytes if it was being written, as on a local disk.
+   */
+  unlinked?: boolean;
+  orphan?: StagedFile;
 }
 
 type Handle =
@@ -182,21 +188,35 @@ export class BucketView implements Filesystem {
     if (n.kind === 'dir') {
       return { ino: n.ino, size: 4096, mode: this.readOnly ? 0o040555 : 0o040777, nlink: 2, uid, gid, mtimeMs: this.createdAt };
     }
-    const s = this.staged.get(n.key);
+    const s = this.stagedOf(n);
     const size = s ? s.size : (n.meta?.size ?? 0);
     const mtimeMs = s ? s.mtimeMs : (n.meta?.mtimeMs ?? this.createdAt);
     return { ino: n.ino, size, mode: this.readOnly ? 0o100444 : 0o100666, nlink: 1, uid, gid, mtimeMs, blksize: 1 << 20 };
   }
 
+  /** The staged bytes an inode shows, if it is being written or waits for upload. */
+  private stagedOf(n: Node): StagedFile | undefined {
+    return n.unlinked ? n.orphan : this.staged.get(n.key);
+  }
+
+  /** A name goes away: the kernel may still hold the inode open (fstat, reads and writes go on). */
+  private unlinkNode(key: string, orphan: StagedFile | undefined): void {
+    const n = this.byKey.get(key);
+    if (!n) return;
+    this.byKey.delete(key);
+    n.unlinked = true;
+    if (orphan) n.orphan = orphan;
+  }
+
   private entry(n: Node): Entry {
     // Files being written change under the kernel: let it ask again at every stat.
-    const ttl = this.staged.has(n.key) ? 0 : this.ttlSec;
+    const ttl = this.stagedOf(n) ? 0 : this.ttlSec;
     return { attr: this.attr(n), entryTtl: ttl, attrTtl: ttl };
   }
 
   /** Re-reads a file's metadata once it is older than the TTL. */
   private async fresh(n: Node): Promise<Node> {
-    if (n.kind === 'dir' || n.ino === ROOT_INO || this.staged.has(n.key)) return n;
+    if (n.kind === 'dir' || n.ino === ROOT_INO || n.unlinked || this.staged.has(n.key)) return n;
     if (Date.now() - n.metaAt < this.opts.metadataTtlMs) return n;
     const { dir, name } = splitKey(n.key);
     const child = await this.guard(() => this.meta.lookup(dir, name), n.key);
@@ -459,7 +479,7 @@ export class BucketView implements Filesystem {
       }
     }
     if (changes.mtimeMs !== undefined && n.kind === 'file') {
-      const s = this.staged.get(n.key);
+      const s = this.stagedOf(n);
       if (s) s.mtimeMs = changes.mtimeMs;
       else if (n.meta) n.meta.mtimeMs = changes.mtimeMs;
     }
@@ -526,7 +546,7 @@ export class BucketView implements Filesystem {
     // Deleting a key that was never uploaded is harmless: S3 deletes are idempotent.
     await this.guard(() => this.store.delete(key), key);
     this.meta.removed(key);
-    this.byKey.delete(key);
+    this.unlinkNode(key, file);
   }
 
   /** A staged file whose name is gone: no more uploads; its bytes live on for handles still open. */
@@ -553,6 +573,7 @@ export class BucketView implements Filesystem {
     if (dst && flags & 1 /* RENAME_NOREPLACE */) throw new FsError('EEXIST');
     if (dst?.kind === 'dir') throw new FsError('EISDIR');
     if (dstStaged) await this.discard(dstStaged);
+    const replaced = this.byKey.get(to);
 
     if (file) {
       // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
@@ -573,7 +594,7 @@ export class BucketView implements Filesystem {
     this.meta.removed(from);
     const n = this.byKey.get(from);
     this.byKey.delete(from);
-    this.byKey.delete(to);
+    if (replaced && replaced !== n) this.unlinkNode(to, dstStaged);
     if (n) {
       n.key = to;
       n.metaAt = 0;
