@@ -43,18 +43,23 @@ export async function mountsAt(mountpoint: string): Promise<MountInfo[]> {
   return parseMountInfo(text).filter((m) => m.mountpoint === abs);
 }
 
-/** stat() with a deadline: a hung FUSE server would otherwise block the caller forever. */
+/**
+ * statfs() with a deadline: a hung FUSE server would otherwise block the caller forever. Not stat(): the
+ * kernel answers a stat of the root from its attribute cache (valid for a second after the last request)
+ * even when the daemon is dead, so a restart right after a kill -9 took the dead mount for a live one.
+ * FUSE_STATFS is never cached: it reaches the daemon or fails with ENOTCONN.
+ */
 async function probe(mountpoint: string, timeoutMs: number): Promise<'alive' | 'dead' | 'hung'> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'hung'>((resolve) => {
     timer = setTimeout(() => resolve('hung'), timeoutMs);
   });
-  const stat = fsp.stat(mountpoint).then(
+  const answer = fsp.statfs(mountpoint).then(
     () => 'alive' as const,
     (err: NodeJS.ErrnoException) => (err.code === 'ENOTCONN' || err.code === 'ECONNABORTED' ? ('dead' as const) : ('alive' as const)),
   );
   try {
-    return await Promise.race([stat, deadline]);
+    return await Promise.race([answer, deadline]);
   } finally {
     clearTimeout(timer);
   }

@@ -47,4 +47,23 @@ describe('daemon killed and restarted', () => {
     await new Promise((r) => second.once('exit', r));
     expect((await shStatus(`grep -c ' ${tmp.dir} ' /proc/self/mountinfo`)).stdout.trim()).toBe('0');
   });
+
+  it('recovers the mountpoint right after SIGKILL, while the kernel still holds the root attributes', async () => {
+    // A stat of the dead mount's root is answered from the attribute cache (here for an hour): the restart
+    // must not take that for a live daemon.
+    const first = await startServer(tmp.dir, { files: { 'a.txt': 'first' }, ttl: 3600 });
+    children.push(first);
+    expect(await sh(`cat ${tmp.dir}/a.txt && stat ${tmp.dir} > /dev/null`)).toBe('first');
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    expect((await shStatus(`stat ${tmp.dir}`)).code).toBe(0); // from the attribute cache: looks alive
+    expect((await shStatus(`ls ${tmp.dir}`)).stderr).toMatch(/Transport endpoint is not connected/);
+
+    const second = await startServer(tmp.dir, { files: { 'a.txt': 'second' } });
+    children.push(second);
+    expect(await sh(`cat ${tmp.dir}/a.txt`)).toBe('second');
+    expect((await sh(`grep -c ' ${tmp.dir} ' /proc/self/mountinfo`)).trim()).toBe('1');
+    second.kill('SIGTERM');
+    await new Promise((r) => second.once('exit', r));
+  });
 });
