@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 /**
  * pass: forwarded; slowdown/error500: answered 503 SlowDown / 500 without reaching RGW; reset: connection
  * dropped before any answer; truncate: RGW's answer forwarded, but the connection is cut half-way through
- * the body; stall: RGW's answer held back for `stallMs` before it is forwarded.
+ * the body; stall: RGW's answer held back for `stallMs` before it is forwarded; hang: the request is read
+ * but never forwarded nor answered (RGW never sees it) until the proxy closes.
  */
-export type Fault = 'pass' | 'slowdown' | 'error500' | 'reset' | 'truncate' | 'stall';
+export type Fault = 'pass' | 'slowdown' | 'error500' | 'reset' | 'truncate' | 'stall' | 'hang';
 
 export interface FaultProxy {
   endpoint: string;
@@ -39,6 +40,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const fault = proxy.plan(req.method ?? 'GET', req.url ?? '/', n);
     if (fault === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (fault === 'hang') {
+      req.resume();
       return;
     }
     if (fault === 'slowdown' || fault === 'error500') {

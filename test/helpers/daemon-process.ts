@@ -1,0 +1,129 @@
+// The real `gradient mount` as a child process (as the daemon tests start it), for tests that kill it,
+// restart it on the same mountpoint and cache, and read its log. Every start appends to one log file, so
+// a test can check what any of the runs said (and that none of them printed a secret).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fetchStatus, waitForReady } from '../../src/daemon/client.js';
+import type { DaemonStatus } from '../../src/daemon/status.js';
+import { forceUnmount } from './fuse-mount.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+export interface DaemonProcessOptions {
+  settings: string;
+  mountpoint: string;
+  socket: string;
+  cacheDir: string;
+  logFile: string;
+  /** Config file (--config); absent: none. */
+  config?: string;
+  cacheSize?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export class DaemonProcess {
+  child: ChildProcess | undefined;
+  /** How many times the process was started, and killed with SIGKILL. */
+  starts = 0;
+  kills = 0;
+
+  constructor(readonly opts: DaemonProcessOptions) {}
+
+  /** Spawns `gradient mount` and resolves with its first ready status; throws with the log's tail if it dies first. */
+  async start(timeoutMs = 60_000): Promise<DaemonStatus> {
+    const o = this.opts;
+    const args = ['--import', 'tsx', 'src/cli/main.ts'];
+    if (o.config) args.push('--config', o.config);
+    args.push('mount', '--settings', o.settings, '--mountpoint', o.mountpoint, '--socket', o.socket, '--cache-dir', o.cacheDir, '--cache-size', o.cacheSize ?? '4G');
+    const log = openSync(o.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, args, { cwd: root, env: o.env, stdio: ['ignore', log, log] });
+    } finally {
+      closeSync(log);
+    }
+    this.child = child;
+    this.starts++;
+    const died = new AbortController();
+    child.once('exit', () => died.abort());
+    try {
+      return await waitForReady(o.socket, { timeoutMs, signal: died.signal });
+    } catch (err) {
+      throw new Error(`gradient mount did not become ready (${(err as Error).message}); log tail:\n${this.log().slice(-3000)}`);
+    }
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** kill -9: no handler runs, the mount is left dead, the cache lock and staging files stay as they are. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) throw new Error('the daemon is not running');
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    this.kills++;
+  }
+
+  /** SIGTERM (a clean stop: drain, unmount), SIGKILL if it does not exit within `graceMs`. */
+  async stop(graceMs = 30_000): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    if (late) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  /** For afterAll/afterEach: stops whatever runs and leaves nothing mounted. */
+  async cleanup(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    await forceUnmount(this.opts.mountpoint);
+  }
+
+  status(): Promise<DaemonStatus> {
+    return fetchStatus(this.opts.socket);
+  }
+
+  /** Everything every run has logged so far. */
+  log(): string {
+    try {
+      return readFileSync(this.opts.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** Polls `probe` until `ok` holds; throws naming `what` and the last value at the deadline (a hang guard, not a timing assertion). */
+export async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() < end) {
+    try {
+      last = await probe();
+      if (ok(last)) return last;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last) ?? String(lastErr)})`);
+}
+
+/** The number of mounts at `dir` in this mount namespace. */
+export function mountCount(dir: string): number {
+  const abs = path.resolve(dir);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4] === abs).length;
+}
