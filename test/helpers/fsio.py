@@ -6,8 +6,9 @@ block on it). One line of output per outcome, flushed at once, so the test sees 
   copy  SRC DST [--hold-at BYTES]                  "ok <dst>" once close() returned, "err <dst> <ERRNO>" if a call
                                                    failed; --hold-at: write that many bytes, print "holding <dst>",
                                                    then wait (never closing) until killed or stdin closes
-  many  --list FILE                                open every path at once, then read, hash and close them all:
-                                                   "ok <path> <sha256> <bytes>" / "err ..." and a final "opened <n>"
+  many  --list FILE [--pause]                      open every path at once ("opened <n>"), then read and hash them all
+                                                   ("ok ..." / "err ..."), then close them all ("closed <n>");
+                                                   --pause: print "paused" and wait for stdin to close before closing
 """
 import argparse
 import errno
@@ -96,11 +97,17 @@ def cmd_many(args):
             say("ok", p, digest, n)
         except OSError as e:
             say("err", p, errname(e))
+    if args.pause:
+        say("paused")
+        sys.stdin.read()
+    closed = 0
     for p, fd in fds:
         try:
             os.close(fd)
+            closed += 1
         except OSError as e:
             say("err", p, "close-" + errname(e))
+    say("closed", closed)
 
 
 def main():
@@ -116,6 +123,7 @@ def main():
     c.add_argument("--hold-at", type=int)
     m = sub.add_parser("many")
     m.add_argument("--list", required=True)
+    m.add_argument("--pause", action="store_true")
     args = ap.parse_args()
     {"read": cmd_read, "copy": cmd_copy, "many": cmd_many}[args.cmd](args)
 

@@ -13,9 +13,9 @@ function pythonPath(): string {
 }
 
 export interface FsioLine {
-  kind: 'ok' | 'err' | 'holding' | 'opened';
+  kind: 'ok' | 'err' | 'holding' | 'opened' | 'paused' | 'closed';
   path: string;
-  /** ok from read/many: the content hash and length; err: the errno name. */
+  /** ok from read/many: the content hash and length (opened/closed: the count); err: the errno name. */
   sha256?: string;
   bytes?: number;
   errno?: string;
@@ -89,7 +89,8 @@ function parse(line: string): FsioLine {
     return { kind, path: parts.slice(0, -2).join(' '), sha256: parts.at(-2)!, bytes: Number(parts.at(-1)) };
   }
   if (kind === 'err') return { kind, path: rest.slice(0, rest.lastIndexOf(' ')), errno: rest.slice(rest.lastIndexOf(' ') + 1) };
-  if (kind === 'opened') return { kind, path: '', bytes: Number(rest) };
+  // opened/closed: a count (kept in `bytes`).
+  if (kind === 'opened' || kind === 'closed') return { kind, path: '', bytes: Number(rest) };
   return { kind, path: rest };
 }
 
