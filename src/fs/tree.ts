@@ -71,8 +71,9 @@ export class Tree {
   }
 
   /**
-   * Builds the tree. Paths are '/'-separated and relative; empty, '.' and '..' components are refused,
-   * as are a path that is both a file and a directory, and duplicates.
+   * Builds the tree. Paths are '/'-separated and relative; components that cannot be a file name (empty,
+   * '.', '..', NUL, over 255 bytes) are refused, as are a path that is both a file and a directory, and
+   * duplicates: a manifest written by another client is checked here, not trusted.
    */
   static build(files: readonly TreeFileInput[], dirMtimeMs = 0): Tree {
     // Pass 1: assign node ids; directories are discovered from the file paths. Each directory maps the
@@ -87,7 +88,8 @@ export class Tree {
       let parentId = TREE_ROOT;
       for (let p = 0; p < parts.length; p++) {
         const part = parts[p]!;
-        if (part === '' || part === '.' || part === '..') throw new TreeError(`invalid path in manifest: "${path}"`);
+        const bad = badComponent(part);
+        if (bad) throw new TreeError(`invalid path in manifest: ${shownPath(path)} (${bad})`);
         if (p === parts.length - 1) {
           names.push(part);
           parents.push(parentId);
@@ -194,6 +196,21 @@ export class Tree {
     }
     return node;
   }
+}
+
+/** Why a path component cannot be a file name (the rules of src/catalog/paths.ts), or undefined. */
+function badComponent(part: string): string | undefined {
+  if (part === '') return 'empty component';
+  if (part === '.' || part === '..') return `"${part}" component`;
+  if (part.includes('\0')) return 'NUL character';
+  // 85 UTF-16 units are at most 255 UTF-8 bytes: only longer names need counting.
+  if (part.length > 85 && Buffer.byteLength(part) > 255) return 'a name longer than 255 bytes';
+  return undefined;
+}
+
+/** A path for a message: quoted with control characters escaped, and bounded (it may be anything). */
+function shownPath(path: string): string {
+  return JSON.stringify(path.length > 120 ? `${path.slice(0, 120)}…` : path);
 }
 
 /** Byte order of UTF-16 code units: any total order works, as long as build and lookup agree. */

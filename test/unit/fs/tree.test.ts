@@ -32,6 +32,9 @@ describe('Tree', () => {
     expect(() => Tree.build([f('d/e/x'), f('d/y'), f('d/e/x')])).toThrow('duplicate path in manifest: "d/e/x"');
     expect(() => Tree.build([f('d/e/x'), f('d/e')])).toThrow('"d/e" is both a file and a directory');
     for (const bad of ['../x', 'a//b', '/abs', 'a/./b', '']) expect(() => Tree.build([f(bad)])).toThrow(/invalid path/);
+    expect(() => Tree.build([f('a/n\0b')])).toThrow('invalid path in manifest: "a/n\\u0000b" (NUL character)');
+    expect(() => Tree.build([f(`d/${'é'.repeat(128)}`)])).toThrow(/a name longer than 255 bytes/);
+    expect(() => Tree.build([f(`d/${'é'.repeat(127)}a`)])).not.toThrow(); // 255 bytes exactly
   });
 
   it('builds an empty version', () => {
