@@ -71,6 +71,11 @@ export interface ObjectStore {
   /** Lists keys under a prefix, page by page. */
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListPage>;
   copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
+  /**
+   * Why the store could never hold `key` (e.g. longer than S3's 1024 bytes), else undefined: lets callers
+   * refuse a name up front instead of failing at upload time. Optional (added after v0).
+   */
+  invalidKeyReason?(key: string): string | undefined;
   /** Releases sockets/handles (optional; added after v0: callers must tolerate its absence). */
   close?(): void;
 }

@@ -78,6 +78,9 @@ const DEFAULTS = {
   idleTimeoutMs: 60_000,
 };
 
+/** S3's (and RGW's, and Spaces') limit on a key, in UTF-8 bytes, bucket prefix included. */
+const MAX_KEY_BYTES = 1024;
+
 function stripQuotes(etag: string | undefined): string {
   return (etag ?? '').replace(/^W\//, '').replace(/^"|"$/g, '');
 }
@@ -160,6 +163,12 @@ export class S3Store implements ObjectStore {
       });
     }
     return this.prefix + key;
+  }
+
+  invalidKeyReason(key: string): string | undefined {
+    const bytes = Buffer.byteLength(this.prefix + key);
+    if (bytes <= MAX_KEY_BYTES) return undefined;
+    return `the object key would be ${bytes} bytes long${this.prefix ? ` (with the prefix "${this.prefix}")` : ''}; S3 allows ${MAX_KEY_BYTES}`;
   }
 
   private ctx(op: string, key?: string): S3ErrorContext {

@@ -24,7 +24,7 @@ import type {
 import { ROOT_INO } from '../../fuse/filesystem.js';
 import { StorageError, isStorageError } from '../../storage/errors.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
-import { BucketMetadata, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
+import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
 import { StagedFile } from './staged-file.js';
 import type { BackoffOptions } from '../../storage/backoff.js';
 import { Uploads, type UploadStatus } from './uploads.js';
@@ -107,7 +107,7 @@ export class BucketView implements Filesystem {
     this.ttlSec = opts.metadataTtlMs / 1000;
     this.meta = new BucketMetadata(opts.store, {
       ttlMs: opts.metadataTtlMs,
-      onSkippedKey: (key, why) => opts.log?.warn({ key, why }, 'bucket key not shown: it cannot be a file name'),
+      onSkippedKey: (key, why) => opts.log?.warn({ key, why }, 'bucket key not shown'),
     });
     const root: Node = { ino: ROOT_INO, key: '', kind: 'dir', metaAt: 0 };
     this.byIno.set(ROOT_INO, root);
@@ -226,9 +226,23 @@ export class BucketView implements Filesystem {
 
   // -------------------------------------------------- lookups and listings
 
+  /**
+   * The key for a name the kernel sent us. A name no listing would show (over 255 bytes; '', '.', '..' and
+   * NUL never come from the kernel) or a key longer than the store can hold is refused here, so that nothing
+   * is created that would vanish from the listing or fail every upload. `suffix`: a directory's marker '/'.
+   */
+  private keyOf(dir: Node, name: string, suffix = ''): string {
+    const why = badName(name);
+    if (why) throw new FsError(Buffer.byteLength(name) > 255 ? 'ENAMETOOLONG' : 'EINVAL', `${why}: ${JSON.stringify(name.slice(0, 64))}`);
+    const key = childKey(dir.key, name);
+    const tooLong = this.store.invalidKeyReason?.(key + suffix);
+    if (tooLong) throw new FsError('ENAMETOOLONG', tooLong);
+    return key;
+  }
+
   async lookup(_ctx: RequestContext, parent: number, name: string): Promise<Entry> {
     const dir = this.dirNode(parent);
-    const key = childKey(dir.key, name);
+    const key = this.keyOf(dir, name);
     if (this.staged.has(key)) return this.entry(this.byKey.get(key) ?? this.nodeFor(key, this.stagedChild(key)));
     const child = await this.guard(() => this.meta.lookup(dir.key, name), key);
     if (!child) throw new FsError('ENOENT');
@@ -489,7 +503,7 @@ export class BucketView implements Filesystem {
   async create(_ctx: RequestContext, parent: number, name: string, _mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
     const uploads = this.writable();
     const dir = this.dirNode(parent);
-    const key = childKey(dir.key, name);
+    const key = this.keyOf(dir, name);
     const existing = this.staged.get(key);
     if (existing) {
       if (flags & fsConstants.O_EXCL) throw new FsError('EEXIST');
@@ -507,7 +521,7 @@ export class BucketView implements Filesystem {
   async mkdir(_ctx: RequestContext, parent: number, name: string): Promise<Entry> {
     this.writable();
     const dir = this.dirNode(parent);
-    const key = childKey(dir.key, name);
+    const key = this.keyOf(dir, name, '/');
     if (this.staged.has(key) || (await this.guard(() => this.meta.lookup(dir.key, name), key))) throw new FsError('EEXIST');
     // A zero-byte `name/` marker: the directory exists while empty, as in the S3 console.
     await this.guard(() => this.store.write(`${key}/`, ''), key);
@@ -562,7 +576,7 @@ export class BucketView implements Filesystem {
     this.writable();
     if (flags & 2 /* RENAME_EXCHANGE */) throw new FsError('EINVAL');
     const from = childKey(this.dirNode(parent).key, name);
-    const to = childKey(this.dirNode(newParent).key, newName);
+    const to = this.keyOf(this.dirNode(newParent), newName);
     if (from === to) return;
     const file = this.staged.get(from);
     const src = file ? this.stagedChild(from) : await this.guard(() => this.meta.lookup(splitKey(from).dir, name), from);

@@ -24,7 +24,7 @@ export interface MetadataOptions {
   maxListedEntries?: number;
   /** Looked-up names (found or missing) kept. */
   maxNames?: number;
-  /** Called with names skipped because they cannot be file names (for a warning). */
+  /** Called with keys not shown: names that cannot be file names, files hidden by a directory (for a warning). */
   onSkippedKey?: (key: string, why: string) => void;
 }
 
@@ -53,6 +53,8 @@ export function metaOf(info: ObjectInfo): ObjectMeta {
 }
 
 const MISSING = { kind: 'missing' } as const;
+/** Why an object `a` is not shown when keys `a/...` exist too: a name is either a file or a directory. */
+const HIDDEN_BY_DIR = 'a directory of the same name hides it';
 
 export class BucketMetadata {
   private readonly listings: LRUCache<string, Map<string, Child>>;
@@ -91,11 +93,13 @@ export class BucketMetadata {
         if (name === '') continue; // this directory's own `dir/` marker
         if (this.skip(o.key, name)) continue;
         if (children.get(name)?.kind !== 'dir') children.set(name, { kind: 'file', ...metaOf(o) });
+        else this.opts.onSkippedKey?.(o.key, HIDDEN_BY_DIR);
       }
       for (const p of page.prefixes) {
         const name = p.slice(prefix.length, -1);
         if (this.skip(p, name)) continue;
         // A directory shadows a file of the same name (`a` and `a/b` both exist): `a` is the directory.
+        if (children.get(name)?.kind === 'file') this.opts.onSkippedKey?.(p.slice(0, -1), HIDDEN_BY_DIR);
         children.set(name, { kind: 'dir' });
       }
     }
@@ -134,6 +138,7 @@ export class BucketMetadata {
       this.hasChildren(key),
     ]);
     const child: Child | undefined = isDir ? { kind: 'dir' } : head ? { kind: 'file', ...metaOf(head) } : undefined;
+    if (isDir && head) this.opts.onSkippedKey?.(key, HIDDEN_BY_DIR);
     this.names.set(key, child ?? MISSING);
     return child;
   }
