@@ -1,6 +1,6 @@
 // Runs test/helpers/fsio.py (reads, copies, many open files) in child processes and collects its output
 // lines as they come: the test process never does blocking I/O on a mount itself.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 const script = path.join(import.meta.dirname, 'fsio.py');
@@ -102,4 +102,17 @@ export async function settle(children: Fsio[], graceMs = 60_000): Promise<void> 
   clearTimeout(timer);
   for (const c of children) c.kill();
   await all;
+}
+
+/**
+ * Runs a small Python program in a child process and parses the JSON it prints: for checks that need
+ * exact bytes in names (NUL-free but otherwise anything) or errno names, e.g. listdir, create, chdir walks.
+ */
+export async function pythonJson(program: string, args: string[] = []): Promise<unknown> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(pythonPath(), ['-c', program, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`python failed: ${stderr || err.message}`)) : resolve(stdout),
+    ),
+  );
+  return JSON.parse(out) as unknown;
 }
