@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome } from './paths.js';
+import { FileTooLargeError, readSmallFile, yamlErrorText } from './yaml-file.js';
 import { publicDatasetsConfigSchema } from '../catalog/public-datasets.js';
 import { bucketsConfigSchema } from '../fs/bucket/config.js';
 
@@ -32,7 +33,11 @@ const s3Provider = z.strictObject({
   bucket: z.string().min(3),
   /** Key prefix inside the bucket. */
   prefix: z.string().optional(),
-  endpoint: z.url().optional(),
+  // No credentials in the URL: endpoints appear in messages and status.
+  endpoint: z
+    .string()
+    .regex(/^https?:\/\/[^/@\s]+(\/.*)?$/, 'must be an http:// or https:// URL without credentials')
+    .optional(),
   region: z.string().optional(),
   /** Access key id; omit both keys to use the standard AWS credential chain. */
   accessKey: z.string().optional(),
@@ -77,24 +82,47 @@ export interface LoadedConfig {
 }
 
 function formatIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+  return err.issues
+    .map((i) => {
+      const where = i.path.join('.') || '(top level)';
+      // Unknown keys are named unless one could be a value pasted in the wrong place (a secret is longer).
+      if (i.code === 'unrecognized_keys') {
+        const keys = i.keys.map((k) => (/^[A-Za-z0-9_-]{1,32}$/.test(k) ? `"${k}"` : '(a key not shown)'));
+        return `${where}: unknown ${keys.length > 1 ? 'keys' : 'key'} ${keys.join(', ')}`;
+      }
+      return `${where}: ${i.message}`;
+    })
+    .join('; ');
 }
+
+/** Far more than any config needs; a larger file is not one, and parsing it would stall the daemon. */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
 export async function loadConfig(file: string): Promise<LoadedConfig> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readSmallFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       return { path: file, exists: false, config: configSchema.parse({}) };
     }
+    if (err instanceof FileTooLargeError) throw new ConfigError('Invalid', `config file ${err.message}: is it the right file?`);
     throw new ConfigError('Unreadable', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
   let raw: unknown;
+  // The file may hold plaintext secrets: yaml's pretty errors quote the source, so only our position and
+  // its first words are kept (as for settings.yaml).
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const yamlError = (message: string, offset = 0) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return new ConfigError('Invalid', `config file ${file}:${line}:${col}: not valid YAML: ${yamlErrorText(message)}`);
+  };
+  if (doc.errors.length > 0) throw yamlError(doc.errors[0]!.message, doc.errors[0]!.pos[0]);
   try {
-    raw = YAML.parse(text) ?? {};
+    raw = doc.toJS() ?? {};
   } catch (err) {
-    throw new ConfigError('Invalid', `config file ${file} is not valid YAML: ${(err as Error).message}`);
+    throw yamlError((err as Error).message); // an undefined or exploding alias
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError('Invalid', `config file ${file} is invalid: ${formatIssues(parsed.error)}`);

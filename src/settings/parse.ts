@@ -1,8 +1,8 @@
 // settings.yaml → validated entries, keeping where each entry and field is in the file so that
 // every error (here, and later when an entry fails to resolve) can name file:line:col and field.
-import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import type { z } from 'zod';
+import { FileTooLargeError, readSmallFile, yamlErrorText } from '../config/yaml-file.js';
 import { SettingsError, type SettingsIssue } from './errors.js';
 import { invalidNameReason } from './names.js';
 import { datasetEntrySchema, ENTRY_TYPES, s3EntrySchema, toS3Entry, type SettingsEntry } from './schema.js';
@@ -41,13 +41,21 @@ export function locate(settings: Settings, name: string, field?: string): string
   return `${where}: ${fieldPath(name, field)}`;
 }
 
+/** A settings file holds a few entries (~50 bytes each); past this it is not one, and parsing would stall. */
+export const MAX_SETTINGS_BYTES = 256 * 1024;
+
 export async function loadSettings(file: string): Promise<Settings> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readSmallFile(file, MAX_SETTINGS_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    const why = code === 'ENOENT' ? 'file not found' : `cannot read the file (${code})`;
+    const why =
+      err instanceof FileTooLargeError
+        ? `the file is larger than ${MAX_SETTINGS_BYTES / 1024} KiB: is it the right file?`
+        : code === 'ENOENT'
+          ? 'file not found'
+          : `cannot read the file (${code})`;
     throw new SettingsError('SETTINGS_READ', [{ file, line: 0, col: 0, field: '', message: why }]);
   }
   return parseSettings(text, file);
@@ -70,7 +78,7 @@ export function parseSettings(text: string, file: string): Settings {
   if (doc.errors.length > 0) {
     throw new SettingsError(
       'SETTINGS_SYNTAX',
-      doc.errors.map((e) => ({ file, ...posOf(e.pos[0]), field: '', message: `YAML: ${yamlMessage(e.message)}` })),
+      doc.errors.map((e) => ({ file, ...posOf(e.pos[0]), field: '', message: `YAML: ${yamlErrorText(e.message)}` })),
     );
   }
 
@@ -113,7 +121,14 @@ export function parseSettings(text: string, file: string): Settings {
     }
     positions.set(name, { key: keyPos, fields });
 
-    const plain = isMap(pair.value) ? toPlain(pair.value, doc) : null;
+    let plain: unknown;
+    try {
+      plain = isMap(pair.value) ? toPlain(pair.value, doc) : null;
+    } catch (err) {
+      // An alias that is undefined, or expands too far (a "billion laughs" file): yaml throws here.
+      issues.push({ file, ...keyPos, field: fieldPath(name), message: `YAML: ${yamlErrorText((err as Error).message)}` });
+      continue;
+    }
     if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
       issues.push({ file, ...keyPos, field: fieldPath(name), message: `expected a mapping with a type field (${ENTRY_TYPES.join(' or ')})` });
       continue;
@@ -136,7 +151,9 @@ export function parseSettings(text: string, file: string): Settings {
       for (const issue of result.error.issues) {
         if (issue.code === 'unrecognized_keys') {
           for (const key of issue.keys) {
-            issues.push({ file, ...at(key, true), field: fieldPath(name, key), message: `unknown field for type ${String(obj.type)}` });
+            // The key is named unless it could be a value pasted in the wrong place (a secret is longer).
+            const shown = /^[A-Za-z0-9_-]{1,32}$/.test(key) ? key : '(a field)';
+            issues.push({ file, ...at(key, true), field: fieldPath(name, shown), message: `unknown field for type ${String(obj.type)}` });
           }
           continue;
         }
@@ -156,18 +173,14 @@ function toPlain(node: unknown, doc: ReturnType<typeof parseDocument>): unknown 
   return (node as { toJS(doc: unknown): unknown }).toJS(doc);
 }
 
-/** yaml's own message without any echo of the source. */
-function yamlMessage(message: string): string {
-  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-}
-
 type ZodIssue = z.core.$ZodIssue;
 
 /** Our wording for zod issues: never includes the received value (it may be a secret). */
 function issueMessage(issue: ZodIssue): string {
   if (issue.code === 'invalid_type') {
     if (!('input' in issue) || issue.input === undefined) return 'required';
-    const got = issue.input === null ? 'nothing' : Array.isArray(issue.input) ? 'a list' : `a ${typeof issue.input}`;
+    const got =
+      issue.input === null ? 'nothing' : Array.isArray(issue.input) ? 'a list' : typeof issue.input === 'object' ? 'a mapping' : `a ${typeof issue.input}`;
     const hint = issue.expected === 'string' && typeof issue.input === 'number' ? ' (quote it)' : '';
     return `expected ${article(issue.expected)}, got ${got}${hint}`;
   }
