@@ -33,13 +33,19 @@ export function resolveSecret(value: string, env: NodeJS.ProcessEnv = process.en
     throw new SecretError(`invalid secret name "${name}": use letters, digits, '.', '_' and '-'`);
   }
   const dir = secretsDir(env);
+  let fromFile: string | undefined;
   try {
-    return readFileSync(path.join(dir, name), 'utf8').replace(/\r?\n$/, '');
+    fromFile = readFileSync(path.join(dir, name), 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') {
       throw new SecretError(`cannot read secret "${name}" from ${dir}: ${code ?? String(err)}`);
     }
+  }
+  if (fromFile !== undefined) {
+    // An empty key would only surface later as a baffling "credentials rejected" from the bucket.
+    if (fromFile === '') throw new SecretError(`secret "${name}" is empty: ${path.join(dir, name)} holds nothing`);
+    return fromFile;
   }
   const fromEnv = env[secretEnvName(name)];
   if (fromEnv !== undefined) return fromEnv;
