@@ -32,25 +32,48 @@ export class DaemonProcess {
 
   /** Spawns `gradient mount` and resolves with its first ready status; throws with the log's tail if it dies first. */
   async start(timeoutMs = 60_000): Promise<DaemonStatus> {
-    const o = this.opts;
-    const args = ['--import', 'tsx', 'src/cli/main.ts'];
-    if (o.config) args.push('--config', o.config);
-    args.push('mount', '--settings', o.settings, '--mountpoint', o.mountpoint, '--socket', o.socket, '--cache-dir', o.cacheDir, '--cache-size', o.cacheSize ?? '4G');
-    const log = openSync(o.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, args, { cwd: root, env: o.env, stdio: ['ignore', log, log] });
-    } finally {
-      closeSync(log);
-    }
+    const child = this.spawn();
     this.child = child;
     this.starts++;
     const died = new AbortController();
     child.once('exit', () => died.abort());
     try {
-      return await waitForReady(o.socket, { timeoutMs, signal: died.signal });
+      return await waitForReady(this.opts.socket, { timeoutMs, signal: died.signal });
     } catch (err) {
       throw new Error(`gradient mount did not become ready (${(err as Error).message}); log tail:\n${this.log().slice(-3000)}`);
+    }
+  }
+
+  /**
+   * Runs `gradient mount` expecting it to give up (e.g. a bad config file): resolves with its exit code and
+   * what it printed. Another daemon may be running meanwhile: this one is a separate process.
+   */
+  async startExpectingFailure(timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+    const before = this.log().length;
+    const child = this.spawn();
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      new Promise<number | null>((r) => child.once('exit', (c) => r(c))),
+      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (code === 'timeout') {
+      child.kill('SIGKILL');
+      throw new Error(`gradient mount was expected to fail but still runs; log tail:\n${this.log().slice(-3000)}`);
+    }
+    return { code, output: this.log().slice(before) };
+  }
+
+  private spawn(): ChildProcess {
+    const o = this.opts;
+    const args = ['--import', 'tsx', 'src/cli/main.ts'];
+    if (o.config) args.push('--config', o.config);
+    args.push('mount', '--settings', o.settings, '--mountpoint', o.mountpoint, '--socket', o.socket, '--cache-dir', o.cacheDir, '--cache-size', o.cacheSize ?? '4G');
+    const log = openSync(o.logFile, 'a');
+    try {
+      return spawn(process.execPath, args, { cwd: root, env: o.env, stdio: ['ignore', log, log] });
+    } finally {
+      closeSync(log);
     }
   }
 
