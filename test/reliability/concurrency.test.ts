@@ -16,6 +16,7 @@ import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
 
 const LONG = process.env.GRADIENT_RELIABILITY_LONG === '1';
+const READERS = LONG ? 300 : 100;
 const MiB = 1 << 20;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -109,8 +110,8 @@ describe('reliability: concurrent readers and many open files', () => {
 
   const rightHash = (p: string) => small.get(p) ?? big.get(p);
 
-  it('100 reader processes at once over small and multi-MiB files of a team dataset and a bucket: every byte right, no errors', async () => {
-    const n = LONG ? 300 : 100;
+  it(`${READERS} reader processes at once over small and multi-MiB files of a team dataset and a bucket: every byte right, no errors`, async () => {
+    const n = READERS;
     const smalls = [...small.keys()];
     const bigs = [...big.keys()];
     const wanted = new Map<Fsio, number>();

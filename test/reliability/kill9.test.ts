@@ -220,75 +220,79 @@ describe('reliability: kill -9 of the daemon', () => {
   }, 240_000);
 
   it('during writes to a bucket: acknowledged writes are in the bucket, journaled closes are retried and arrive, never-closed files are dropped', async () => {
+    const rounds = LONG ? 4 : 1;
     await daemon.start();
-    const src = path.join(home, 'wsrc');
-    mkdirSync(src, { recursive: true });
-    const make = (name: string, size: number) => {
-      const b = randomBytes(size);
-      writeFileSync(path.join(src, name), b);
-      bucketFiles.set(`w/${name}`, b);
-      return name;
-    };
-    // ack: closed while the bucket answers. hang: the bucket never answers their upload (close() still
-    // waiting at the kill). fail: the bucket answers 500 (close() fails with EIO, retried in the background).
-    // held: written half-way, never closed.
-    const ack = [...Array.from({ length: 6 }, (_, i) => make(`ack-${i}`, randomInt(1, 500 << 10))), make('ack-big', 20 * MiB + 7)];
-    const hang = [make('hang-0', 3000), make('hang-1', 300 << 10), make('hang-big', 20 * MiB + 11)];
-    const fail = [make('fail-0', 5000), make('fail-1', 200 << 10)];
-    const held = [make('held-0', 100 << 10), make('held-big', 20 * MiB)];
-    const upload = (m: string) => m === 'PUT' || m === 'POST';
-    proxy.plan = (method, url) => (upload(method) && url.includes('/w/hang-') ? 'hang' : upload(method) && url.includes('/w/fail-') ? 'error500' : 'pass');
-    const dst = (n: string) => path.join(mnt, 'bkt', 'w', n);
-    await shStatus(`mkdir -p ${path.join(mnt, 'bkt', 'w')}`);
+    for (let round = 0; round < rounds; round++) {
+      const dir = `w${round}`; // a directory per round, so each round's files are its own
+      const src = path.join(home, `src-${dir}`);
+      mkdirSync(src, { recursive: true });
+      const make = (name: string, size: number) => {
+        const b = randomBytes(size);
+        writeFileSync(path.join(src, name), b);
+        bucketFiles.set(`${dir}/${name}`, b);
+        return name;
+      };
+      // ack: closed while the bucket answers. hang: the bucket never answers their upload (close() still
+      // waiting at the kill). fail: the bucket answers 500 (close() fails with EIO, retried in the background).
+      // held: written half-way, never closed.
+      const ack = [...Array.from({ length: 6 }, (_, i) => make(`ack-${i}`, randomInt(1, 500 << 10))), make('ack-big', 20 * MiB + 7)];
+      const hang = [make('hang-0', 3000), make('hang-1', 300 << 10), make('hang-big', 20 * MiB + 11)];
+      const fail = [make('fail-0', 5000), make('fail-1', 200 << 10)];
+      const held = [make('held-0', 100 << 10), make('held-big', 20 * MiB)];
+      const upload = (m: string) => m === 'PUT' || m === 'POST';
+      proxy.plan = (method, url) => (upload(method) && url.includes(`/${dir}/hang-`) ? 'hang' : upload(method) && url.includes(`/${dir}/fail-`) ? 'error500' : 'pass');
+      const dst = (n: string) => path.join(mnt, 'bkt', dir, n);
+      await shStatus(`mkdir -p ${path.join(mnt, 'bkt', dir)}`);
 
-    const copy = (n: string, hold?: number) =>
-      spawnFsio(['copy', path.join(src, n), dst(n), ...(hold !== undefined ? ['--hold-at', String(hold)] : [])], { stdin: hold !== undefined });
-    const acked = ack.map((n) => copy(n));
-    await settle(acked);
-    expect(acked.map((c) => c.lines[0]?.kind)).toEqual(ack.map(() => 'ok'));
-    const failed = fail.map((n) => copy(n));
-    await settle(failed);
-    expect(failed.map((c) => c.lines[0]?.errno)).toEqual(fail.map(() => 'EIO'));
-    const holders = held.map((n) => copy(n, Math.floor(bucketFiles.get(`w/${n}`)!.length / 2)));
-    await Promise.all(holders.map((c) => c.waitFor('holding', (ls) => ls.some((l) => l.kind === 'holding'))));
-    const hanging = hang.map((n) => copy(n));
-    // The journal is written before the upload request: once the proxy holds a request, the close() is on record.
-    await until('every hang upload to reach the bucket side', async () => proxy.requests, (rq) => hang.every((n) => rq.some((r) => /^(PUT|POST) /.test(r) && r.includes(`/w/${n}`))));
+      const copy = (n: string, hold?: number) =>
+        spawnFsio(['copy', path.join(src, n), dst(n), ...(hold !== undefined ? ['--hold-at', String(hold)] : [])], { stdin: hold !== undefined });
+      const acked = ack.map((n) => copy(n));
+      await settle(acked);
+      expect(acked.map((c) => c.lines[0]?.kind)).toEqual(ack.map(() => 'ok'));
+      const failed = fail.map((n) => copy(n));
+      await settle(failed);
+      expect(failed.map((c) => c.lines[0]?.errno)).toEqual(fail.map(() => 'EIO'));
+      const holders = held.map((n) => copy(n, Math.floor(bucketFiles.get(`${dir}/${n}`)!.length / 2)));
+      await Promise.all(holders.map((c) => c.waitFor('holding', (ls) => ls.some((l) => l.kind === 'holding'))));
+      const hanging = hang.map((n) => copy(n));
+      // The journal is written before the upload request: once the proxy holds a request, the close() is on record.
+      await until('every hang upload to reach the bucket side', async () => proxy.requests, (rq) => hang.every((n) => rq.some((r) => /^(PUT|POST) /.test(r) && r.includes(`/${dir}/${n}`))));
 
-    await kill();
-    await settle(hanging);
-    for (const c of holders) c.release();
-    await settle(holders);
-    expect(hanging.map((c) => c.lines[0]?.kind)).toEqual(hang.map(() => 'err')); // close() never said ok
-    const inBucket = async (n: string) =>
-      client.send(new HeadObjectCommand({ Bucket: dataBucket, Key: `work/w/${n}` })).then(() => true, () => false);
-    for (const n of ack) expect(await inBucket(n), n).toBe(true);
-    for (const n of [...hang, ...fail, ...held]) expect(await inBucket(n), n).toBe(false);
+      await kill();
+      await settle(hanging);
+      for (const c of holders) c.release();
+      await settle(holders);
+      expect(hanging.map((c) => c.lines[0]?.kind)).toEqual(hang.map(() => 'err')); // close() never said ok
+      const inBucket = async (n: string) =>
+        client.send(new HeadObjectCommand({ Bucket: dataBucket, Key: `work/${dir}/${n}` })).then(() => true, () => false);
+      for (const n of ack) expect(await inBucket(n), n).toBe(true);
+      for (const n of [...hang, ...fail, ...held]) expect(await inBucket(n), n).toBe(false);
 
-    proxy.plan = () => 'pass';
-    await restart();
-    // Journaled closes (in flight or failed) are uploaded again by the new daemon without anyone asking.
-    const get = async (n: string) =>
-      Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: dataBucket, Key: `work/w/${n}` }))).Body!.transformToByteArray());
-    for (const n of [...hang, ...fail]) {
-      await until(`${n} in the bucket`, () => inBucket(n), (x) => x);
-      expect(sha(await get(n)), n).toBe(sha(bucketFiles.get(`w/${n}`)!));
+      proxy.plan = () => 'pass';
+      await restart();
+      // Journaled closes (in flight or failed) are uploaded again by the new daemon without anyone asking.
+      const get = async (n: string) =>
+        Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: dataBucket, Key: `work/${dir}/${n}` }))).Body!.transformToByteArray());
+      for (const n of [...hang, ...fail]) {
+        await until(`${n} in the bucket`, () => inBucket(n), (x) => x);
+        expect(sha(await get(n)), n).toBe(sha(bucketFiles.get(`${dir}/${n}`)!));
+      }
+      await until('no upload pending', () => daemon.status(), (st) => st.uploads.length === 0);
+      for (const n of ack) expect(sha(await get(n)), n).toBe(sha(bucketFiles.get(`${dir}/${n}`)!));
+      totals.acknowledged += ack.length;
+      totals.retried += hang.length + fail.length;
+      // Never closed: not in the bucket, not on the mount, and their staged bytes are gone.
+      for (const n of held) expect(await inBucket(n), n).toBe(false);
+      totals.dropped += held.length;
+      expect(daemon.log()).toMatch(/dropped staged writes that were never closed/);
+      await until('staging to empty', async () => readdirSync(path.join(home, 'cache', 'staging')), (f) => f.length === 0);
+      const listing = await shStatus(`ls ${path.join(mnt, 'bkt', dir)}`);
+      expect(listing.stdout.split('\n').filter(Boolean).sort()).toEqual([...ack, ...hang, ...fail].sort());
+      // And through the mount, every written file reads back as written.
+      const want = new Map([...ack, ...hang, ...fail].map((n) => [dst(n), sha(bucketFiles.get(`${dir}/${n}`)!)]));
+      await readAllAndVerify(want);
     }
-    await until('no upload pending', () => daemon.status(), (st) => st.uploads.length === 0);
-    for (const n of ack) expect(sha(await get(n)), n).toBe(sha(bucketFiles.get(`w/${n}`)!));
-    totals.acknowledged += ack.length;
-    totals.retried += hang.length + fail.length;
-    // Never closed: not in the bucket, not on the mount, and their staged bytes are gone.
-    for (const n of held) expect(await inBucket(n), n).toBe(false);
-    totals.dropped += held.length;
-    expect(daemon.log()).toMatch(/dropped staged writes that were never closed/);
-    await until('staging to empty', async () => readdirSync(path.join(home, 'cache', 'staging')), (f) => f.length === 0);
-    const listing = await shStatus(`ls ${path.join(mnt, 'bkt', 'w')}`);
-    expect(listing.stdout.split('\n').filter(Boolean).sort()).toEqual([...ack, ...hang, ...fail].sort());
-    // And through the mount, every written file reads back as written.
-    const want = new Map([...ack, ...hang, ...fail].map((n) => [dst(n), sha(bucketFiles.get(`w/${n}`)!)]));
-    await readAllAndVerify(want);
-  }, 180_000);
+  }, 300_000);
 
   it('during a version switch: the restarted daemon serves the version settings.yaml names, and only its bytes', async () => {
     const rounds = LONG ? 10 : 4;
