@@ -2,7 +2,9 @@
 // restart it on the same mountpoint and cache, and read its log. Every start appends to one log file, so
 // a test can check what any of the runs said (and that none of them printed a secret).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fetchStatus, waitForReady } from '../../src/daemon/client.js';
 import type { DaemonStatus } from '../../src/daemon/status.js';
@@ -149,4 +151,13 @@ export function mountCount(dir: string): number {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.split(' ')[4] === abs).length;
+}
+
+/**
+ * A temporary directory named now but created by `create()` (in beforeAll): nothing is made while tests are
+ * collected, so a filtered run that skips a whole describe (and so its afterAll) leaves nothing behind.
+ */
+export function laterTempDir(prefix: string): { dir: string; create: () => void; remove: () => void } {
+  const dir = path.join(tmpdir(), `${prefix}${randomBytes(6).toString('hex')}`);
+  return { dir, create: () => mkdirSync(dir, { mode: 0o700 }), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

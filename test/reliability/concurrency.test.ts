@@ -9,9 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, until } from '../helpers/daemon-process.js';
+import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
 import { Fsio, settle } from '../helpers/fsio.js';
-import { tempDir } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
 
@@ -23,7 +22,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: concurrent readers and many open files', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = tempDir('gd-conc-');
+  const work = laterTempDir('gd-conc-');
   const home = work.dir;
   const mnt = path.join(home, 'datasets');
   const settings = path.join(home, 'settings.yaml');
@@ -64,6 +63,7 @@ describe('reliability: concurrent readers and many open files', () => {
   const pick = <T>(xs: T[], n: number): T[] => Array.from({ length: n }, () => xs[randomInt(0, xs.length)]!);
 
   beforeAll(async () => {
+    work.create();
     catalogBucket = await freshBucket('conc-cat');
     dataBucket = await freshBucket('conc-data');
     mkdirSync(path.join(home, 'secrets'));

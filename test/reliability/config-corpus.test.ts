@@ -17,8 +17,8 @@ import type { S3Entry } from '../../src/settings/schema.js';
 import { resolveEntryCredentials } from '../../src/settings/secrets.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, until } from '../helpers/daemon-process.js';
-import { sh, tempDir } from '../helpers/fuse-mount.js';
+import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
+import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 
 /** A distinctive fake secret: it sits on bad lines, in wrong fields and in secret files, and must never come back. */
@@ -38,7 +38,8 @@ interface Row {
 }
 
 describe('reliability: a corpus of malformed settings and config files', () => {
-  const work = tempDir('gd-corpus-');
+  const work = laterTempDir('gd-corpus-');
+  beforeAll(() => work.create());
   afterAll(() => work.remove());
   let n = 0;
   /** A fresh file for a row (named settings.yaml / config.yaml, in its own directory). */
@@ -155,7 +156,7 @@ describe('reliability: a corpus of malformed settings and config files', () => {
 describe('reliability: malformed files fed to the real daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = tempDir('gd-corpus-daemon-');
+  const work = laterTempDir('gd-corpus-daemon-');
   const home = work.dir;
   const mnt = path.join(home, 'datasets');
   const settings = path.join(home, 'settings.yaml');
@@ -179,6 +180,7 @@ describe('reliability: malformed files fed to the real daemon', () => {
   }
 
   beforeAll(async () => {
+    work.create();
     bucket = await freshBucket('corpus');
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/hello.txt', Body: 'hello from the bucket\n' }));
     mkdirSync(secrets);

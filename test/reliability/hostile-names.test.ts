@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { putFiles } from '../../src/catalog/put.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
-import { DaemonProcess, until } from '../helpers/daemon-process.js';
+import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
 import { pythonJson } from '../helpers/fsio.js';
-import { sh, tempDir } from '../helpers/fuse-mount.js';
+import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
 
@@ -64,7 +64,7 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
   const s = s3Server();
   const client = s3Client();
   const R = randomBytes(4).toString('hex'); // marks every hostile name, to search for strays afterwards
-  const work = tempDir('gd-hostile-');
+  const work = laterTempDir('gd-hostile-');
   const home = work.dir;
   const cacheParent = path.join(home, 'cachebox');
   const mntParent = path.join(home, 'mntbox');
@@ -133,6 +133,7 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
   }
 
   beforeAll(async () => {
+    work.create();
     catalogBucket = await freshBucket('hostile-cat');
     hostileBucket = await freshBucket('hostile');
     mkdirSync(path.join(home, 'secrets'));

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, mountCount, until } from '../helpers/daemon-process.js';
+import { DaemonProcess, laterTempDir, mountCount, until } from '../helpers/daemon-process.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { Fsio, settle, type FsioLine } from '../helpers/fsio.js';
-import { shStatus, tempDir } from '../helpers/fuse-mount.js';
+import { shStatus } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
 
@@ -25,7 +25,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: kill -9 of the daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = tempDir('gd-kill9-');
+  const work = laterTempDir('gd-kill9-');
   const home = work.dir;
   const mnt = path.join(home, 'datasets');
   const settings = path.join(home, 'settings.yaml');
@@ -138,6 +138,7 @@ describe('reliability: kill -9 of the daemon', () => {
   }
 
   beforeAll(async () => {
+    work.create();
     catalogBucket = await freshBucket('kill9-cat');
     dataBucket = await freshBucket('kill9-data');
     proxy = await startFaultProxy(s.endpoint);
