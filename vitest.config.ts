@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup/leftover-mounts.ts'],
     pool: 'forks',
     // 2 cores: integration tests mount filesystems and talk to one RGW; two files at a time is plenty.
     maxWorkers: 2,

@@ -42,18 +42,35 @@ export interface Mounted {
   cleanup: () => Promise<void>;
 }
 
+/** Mounts not yet cleaned up in this test file (see unmountLeftovers). */
+const live = new Set<Mounted>();
+
 export async function mountForTest(fs: Filesystem, opts: MountOptions = {}): Promise<Mounted> {
   const { dir, remove } = tempDir('gd-mnt-');
   const session = await FuseSession.mount(fs, dir, opts);
-  return {
+  const mounted: Mounted = {
     session,
     mountpoint: dir,
     cleanup: async () => {
-      await session.unmount().catch(() => undefined);
+      live.delete(mounted);
+      // A request the filesystem never answers would hold a clean unmount forever: detach after a bound.
+      await Promise.race([session.unmount().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await forceUnmount(dir);
       remove();
     },
   };
+  live.add(mounted);
+  return mounted;
+}
+
+/**
+ * Cleans up mounts a test left behind: one that timed out never reaches its `finally` (its await on a
+ * process stuck in the mount never returns). Run after every test file (test/setup/leftover-mounts.ts).
+ */
+export async function unmountLeftovers(): Promise<number> {
+  const left = [...live];
+  for (const m of left) await m.cleanup();
+  return left.length;
 }
 
 /** Last resort for a test that failed half-way: nothing may stay mounted. */
