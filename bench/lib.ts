@@ -1,22 +1,38 @@
 // Small helpers shared by the benchmarks: timing shell commands, medians, tables, results files.
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export async function sh(cmd: string): Promise<string> {
-  const { stdout } = await run('bash', ['-c', cmd], { maxBuffer: 64 << 20 });
+/** Runs a shell command in a child process; a timeout kills it (a hung mount must not hang the benchmark). */
+export async function sh(cmd: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+  const { stdout } = await run('bash', ['-c', cmd], { maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 0, killSignal: 'SIGKILL' });
   return stdout;
 }
 
 /** Seconds taken by a shell command. */
-export async function timeSh(cmd: string): Promise<number> {
+export async function timeSh(cmd: string, opts: { timeoutMs?: number } = {}): Promise<number> {
   const t0 = process.hrtime.bigint();
-  await sh(cmd);
+  await sh(cmd, opts);
   return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** N workers pulling from a shared counter. */
+export async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let i = next++; i < total; i = next++) await fn(i);
+    }),
+  );
+}
+
+/** /proc/loadavg as it reads (1, 5, 15 minutes): on 2 shared cores, other work skews every figure. */
+export function loadAvg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
 
 export function median(xs: number[]): number {
