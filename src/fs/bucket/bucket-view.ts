@@ -525,7 +525,7 @@ export class BucketView implements Filesystem {
     if (this.staged.has(key) || (await this.guard(() => this.meta.lookup(dir.key, name), key))) throw new FsError('EEXIST');
     // A zero-byte `name/` marker: the directory exists while empty, as in the S3 console.
     await this.guard(() => this.store.write(`${key}/`, ''), key);
-    this.meta.putDir(key);
+    this.meta.createdDir(key);
     return this.entry(this.nodeFor(key, { kind: 'dir' }));
   }
 

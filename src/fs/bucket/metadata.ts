@@ -167,6 +167,15 @@ export class BucketMetadata {
     this.set(key, { kind: 'dir' });
   }
 
+  /**
+   * A directory we just created where nothing was (no key under `key/`): its listing is known to be empty, so
+   * the names created in it next (`cp -r`, `mkdir -p a/b`) are answered here instead of one HEAD + LIST each.
+   */
+  createdDir(key: string): void {
+    this.putDir(key);
+    this.listings.set(key, new Map());
+  }
+
   removed(key: string): void {
     const { dir, name } = splitKey(key);
     this.names.set(key, MISSING);

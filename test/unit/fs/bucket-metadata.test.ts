@@ -1,0 +1,42 @@
+// Bucket metadata caching against a fake, empty bucket that counts requests.
+import { describe, expect, it } from 'vitest';
+import { BucketMetadata } from '../../../src/fs/bucket/metadata.js';
+import { StorageError } from '../../../src/storage/errors.js';
+import type { ListPage, ObjectStore } from '../../../src/storage/object-store.js';
+
+function emptyBucket() {
+  const requests: string[] = [];
+  const store = {
+    location: 's3://fake/',
+    async head(key: string) {
+      requests.push(`HEAD ${key}`);
+      throw new StorageError('NotFound', `${key} not found`);
+    },
+    async *list(prefix: string): AsyncIterable<ListPage> {
+      requests.push(`LIST ${prefix}`);
+      yield { objects: [], prefixes: [] };
+    },
+  } as unknown as ObjectStore;
+  return { store, requests };
+}
+
+describe('bucket metadata', () => {
+  it('a name outside any listing costs one HEAD + one LIST', async () => {
+    const { store, requests } = emptyBucket();
+    const meta = new BucketMetadata(store, { ttlMs: 60_000 });
+    expect(await meta.lookup('dir', 'f')).toBeUndefined();
+    expect(requests.sort()).toEqual(['HEAD dir/f', 'LIST dir/f/']);
+  });
+
+  it('a directory we created is known empty: names created in it next cost no request', async () => {
+    const { store, requests } = emptyBucket();
+    const meta = new BucketMetadata(store, { ttlMs: 60_000 });
+    meta.createdDir('new');
+    expect(await meta.lookup('', 'new')).toEqual({ kind: 'dir' });
+    expect(await meta.lookup('new', 'f')).toBeUndefined();
+    meta.putFile('new/f', { size: 3, etag: 'e', mtimeMs: 1 });
+    expect(await meta.lookup('new', 'f')).toMatchObject({ kind: 'file', size: 3 });
+    expect([...(await meta.list('new')).keys()]).toEqual(['f']);
+    expect(requests).toEqual([]);
+  });
+});
