@@ -1,5 +1,5 @@
 // Small helpers shared by the benchmarks: timing shell commands, medians, tables, results files.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +7,36 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Runs a shell command in a child process; a timeout kills it (a hung mount must not hang the benchmark). */
+/**
+ * Runs a shell command in a child process. A timeout kills its whole process group (a pipeline stuck on a hung
+ * mount must not hang the benchmark, nor live on after it) and rejects with "timed out after N s".
+ */
 export async function sh(cmd: string, opts: { timeoutMs?: number } = {}): Promise<string> {
-  const { stdout } = await run('bash', ['-c', cmd], { maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 0, killSignal: 'SIGKILL' });
-  return stdout;
+  if (!opts.timeoutMs) return (await run('bash', ['-c', cmd], { maxBuffer: 64 << 20 })).stdout;
+  const timeoutMs = opts.timeoutMs;
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', cmd], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) reject(new Error(`timed out after ${timeoutMs / 1000} s: ${cmd}`));
+      else if (code !== 0) reject(new Error(`Command failed (exit ${code}): ${cmd}\n${Buffer.concat(err).toString()}`));
+      else resolve(Buffer.concat(out).toString());
+    });
+  });
 }
 
 /** Seconds taken by a shell command. */

@@ -15,6 +15,7 @@
 // All I/O on mounts runs in child processes: this process serves our mount and must never block on it.
 //   node --import tsx bench/peers.ts [--quick] [--rounds 3] [--big-rounds 2] [--size-mib 1024] [--files 10000]
 //     [--find-objects 100000] [--random 2000] [--copy 1000] [--tools ours,rclone,s3fs] [--only seq,small,...]
+//     [--timeout-s 300]   (per command on a mount: s3fs's warm find over 100k objects spins for many minutes)
 import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     copy: { type: 'string' },
     tools: { type: 'string', default: 'ours,rclone,s3fs' },
     only: { type: 'string', default: 'seq,small,find,ls,random,write,copy' },
+    'timeout-s': { type: 'string', default: '300' },
   },
 });
 const quick = values.quick;
@@ -62,7 +64,8 @@ const PART = 16 * MiB; // S3Store's multipart part size and queue, also used for
 const QUEUE = 4;
 const SMALL_THREADS = 16;
 const RANDOM_THREADS = 8;
-const CMD_TIMEOUT_MS = 20 * 60_000; // a hung peer fails its figure instead of hanging the run
+/** A command on a mount that takes longer fails its figure ("timed out") instead of holding up the run. */
+const CMD_TIMEOUT_MS = Number(values['timeout-s']) * 1000;
 const sizeLabel = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / MiB} MiB`;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
