@@ -89,6 +89,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
       .allow_other = prop_int(env, argv[1], "allowOther", 0),
       .default_permissions = prop_int(env, argv[1], "defaultPermissions", 1),
       .read_only = prop_int(env, argv[1], "readOnly", 0),
+      .max_read = (unsigned)gf_splice_read_bytes(256),
   };
   char err[512] = "";
   int used_fusermount = 0;

@@ -31,9 +31,11 @@ static int mount_direct(const struct gf_mount_opts *o, char *err, size_t errlen)
     return -e;
   }
   char data[512], type[128];
-  snprintf(data, sizeof data, "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s%s", fd, st.st_mode & S_IFMT,
+  char max_read[32] = "";
+  if (o->max_read) snprintf(max_read, sizeof max_read, ",max_read=%u", o->max_read);
+  snprintf(data, sizeof data, "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s%s%s", fd, st.st_mode & S_IFMT,
            (unsigned)getuid(), (unsigned)getgid(), o->allow_other ? ",allow_other" : "",
-           o->default_permissions ? ",default_permissions" : "");
+           o->default_permissions ? ",default_permissions" : "", max_read);
   snprintf(type, sizeof type, "fuse.%s", o->subtype);
   unsigned long flags = MS_NOSUID | MS_NODEV | (o->read_only ? MS_RDONLY : 0);
   if (mount(o->fsname, o->mountpoint, type, flags, data) < 0) {

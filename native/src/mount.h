@@ -9,6 +9,7 @@ struct gf_mount_opts {
   int allow_other;
   int default_permissions;
   int read_only;
+  unsigned max_read; /* bytes; 0 = the kernel's default (mount(2) only) */
 };
 
 /* Returns the /dev/fuse fd of the new mount, or -errno with a message in err. */

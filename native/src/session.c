@@ -81,6 +81,15 @@ static void pipe_close(struct splice_pipe *p) {
   if (p->wr >= 0) close(p->wr);
 }
 
+size_t gf_splice_read_bytes(uint32_t max_pages) {
+  struct splice_pipe probe;
+  pipe_open(&probe, max_pages);
+  size_t pages = max_pages;
+  if (probe.cap / PAGE >= 3 && probe.cap / PAGE - 2 < pages) pages = probe.cap / PAGE - 2;
+  pipe_close(&probe);
+  return pages * PAGE;
+}
+
 int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->devfd = devfd;
@@ -103,13 +112,8 @@ int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg
     snprintf(err, errlen, "no INIT request from the kernel within %d ms", cfg->init_timeout_ms);
     return pr == 0 ? -ETIMEDOUT : -errno;
   }
-  /* A spliced reply must fit one pipe: ask for no larger requests than our pipes can carry whole. */
-  if (s->cfg.splice) {
-    struct splice_pipe probe;
-    pipe_open(&probe, s->cfg.max_pages);
-    if (probe.cap / PAGE >= 3 && probe.cap / PAGE - 2 < s->cfg.max_pages) s->cfg.max_pages = (uint32_t)(probe.cap / PAGE - 2);
-    pipe_close(&probe);
-  }
+  /* Requests (writes above all) may be max_pages long; reads are kept to what a pipe carries whole by the
+   * mount's max_read (gf_splice_read_bytes), and a read that still does not fit is answered with pread. */
   /* The kernel refuses reads smaller than its minimum buffer (8 KiB), even for INIT. */
   size_t bufsize = (size_t)s->cfg.max_pages * PAGE + REQ_HEADROOM;
   unsigned char *buf = malloc(bufsize);

@@ -81,6 +81,9 @@ struct gf_session {
 };
 
 /* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
+/* The largest read reply (bytes of data) a splice pipe of ours carries whole, for requests of up to
+ * max_pages: the mount's max_read, so that reads stay spliceable while writes may use all of max_pages. */
+size_t gf_splice_read_bytes(uint32_t max_pages);
 int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen);
 /* Starts reader threads and the notifier. Returns 0 or -errno. */
 int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user);
