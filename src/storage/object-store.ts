@@ -58,6 +58,16 @@ export interface ListPage {
 /** A body to upload: bytes in memory, a stream (with its size when known), or a local file by path. */
 export type WriteBody = Buffer | Uint8Array | string | { path: string } | { stream: Readable; size?: number };
 
+/** A multipart upload driven part by part (every part but the last at least 5 MiB). */
+export interface MultipartUpload {
+  /** Uploads part `partNumber` (1-based); parts may be sent in any order and concurrently. */
+  uploadPart(partNumber: number, body: Buffer): Promise<void>;
+  /** Makes the object visible, whole, from the parts sent. */
+  complete(): Promise<ObjectInfo>;
+  /** Throws the parts away (the object never appears). */
+  abort(): Promise<void>;
+}
+
 export interface ObjectStore {
   /** Where this store points, for messages and status: never contains secrets. */
   readonly location: string;
@@ -76,6 +86,11 @@ export interface ObjectStore {
    * refuse a name up front instead of failing at upload time. Optional (added after v0).
    */
   invalidKeyReason?(key: string): string | undefined;
+  /**
+   * Starts a multipart upload to `key`, for callers that produce the bytes over time (optional: S3 stores;
+   * added after v0).
+   */
+  startMultipart?(key: string): Promise<MultipartUpload>;
   /** Releases sockets/handles (optional; added after v0: callers must tolerate its absence). */
   close?(): void;
 }

@@ -399,6 +399,7 @@ export class BucketView implements Filesystem {
   async write(_ctx: RequestContext, _ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
     const h = this.handle(fh);
     if (h.kind !== 'staged' || !h.writable) throw new FsError('EBADF');
+    if (!h.file.deleted) this.uploads?.watch(h.file);
     return h.file.write(offset, data);
   }
 
@@ -592,6 +593,8 @@ export class BucketView implements Filesystem {
     if (file) {
       // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
       this.staged.delete(from);
+      void file.eager?.cancel(); // its parts went to the old key
+      file.eager = undefined;
       file.key = to;
       this.staged.set(to, file);
       file.generation++; // make sure the new key gets the bytes even if nothing changed since the last upload

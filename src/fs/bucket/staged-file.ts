@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { EagerUpload } from './eager-upload.js';
 
 export class StagedFile {
   /** Incremented by every change of the bytes. */
@@ -22,6 +23,8 @@ export class StagedFile {
   attempts = 0;
   lastError: string | undefined;
   retryTimer: NodeJS.Timeout | undefined;
+  /** Parts of these bytes already on their way to the bucket (uploads.ts), told of every change. */
+  eager: EagerUpload | undefined;
 
   private constructor(
     /** Store-relative key the bytes go to (changes on rename). */
@@ -86,7 +89,7 @@ export class StagedFile {
   async write(offset: number, data: Buffer): Promise<number> {
     await this.writeAt(offset, data);
     this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
-    this.changed();
+    this.changed(offset);
     return data.length;
   }
 
@@ -101,22 +104,26 @@ export class StagedFile {
     if (size === this.sizeBytes && this.generation > 0) return;
     await this.fh.truncate(size);
     this.sizeBytes = size;
-    this.changed();
+    this.changed(size);
   }
 
-  private changed(): void {
+  /** The bytes from `offset` on changed. */
+  private changed(offset: number): void {
     this.generation++;
     this.mtimeMs = Date.now();
+    this.eager?.changed(offset, this.sizeBytes);
   }
 
   /** Closes the local file, keeping it on disk (journaled data is picked up by the next run). */
   async closeFile(): Promise<void> {
     clearTimeout(this.retryTimer);
+    void this.eager?.cancel();
     await this.fh.close().catch(() => undefined);
   }
 
   async remove(): Promise<void> {
     clearTimeout(this.retryTimer);
+    void this.eager?.cancel();
     await this.fh.close().catch(() => undefined);
     await rm(this.dataPath, { force: true });
   }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { jitteredBackoffMs, type BackoffOptions } from '../../storage/backoff.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 import { StagedFile } from './staged-file.js';
+import { canUploadEagerly, EagerUpload } from './eager-upload.js';
 
 export interface UploadStatus {
   key: string;
@@ -52,6 +53,16 @@ export class Uploads {
     return this.opts.stagingDir;
   }
 
+  /**
+   * A file is about to be written: from now on, full parts of it go to the bucket as they are written
+   * (eager-upload.ts), unless the store cannot do multipart uploads or this round already gave up.
+   */
+  watch(file: StagedFile): void {
+    const store = this.opts.store;
+    if (file.eager || !canUploadEagerly(store)) return;
+    file.eager = new EagerUpload(store, file.key, (offset, length) => file.read(offset, length));
+  }
+
   /** Resolves once the bucket holds the file's bytes as of this call; rejects if an upload failed. */
   async sync(file: StagedFile): Promise<void> {
     const target = file.generation;
@@ -72,8 +83,13 @@ export class Uploads {
     const key = file.key;
     clearTimeout(file.retryTimer);
     await this.writeJournal(file);
+    // Parts sent while the file was written carry this upload if they still match the file; the next
+    // round of writes starts a new one.
+    const eager = file.eager;
+    file.eager = undefined;
     try {
-      const info = await this.opts.store.write(key, { path: file.dataPath });
+      const early = eager?.key === key ? await eager.finish(file.size) : void (await eager?.cancel());
+      const info = early ?? (await this.opts.store.write(key, { path: file.dataPath }));
       file.uploadedGeneration = Math.max(file.uploadedGeneration, generation);
       file.attempts = 0;
       file.lastError = undefined;
@@ -109,6 +125,8 @@ export class Uploads {
   /** The file was unlinked or released clean: stop tracking it. */
   forgetFile(file: StagedFile): void {
     clearTimeout(file.retryTimer);
+    void file.eager?.cancel();
+    file.eager = undefined;
     this.pending.delete(file);
     void rm(this.journalPath(file), { force: true });
   }

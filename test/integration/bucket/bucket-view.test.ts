@@ -1,8 +1,16 @@
 // A bucket mounted read-write through the real FUSE engine, on RGW, with the real cache. Every file
 // operation runs in a child process (sh): this process serves the mount and must never block on it.
 // The SDK is the oracle for what the bucket holds.
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +125,61 @@ describe('bucket view on RGW (read-write, write-through)', () => {
     // Nothing stays staged once the upload is done.
     expect((await readdir(cache.stagingDir)).filter((n) => !n.startsWith('.'))).toEqual([]);
   }, 180_000);
+
+  it('a large file goes up while it is written; a change to bytes already sent still reaches the bucket whole', async () => {
+    const mnt = await mount();
+    const work = tempDir('gd-eager-');
+    // The writer pauses after 48 MiB (3 parts) until the test has looked at the bucket, then maybe rewrites
+    // bytes at the start (already sent), then closes and prints the sha256 of what the file must hold.
+    const script = `
+import hashlib, os, sys, time
+path, sig, mode = sys.argv[1:4]
+data = bytearray(os.urandom(48 << 20))
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+view = memoryview(data)
+done = 0
+while done < len(data):
+    done += os.write(fd, view[done:done + (1 << 20)])
+open(sig + ".written", "w").close()
+while not os.path.exists(sig + ".go"):
+    time.sleep(0.02)
+if mode == "rewrite-head":
+    os.pwrite(fd, b"X" * 100, 10)
+    data[10:110] = b"X" * 100
+os.close(fd)
+print(hashlib.sha256(data).hexdigest())
+`;
+    try {
+      await writeFile(path.join(work.dir, 'w.py'), script);
+      for (const mode of ['append-only', 'rewrite-head']) {
+        const sig = path.join(work.dir, mode);
+        const writer = sh(`python3 ${work.dir}/w.py ${mnt}/${mode}.bin ${sig} ${mode}`);
+        // (The signal files are local, not on the mount: checking them here cannot block the mount.)
+        for (let t0 = Date.now(); !existsSync(`${sig}.written`) && Date.now() - t0 < 60_000; ) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // Before close(): a multipart upload is open for the key and parts of it are in the bucket already.
+        let parts = 0;
+        for (let t0 = Date.now(); parts === 0 && Date.now() - t0 < 20_000; await new Promise((r) => setTimeout(r, 100))) {
+          const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `data/${mode}.bin` }));
+          const upload = uploads.Uploads?.[0];
+          if (!upload) continue;
+          const listed = await client.send(new ListPartsCommand({ Bucket: bucket, Key: upload.Key!, UploadId: upload.UploadId! }));
+          parts = listed.Parts?.length ?? 0;
+        }
+        expect(parts, mode).toBeGreaterThan(0);
+        expect(await keys(`data/${mode}`)).toEqual([]); // invisible until close()
+        await writeFile(`${sig}.go`, '');
+        const expected = (await writer).trim();
+        expect(sha(await get(`data/${mode}.bin`)), mode).toBe(expected);
+        // Nothing is left behind: the eager upload was completed or aborted.
+        const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `data/${mode}.bin` }));
+        expect(left.Uploads ?? [], mode).toEqual([]);
+      }
+    } finally {
+      work.remove();
+    }
+  }, 120_000);
 
   it('a seeded random-write workload matches a model file, through the mount and in the bucket', async () => {
     const mnt = await mount();
