@@ -53,6 +53,12 @@ export function metaOf(info: ObjectInfo): ObjectMeta {
 }
 
 const MISSING = { kind: 'missing' } as const;
+/**
+ * A directory listed before with at most this many entries is listed again (one request per 1000 names) when
+ * a name in it is looked up after its listing expired, instead of probing that name (two requests). Reading a
+ * directory's files one by one would otherwise cost a HEAD + LIST per file once the TTL ran out mid-pass.
+ */
+const RELIST_MAX_ENTRIES = 10_000;
 /** Why an object `a` is not shown when keys `a/...` exist too: a name is either a file or a directory. */
 const HIDDEN_BY_DIR = 'a directory of the same name hides it';
 
@@ -62,6 +68,8 @@ export class BucketMetadata {
   private readonly names: LRUCache<string, Child | typeof MISSING>;
   private readonly listing = new Map<string, Promise<Map<string, Child>>>();
   private readonly probing = new Map<string, Promise<Child | undefined>>();
+  /** Directories listed before → how many entries they had (kept past the TTL: it sizes a re-list). */
+  private readonly listedBefore = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(
     private readonly store: ObjectStore,
@@ -104,6 +112,7 @@ export class BucketMetadata {
       }
     }
     this.listings.set(dir, children);
+    this.listedBefore.set(dir, children.size);
     return children;
   }
 
@@ -120,6 +129,8 @@ export class BucketMetadata {
     const key = childKey(dir, name);
     const known = this.names.get(key);
     if (known !== undefined) return known.kind === 'missing' ? undefined : known;
+    const before = this.listedBefore.get(dir);
+    if (before !== undefined && before <= RELIST_MAX_ENTRIES) return (await this.list(dir)).get(name);
     let p = this.probing.get(key);
     if (!p) {
       p = this.probe(key).finally(() => this.probing.delete(key));

@@ -28,6 +28,16 @@ describe('bucket metadata', () => {
     expect(requests.sort()).toEqual(['HEAD dir/f', 'LIST dir/f/']);
   });
 
+  it('once a listed directory expires, looking up its names lists it again once instead of probing each name', async () => {
+    const { store, requests } = emptyBucket();
+    const meta = new BucketMetadata(store, { ttlMs: 20 });
+    await meta.list('dir');
+    await new Promise((r) => setTimeout(r, 40));
+    const names = Array.from({ length: 50 }, (_, i) => `f${i}`);
+    expect(await Promise.all(names.map((n) => meta.lookup('dir', n)))).toEqual(names.map(() => undefined));
+    expect(requests).toEqual(['LIST dir/', 'LIST dir/']);
+  });
+
   it('a directory we created is known empty: names created in it next cost no request', async () => {
     const { store, requests } = emptyBucket();
     const meta = new BucketMetadata(store, { ttlMs: 60_000 });
