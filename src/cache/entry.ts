@@ -147,9 +147,12 @@ export class OpenEntry {
         out ??= Buffer.allocUnsafe(end - offset);
         copyOut(chunk, pos, segEnd, out, pos - offset);
         pos = segEnd;
+      } else if (!this.map.has(b)) {
+        // Neither on disk nor in memory: an uncached chunk let go meanwhile (memory bound). Fetch it again.
+        this.ensure(b, b1, 'demand', pending);
       } else {
         let runEnd = b + 1;
-        while (runEnd < b1 && !pending.has(runEnd) && !this.retained.has(runEnd)) runEnd++;
+        while (runEnd < b1 && !pending.has(runEnd) && !this.retained.has(runEnd) && this.map.has(runEnd)) runEnd++;
         const segEnd = Math.min(end, runEnd * bs);
         out ??= Buffer.allocUnsafe(end - offset);
         await this.readFile(out, pos - offset, segEnd - pos, pos);
@@ -204,7 +207,7 @@ export class OpenEntry {
       const present = b < b1 && this.map.has(b);
       const flying = b < b1 ? this.inflight.get(b) : undefined;
       if (flying) pending.set(b, flying);
-      const needs = b < b1 && !present && !flying;
+      const needs = b < b1 && !present && !flying && !this.retained.has(b);
       if (runStart >= 0 && (!needs || b - runStart >= this.maxRequestBlocks)) {
         const p = this.fetch(runStart, b, priority);
         for (let i = runStart; i < b; i++) pending.set(i, p);
@@ -226,7 +229,7 @@ export class OpenEntry {
     let slots = this.host.queue.idle;
     let runStart = -1;
     for (let b = from; b <= to && slots > 0; b++) {
-      const needs = b < to && !this.map.has(b) && !this.inflight.has(b);
+      const needs = b < to && !this.map.has(b) && !this.inflight.has(b) && !this.retained.has(b);
       if (runStart >= 0 && (!needs || b - runStart >= full)) {
         // Short runs are fine when bounded by data we have (a hole) or by EOF, not by the window's edge.
         if (b - runStart >= full || b < to || to === this.blockCount) {
@@ -289,6 +292,10 @@ export class OpenEntry {
         if (writer) this.host.release(reserved);
         if (writer?.error) this.reportWriteError(writer.error);
         this.host.counters.bytesUncached += got;
+        // Not on disk, but kept in memory for its reader like any fetched chunk: else a prefetch that could
+        // not be cached was thrown away and fetched again on demand (a bounded-out sequential read fetched
+        // its object 16 times over).
+        if (!this.failed) this.host.retain(this, chunk);
         return chunk;
       }
       this.map.markWritten(b0, b1);

@@ -4,6 +4,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache } from '../../../src/cache/index.js';
 import { duBytes } from '../../../src/cache/inspect.js';
+import { CountingStore } from '../../helpers/counting-store.js';
 import { rgwBucket, tempDir, type RgwBucket } from './env.js';
 
 const MiB = 1 << 20;
@@ -80,6 +81,26 @@ describe('cache size bound', () => {
       await cache.close();
     }
     expect(duBytes(dir.path)).toBeLessThanOrEqual(bound);
+  });
+
+  it('a sequential read that cannot be cached still fetches each byte about once (prefetched chunks kept in memory)', async () => {
+    const counting = new CountingStore(rgw.store);
+    const cache = await openCache({ dir: `${dir.path}/tiny`, maxBytes: 1 * MiB, minFreeBytes: 0 }); // below the index alone
+    try {
+      const o = objects[3]!;
+      const h = await cache.open(
+        { kind: 'object', location: rgw.store.location, key: o.key, etag: o.etag },
+        { store: counting, key: o.key, size: o.data.length },
+      );
+      const parts: Buffer[] = [];
+      for (let off = 0; off < o.data.length; off += 128 * 1024) parts.push(await h.read(off, 128 * 1024));
+      h.close();
+      expect(Buffer.concat(parts).equals(o.data)).toBe(true);
+      expect(cache.stats().conditions.BoundExceeded).toBeGreaterThan(0);
+      expect(counting.bytesRead()).toBeLessThanOrEqual(o.data.length * 1.25);
+    } finally {
+      await cache.close();
+    }
   });
 
   it('never evicts an open entry; when nothing can be evicted reads still succeed, uncached, and it is reported', async () => {
