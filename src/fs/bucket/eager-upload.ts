@@ -10,8 +10,22 @@ import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../storage/obj
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */
 export const EAGER_PART_BYTES = 16 * 1024 * 1024;
-/** Parts read from the staging file and in flight at once (each one part of memory). */
+/** Parts read from the staging file and in flight at once, per file (each one part of memory)… */
 const MAX_PARTS_IN_FLIGHT = 4;
+/** …and for the whole process, so that many files written at once stay within 128 MiB. */
+const MAX_PARTS_IN_FLIGHT_TOTAL = 8;
+let partsInFlightTotal = 0;
+/** Uploads with a full part ready that found no free slot: pumped again when a part ends. */
+const waitingForSlot = new Set<EagerUpload>();
+
+function partEnded(): void {
+  partsInFlightTotal--;
+  for (const upload of waitingForSlot) {
+    if (partsInFlightTotal >= MAX_PARTS_IN_FLIGHT_TOTAL) break;
+    waitingForSlot.delete(upload);
+    upload.pump();
+  }
+}
 /** S3 allows 10,000 parts; the last one is kept for the tail. */
 const MAX_EAGER_PARTS = 9_999;
 
@@ -30,8 +44,8 @@ export class EagerUpload {
   private readonly parts: Promise<void>[] = [];
   private upload: Promise<MultipartUpload> | undefined;
   private givenUp = false;
-  /** finish() has begun: the tail goes as the last part, nothing more early. */
-  private finishing = false;
+  /** Wakes finish() when a part of this upload ends. */
+  private onPartEnded: (() => void) | undefined;
 
   constructor(
     private readonly store: MultipartStore,
@@ -51,18 +65,23 @@ export class EagerUpload {
     this.pump();
   }
 
-  private pump(): void {
+  /** Starts parts for the full parts written past the frontier, as slots allow. */
+  pump(): void {
     while (
       !this.givenUp &&
-      !this.finishing &&
       this.inFlight < MAX_PARTS_IN_FLIGHT &&
       this.nextPart <= MAX_EAGER_PARTS &&
       this.size - this.frontier >= EAGER_PART_BYTES
     ) {
+      if (partsInFlightTotal >= MAX_PARTS_IN_FLIGHT_TOTAL) {
+        waitingForSlot.add(this);
+        return;
+      }
       const offset = this.frontier;
       const partNumber = this.nextPart++;
       this.frontier += EAGER_PART_BYTES;
       this.inFlight++;
+      partsInFlightTotal++;
       this.upload ??= this.store.startMultipart(this.key);
       const sent = (async () => {
         const upload = await this.upload!;
@@ -76,7 +95,9 @@ export class EagerUpload {
           })
           .finally(() => {
             this.inFlight--;
+            partEnded();
             this.pump();
+            this.onPartEnded?.();
           }),
       );
     }
@@ -87,18 +108,25 @@ export class EagerUpload {
    * be used (nothing sent early, or given up): the caller uploads the file whole.
    */
   async finish(size: number): Promise<ObjectInfo | undefined> {
-    if (!this.upload || this.givenUp || size < this.frontier) {
+    const nothingEarly = !this.upload && !waitingForSlot.has(this);
+    if (nothingEarly || this.givenUp || size < this.frontier) {
       await this.cancel();
       return undefined;
     }
-    this.finishing = true;
-    await Promise.all(this.parts);
+    // Full parts not sent yet (the writer outran the uploads) go as parts too: the tail read into memory
+    // below is less than one part, however far ahead the writer was.
+    this.size = size;
+    this.pump();
+    while (!this.givenUp && (this.inFlight > 0 || size - this.frontier >= EAGER_PART_BYTES)) {
+      await new Promise<void>((resolve) => (this.onPartEnded = resolve));
+    }
+    this.onPartEnded = undefined;
     if (this.givenUp) {
       await this.cancel();
       return undefined;
     }
     try {
-      const upload = await this.upload;
+      const upload = await this.upload!;
       if (size > this.frontier) await upload.uploadPart(this.nextPart, await this.readBytes(this.frontier, size - this.frontier));
       return await upload.complete();
     } catch (err) {
@@ -110,6 +138,8 @@ export class EagerUpload {
   /** Gives up: no more parts, and the upload (if started) is aborted. */
   async cancel(): Promise<void> {
     this.givenUp = true;
+    waitingForSlot.delete(this);
+    this.onPartEnded?.();
     if (!this.upload) return;
     const upload = this.upload;
     this.upload = undefined;
