@@ -32,6 +32,8 @@ const BAD_CREDENTIAL_CODES = new Set([
   'CredentialsProviderError',
   'AuthorizationHeaderMalformed',
 ]);
+/** Out of file descriptors: our own limit, not the network's fault (a socket could not even be opened). */
+const FD_LIMIT_CODES = new Set(['EMFILE', 'ENFILE']);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded']);
 
 export interface S3ErrorContext {
@@ -57,7 +59,7 @@ export function classifyS3Error(err: unknown): StorageErrorCode {
   const e = (err ?? {}) as SdkLikeError;
   const code = errorCode(e);
   const status = statusOf(e);
-  if (code === 'AbortError') return 'Io';
+  if (code === 'AbortError' || FD_LIMIT_CODES.has(code)) return 'Io';
   if (BAD_CREDENTIAL_CODES.has(code)) return 'BadCredentials';
   if (THROTTLE_CODES.has(code) || status === 429) return 'Throttled';
   if (code === 'PreconditionFailed' || status === 412) return 'PreconditionFailed';
@@ -106,6 +108,10 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
       message = `invalid byte range for ${target} ${at}`;
       break;
     default:
+      if (FD_LIMIT_CODES.has(sdkCode)) {
+        message = `S3 ${ctx.op} of ${target} ${at} failed: this process is out of file descriptors (${sdkCode}): raise its open-file limit (ulimit -n, or LimitNOFILE= in the systemd unit)`;
+        break;
+      }
       message = `S3 ${ctx.op} of ${target} ${at} failed: ${sdkCode}${e.message && e.message !== sdkCode ? `: ${e.message}` : ''}`;
   }
   const status = statusOf(e);

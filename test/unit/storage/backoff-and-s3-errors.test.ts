@@ -28,6 +28,13 @@ describe('classifyS3Error', () => {
     expect(classifyS3Error(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe('Unreachable');
     expect(classifyS3Error(sdk('InternalError', 500))).toBe('Io');
   });
+  it('out of file descriptors is our limit, not an unreachable endpoint, and says how to raise it', () => {
+    const emfile = Object.assign(new Error('connect EMFILE 127.0.0.1:9000 - Local (undefined:undefined)'), { code: 'EMFILE' });
+    expect(classifyS3Error(emfile)).toBe('Io');
+    const e = toStorageError(emfile, { bucket: 'b', where: 'http://h:1', op: 'read', key: 'k' });
+    expect(e.message).toMatch(/out of file descriptors \(EMFILE\).*LimitNOFILE/);
+    expect(e.message).not.toMatch(/cannot reach/);
+  });
   it('names bucket and endpoint, marks 5xx retryable', () => {
     const e = toStorageError(sdk('InternalError', 500), { bucket: 'b', where: 'http://h:1', op: 'write', key: 'k' });
     expect(e.message).toContain('"k" in bucket "b" at http://h:1');
