@@ -256,8 +256,11 @@ describe('reliability: kill -9 of the daemon', () => {
       const holders = held.map((n) => copy(n, Math.floor(bucketFiles.get(`${dir}/${n}`)!.length / 2)));
       await Promise.all(holders.map((c) => c.waitFor('holding', (ls) => ls.some((l) => l.kind === 'holding'))));
       const hanging = hang.map((n) => copy(n));
-      // The journal is written before the upload request: once the proxy holds a request, the close() is on record.
       await until('every hang upload to reach the bucket side', async () => proxy.requests, (rq) => hang.every((n) => rq.some((r) => /^(PUT|POST) /.test(r) && r.includes(`/${dir}/${n}`))));
+      // A request alone does not mean close() was called: a large file sends parts while it is still being
+      // written. close() is on record once its journal is (fail files keep theirs until retried).
+      const journals = () => readdirSync(path.join(home, 'cache', 'staging')).filter((f) => f.endsWith('.json'));
+      await until('every hang close() to be journaled', async () => journals(), (j) => j.length >= hang.length + fail.length);
 
       await kill();
       await settle(hanging);
