@@ -117,7 +117,8 @@ export class EagerUpload {
     // below is less than one part, however far ahead the writer was.
     this.size = size;
     this.pump();
-    while (!this.givenUp && (this.inFlight > 0 || size - this.frontier >= EAGER_PART_BYTES)) {
+    const fullPartsLeft = () => size - this.frontier >= EAGER_PART_BYTES && this.nextPart <= MAX_EAGER_PARTS;
+    while (!this.givenUp && (this.inFlight > 0 || fullPartsLeft())) {
       await new Promise<void>((resolve) => (this.onPartEnded = resolve));
     }
     this.onPartEnded = undefined;
