@@ -161,3 +161,31 @@ export function laterTempDir(prefix: string): { dir: string; create: () => void;
   const dir = path.join(tmpdir(), `${prefix}${randomBytes(6).toString('hex')}`);
   return { dir, create: () => mkdirSync(dir, { mode: 0o700 }), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * One test daemon's home (created in beforeAll via `work.create()`): settings.yaml, socket, log, cache and
+ * secrets directory inside it, and the environment `gradient` runs with. `layout` (paths relative to the
+ * home) moves the mountpoint or the cache and adds a config file.
+ */
+export function daemonHome(prefix: string, layout: { mountpoint?: string; cacheDir?: string; config?: string } = {}) {
+  const work = laterTempDir(prefix);
+  const home = work.dir;
+  const mnt = path.join(home, layout.mountpoint ?? 'datasets');
+  const settings = path.join(home, 'settings.yaml');
+  const env: NodeJS.ProcessEnv = {
+    HOME: home,
+    PATH: process.env.PATH,
+    GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const daemon = new DaemonProcess({
+    settings,
+    mountpoint: mnt,
+    socket: path.join(home, 'daemon.sock'),
+    cacheDir: path.join(home, layout.cacheDir ?? 'cache'),
+    logFile: path.join(home, 'daemon.log'),
+    ...(layout.config === undefined ? {} : { config: path.join(home, layout.config) }),
+    env,
+  });
+  return { work, home, mnt, settings, env, daemon };
+}

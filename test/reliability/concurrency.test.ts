@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
+import { daemonHome, until } from '../helpers/daemon-process.js';
 import { Fsio, settle } from '../helpers/fsio.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
@@ -22,24 +22,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: concurrent readers and many open files', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = laterTempDir('gd-conc-');
-  const home = work.dir;
-  const mnt = path.join(home, 'datasets');
-  const settings = path.join(home, 'settings.yaml');
-  const env: NodeJS.ProcessEnv = {
-    HOME: home,
-    PATH: process.env.PATH,
-    GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  const daemon = new DaemonProcess({
-    settings,
-    mountpoint: mnt,
-    socket: path.join(home, 'daemon.sock'),
-    cacheDir: path.join(home, 'cache'),
-    logFile: path.join(home, 'daemon.log'),
-    env,
-  });
+  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-conc-');
   let catalogBucket = '';
   let dataBucket = '';
   /** Every file on the mount → its sha256, split by size. */

@@ -17,7 +17,7 @@ import type { S3Entry } from '../../src/settings/schema.js';
 import { resolveEntryCredentials } from '../../src/settings/secrets.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
+import { daemonHome, laterTempDir, until } from '../helpers/daemon-process.js';
 import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 
@@ -156,14 +156,9 @@ describe('reliability: a corpus of malformed settings and config files', () => {
 describe('reliability: malformed files fed to the real daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = laterTempDir('gd-corpus-daemon-');
-  const home = work.dir;
-  const mnt = path.join(home, 'datasets');
-  const settings = path.join(home, 'settings.yaml');
+  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-corpus-daemon-', { config: 'config.yaml' });
   const config = path.join(home, 'config.yaml');
-  const secrets = path.join(home, 'secrets');
-  const env: NodeJS.ProcessEnv = { HOME: home, PATH: process.env.PATH, GRADIENT_SECRETS_DIR: secrets, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-  const daemon = new DaemonProcess({ settings, mountpoint: mnt, socket: path.join(home, 'daemon.sock'), cacheDir: path.join(home, 'cache'), logFile: path.join(home, 'daemon.log'), config, env });
+  const secrets = env.GRADIENT_SECRETS_DIR!;
   let bucket = '';
   const SECRET = s.secretAccessKey; // the real key: used from a secret file and, in one entry, in plain text
   const goodConfig = 'buckets:\n  metadataTtl: 1\n';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { putFiles } from '../../src/catalog/put.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
-import { DaemonProcess, laterTempDir, until } from '../helpers/daemon-process.js';
+import { daemonHome, until } from '../helpers/daemon-process.js';
 import { pythonJson } from '../helpers/fsio.js';
 import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
@@ -64,28 +64,15 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
   const s = s3Server();
   const client = s3Client();
   const R = randomBytes(4).toString('hex'); // marks every hostile name, to search for strays afterwards
-  const work = laterTempDir('gd-hostile-');
-  const home = work.dir;
+  // Cache and mount each in a box of their own: a stray name escaping either would land beside them.
+  const { work, home, mnt, settings, daemon } = daemonHome('gd-hostile-', {
+    mountpoint: 'mntbox/datasets',
+    cacheDir: 'cachebox/cache',
+    config: 'config.yaml',
+  });
   const cacheParent = path.join(home, 'cachebox');
   const mntParent = path.join(home, 'mntbox');
-  const mnt = path.join(mntParent, 'datasets');
-  const settings = path.join(home, 'settings.yaml');
-  const env: NodeJS.ProcessEnv = {
-    HOME: home,
-    PATH: process.env.PATH,
-    GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
   const config = path.join(home, 'config.yaml');
-  const daemon = new DaemonProcess({
-    settings,
-    mountpoint: mnt,
-    socket: path.join(home, 'daemon.sock'),
-    cacheDir: path.join(cacheParent, 'cache'),
-    logFile: path.join(home, 'daemon.log'),
-    config,
-    env,
-  });
   let catalogBucket = '';
   let hostileBucket = '';
   let ds = '';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { DaemonProcess, laterTempDir, mountCount, until } from '../helpers/daemon-process.js';
+import { daemonHome, mountCount, until } from '../helpers/daemon-process.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { Fsio, settle, type FsioLine } from '../helpers/fsio.js';
 import { shStatus } from '../helpers/fuse-mount.js';
@@ -25,24 +25,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: kill -9 of the daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const work = laterTempDir('gd-kill9-');
-  const home = work.dir;
-  const mnt = path.join(home, 'datasets');
-  const settings = path.join(home, 'settings.yaml');
-  const env: NodeJS.ProcessEnv = {
-    HOME: home,
-    PATH: process.env.PATH,
-    GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  const daemon = new DaemonProcess({
-    settings,
-    mountpoint: mnt,
-    socket: path.join(home, 'daemon.sock'),
-    cacheDir: path.join(home, 'cache'),
-    logFile: path.join(home, 'daemon.log'),
-    env,
-  });
+  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-kill9-');
   let catalogBucket = '';
   let dataBucket = '';
   let proxy: FaultProxy;
