@@ -4,7 +4,7 @@
 //   2. cold sequential read of a 1 GiB object through the mount vs 8-way ranged SDK GETs (target ≥ 0.9×)
 //   3. `ls -l` of a 10k-object prefix, fresh mount (ms)
 //   node --import tsx bench/bucket.ts [--rounds 2] [--size-mib 1024] [--files 10000]
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { startRgw } from '../test/helpers/rgw.js';
-import { dropCaches, median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
+import { dropCaches, median, printTable, saveResults, sdkClient, sh, timeSh, type Row } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,14 +48,7 @@ const ratios: Row[] = [];
 let session: FuseSession | undefined;
 try {
   const creds = { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey };
-  const client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: creds,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = sdkClient(rgw);
   const bucket = 'bench';
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const source = path.join(work, 'source.bin');

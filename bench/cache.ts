@@ -5,7 +5,7 @@
 //   3. 10k × 4 KiB files, cold, through the cache (files/s)        vs direct SDK GETs, same concurrency
 //   4. random 4 KiB reads in a 1 GiB object (ops/s), cold and warm vs direct 4 KiB ranged GETs
 //   node --import tsx bench/cache.ts [--rounds 2] [--size-mib 1024] [--files 10000] [--random 2000]
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes, randomInt } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { openCache, type Cache, type CacheIdentity } from '../src/cache/index.js
 import { S3Store } from '../src/storage/s3-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
-import { median, printTable, saveResults, timeSh, type Row } from './lib.js';
+import { median, printTable, saveResults, sdkClient, timeSh, type Row } from './lib.js';
 import { startRgw } from '../test/helpers/rgw.js';
 
 const { values } = parseArgs({
@@ -70,14 +70,7 @@ const ratios: Row[] = [];
 try {
   const s3 = rgw;
   const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: creds,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = sdkClient(rgw);
   const bucket = 'bench';
   const admin = new S3Store({ bucket, endpoint: s3.endpoint, credentials: { kind: 'static', ...creds } });
   await admin.client.send(new (await import('@aws-sdk/client-s3')).CreateBucketCommand({ Bucket: bucket }));

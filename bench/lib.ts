@@ -4,6 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { RgwServer } from '../test/helpers/rgw.js';
 
 const run = promisify(execFile);
 
@@ -95,4 +97,16 @@ export function saveResults(name: string, data: object): string {
   const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ machine: machine(), ...data }, null, 2));
   return file;
+}
+
+/** A bare SDK client on a benchmark's RGW, for the limit rows: checksums only where S3 requires them, as S3Store. */
+export function sdkClient(rgw: RgwServer): S3Client {
+  return new S3Client({
+    endpoint: rgw.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

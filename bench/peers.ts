@@ -16,7 +16,7 @@
 //   node --import tsx bench/peers.ts [--quick] [--rounds 3] [--big-rounds 2] [--size-mib 1024] [--files 10000]
 //     [--find-objects 100000] [--random 2000] [--copy 1000] [--tools ours,rclone,s3fs] [--only seq,small,...]
 //     [--timeout-s 300]   (per command on a mount: s3fs's warm find over 100k objects spins for many minutes)
-import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +28,7 @@ import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { startRgw } from '../test/helpers/rgw.js';
-import { dropCaches, loadAvg, median, pool, printTable, saveResults, sh, type Row } from './lib.js';
+import { dropCaches, loadAvg, median, pool, printTable, saveResults, sdkClient, sh, type Row } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -227,14 +227,7 @@ try {
   log(`RGW at ${rgw.endpoint}; work dir ${work}; load ${loadAvg()}`);
   loads.push({ at: 'start', load: loadAvg() });
   const creds = { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey };
-  const client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: creds,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = sdkClient(rgw);
   const bucket = 'bench';
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const store = new S3Store({ bucket, endpoint: rgw.endpoint, credentials: { kind: 'static', ...creds }, partSize: PART, queueSize: QUEUE });
@@ -473,6 +466,17 @@ try {
   };
 
   /** A fresh mount of `tool`, closed whatever happens; a mount failure is recorded against `ids`. */
+  /** `<workload>-cold` then `-warm` on each tool's fresh mount, the page cache dropped before the cold run. */
+  async function coldThenWarm(workload: string, r: number, run: (m: Mounted) => Promise<number>): Promise<void> {
+    for (const tool of order(r)) {
+      await withMount(tool, r, [`${workload}-cold`, `${workload}-warm`], async (m) => {
+        await dropCaches();
+        await measure(`${workload}-cold`, tool, r, m, () => run(m));
+        await measure(`${workload}-warm`, tool, r, m, () => run(m));
+      });
+    }
+  }
+
   async function withMount(tool: Tool, r: number, ids: string[], body: (m: Mounted) => Promise<void>): Promise<void> {
     let m: Mounted;
     try {
@@ -546,13 +550,7 @@ try {
       });
       await smallRead(smallLocal); // warm the page cache
       await measure('small-warm', 'limit', r, undefined, () => smallRead(smallLocal));
-      for (const tool of order(r)) {
-        await withMount(tool, r, ['small-cold', 'small-warm'], async (m) => {
-          await dropCaches();
-          await measure('small-cold', tool, r, m, () => smallRead(`${m.mnt}/small`));
-          await measure('small-warm', tool, r, m, () => smallRead(`${m.mnt}/small`));
-        });
-      }
+      await coldThenWarm('small', r, (m) => smallRead(`${m.mnt}/small`));
     }
     loads.push({ at: 'small', load: loadAvg() });
   }
@@ -567,13 +565,7 @@ try {
       });
       await find(treeLocal);
       await measure('find-warm', 'limit', r, undefined, () => find(treeLocal));
-      for (const tool of order(r)) {
-        await withMount(tool, r, ['find-cold', 'find-warm'], async (m) => {
-          await dropCaches();
-          await measure('find-cold', tool, r, m, () => find(`${m.mnt}/tree`));
-          await measure('find-warm', tool, r, m, () => find(`${m.mnt}/tree`));
-        });
-      }
+      await coldThenWarm('find', r, (m) => find(`${m.mnt}/tree`));
     }
     loads.push({ at: 'find', load: loadAvg() });
   }
@@ -588,13 +580,7 @@ try {
       });
       await ls(smallLocal);
       await measure('ls-warm', 'limit', r, undefined, () => ls(smallLocal));
-      for (const tool of order(r)) {
-        await withMount(tool, r, ['ls-cold', 'ls-warm'], async (m) => {
-          await dropCaches();
-          await measure('ls-cold', tool, r, m, () => ls(`${m.mnt}/small`));
-          await measure('ls-warm', tool, r, m, () => ls(`${m.mnt}/small`));
-        });
-      }
+      await coldThenWarm('ls', r, (m) => ls(`${m.mnt}/small`));
     }
     loads.push({ at: 'ls', load: loadAvg() });
   }
@@ -614,13 +600,7 @@ try {
       });
       await sh(`cat ${source} > /dev/null`);
       await measure('random-warm', 'limit', r, undefined, () => randomRead(source));
-      for (const tool of order(r)) {
-        await withMount(tool, r, ['random-cold', 'random-warm'], async (m) => {
-          await dropCaches();
-          await measure('random-cold', tool, r, m, () => randomRead(`${m.mnt}/big/big.bin`));
-          await measure('random-warm', tool, r, m, () => randomRead(`${m.mnt}/big/big.bin`));
-        });
-      }
+      await coldThenWarm('random', r, (m) => randomRead(`${m.mnt}/big/big.bin`));
     }
     loads.push({ at: 'random', load: loadAvg() });
   }
