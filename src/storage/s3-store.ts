@@ -321,15 +321,18 @@ export class S3Store implements ObjectStore {
       const onAbort = () => void upload.abort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const out = await upload.done();
-        const etag = stripQuotes(out.ETag);
-        // RGW answers CompleteMultipartUpload with an empty ETag: ask for the real one.
-        if (etag === '' || size === undefined) return await this.head(key);
-        return { key, size, etag, lastModified: new Date(), versionId: out.VersionId };
+        return await this.completedInfo(key, await upload.done(), size);
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
     });
+  }
+
+  /** What a completed multipart upload made. RGW answers it with an empty ETag: then ask for the real one. */
+  private async completedInfo(key: string, out: { ETag?: string; VersionId?: string }, size: number | undefined): Promise<ObjectInfo> {
+    const etag = stripQuotes(out.ETag);
+    if (etag === '' || size === undefined) return this.head(key);
+    return { key, size, etag, lastModified: new Date(), versionId: out.VersionId };
   }
 
   async startMultipart(key: string): Promise<MultipartUpload> {
@@ -353,10 +356,7 @@ export class S3Store implements ObjectStore {
         const out = await this.call('write', key, () =>
           this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } })),
         );
-        const etag = stripQuotes(out.ETag);
-        // RGW answers CompleteMultipartUpload with an empty ETag: ask for the real one.
-        if (etag === '') return this.head(key);
-        return { key, size, etag, lastModified: new Date(), versionId: out.VersionId };
+        return this.completedInfo(key, out, size);
       },
       abort: async () => {
         await this.call('write', key, () => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })));

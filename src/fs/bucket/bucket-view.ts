@@ -593,8 +593,7 @@ export class BucketView implements Filesystem {
     if (file) {
       // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
       this.staged.delete(from);
-      void file.eager?.cancel(); // its parts went to the old key
-      file.eager = undefined;
+      file.abandonEager(); // its parts went to the old key
       file.key = to;
       this.staged.set(to, file);
       file.generation++; // make sure the new key gets the bytes even if nothing changed since the last upload

@@ -49,8 +49,8 @@ export class EagerUpload {
 
   constructor(
     private readonly store: MultipartStore,
-    /** The key the parts go to; a file renamed meanwhile cannot use them. */
-    readonly key: string,
+    /** The key the parts go to (a rename abandons the upload: StagedFile.abandonEager). */
+    private readonly key: string,
     private readonly readBytes: (offset: number, length: number) => Promise<Buffer>,
   ) {}
 

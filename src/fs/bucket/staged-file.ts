@@ -114,16 +114,22 @@ export class StagedFile {
     this.eager?.changed(offset, this.sizeBytes);
   }
 
+  /** Stops sending parts early and aborts what was sent (the bytes will not go there, or not that way). */
+  abandonEager(): void {
+    void this.eager?.cancel();
+    this.eager = undefined;
+  }
+
   /** Closes the local file, keeping it on disk (journaled data is picked up by the next run). */
   async closeFile(): Promise<void> {
     clearTimeout(this.retryTimer);
-    void this.eager?.cancel();
+    this.abandonEager();
     await this.fh.close().catch(() => undefined);
   }
 
   async remove(): Promise<void> {
     clearTimeout(this.retryTimer);
-    void this.eager?.cancel();
+    this.abandonEager();
     await this.fh.close().catch(() => undefined);
     await rm(this.dataPath, { force: true });
   }

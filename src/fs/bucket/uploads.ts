@@ -83,13 +83,12 @@ export class Uploads {
     const key = file.key;
     clearTimeout(file.retryTimer);
     await this.writeJournal(file);
-    // Parts sent while the file was written carry this upload if they still match the file; the next
-    // round of writes starts a new one.
+    // Parts sent while the file was written carry this upload if they still match the file (a rename
+    // abandons them); the next round of writes starts a new one.
     const eager = file.eager;
     file.eager = undefined;
     try {
-      const early = eager?.key === key ? await eager.finish(file.size) : void (await eager?.cancel());
-      const info = early ?? (await this.opts.store.write(key, { path: file.dataPath }));
+      const info = (await eager?.finish(file.size)) ?? (await this.opts.store.write(key, { path: file.dataPath }));
       file.uploadedGeneration = Math.max(file.uploadedGeneration, generation);
       file.attempts = 0;
       file.lastError = undefined;
@@ -125,8 +124,7 @@ export class Uploads {
   /** The file was unlinked or released clean: stop tracking it. */
   forgetFile(file: StagedFile): void {
     clearTimeout(file.retryTimer);
-    void file.eager?.cancel();
-    file.eager = undefined;
+    file.abandonEager();
     this.pending.delete(file);
     void rm(this.journalPath(file), { force: true });
   }
