@@ -260,21 +260,22 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
   return num(env, gf_session_notify(&js->core, data, len));
 }
 
-/* bind(session, fh, fd) / unbind(session, fh) / backingOpen(session, fd) / backingClose(session, id) */
+/* bind(session, fh, fd, mode) / unbind(session, fh) / backingOpen(session, fd) / backingClose(session, id) */
 static napi_value session_int_op(napi_env env, napi_callback_info info, int which) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct js_session *js = argc >= 2 ? get_session(env, argv[0]) : NULL;
   if (!js) return NULL;
   int64_t a = 0;
-  int32_t b = -1;
-  if (napi_get_value_int64(env, argv[1], &a) != napi_ok || (which == 0 && (argc < 3 || napi_get_value_int32(env, argv[2], &b) != napi_ok))) {
+  int32_t b = -1, mode = 0;
+  if (napi_get_value_int64(env, argv[1], &a) != napi_ok ||
+      (which == 0 && (argc < 4 || napi_get_value_int32(env, argv[2], &b) != napi_ok || napi_get_value_int32(env, argv[3], &mode) != napi_ok))) {
     napi_throw_type_error(env, NULL, "bad arguments");
     return NULL;
   }
   switch (which) {
-    case 0: return num(env, gf_session_bind(&js->core, (uint64_t)a, b));
+    case 0: return num(env, gf_session_bind(&js->core, (uint64_t)a, b, mode));
     case 1: return num(env, gf_session_unbind(&js->core, (uint64_t)a));
     case 2: return num(env, gf_session_backing_open(&js->core, (int)a));
     default: return num(env, gf_session_backing_close(&js->core, (int)a));
@@ -285,7 +286,7 @@ static napi_value js_unbind(napi_env env, napi_callback_info info) { return sess
 static napi_value js_backing_open(napi_env env, napi_callback_info info) { return session_int_op(env, info, 2); }
 static napi_value js_backing_close(napi_env env, napi_callback_info info) { return session_int_op(env, info, 3); }
 
-/* stats(session) -> { fastReads, fastBytes, forwarded, notifyErrors } */
+/* stats(session) -> { fastReads, fastBytes, fastWrites, fastWritten, forwarded, notifyErrors } */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -296,6 +297,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   CHECK(env, napi_create_object(env, &o));
   napi_set_named_property(env, o, "fastReads", num(env, (double)atomic_load(&js->core.stat_fast_reads)));
   napi_set_named_property(env, o, "fastBytes", num(env, (double)atomic_load(&js->core.stat_fast_bytes)));
+  napi_set_named_property(env, o, "fastWrites", num(env, (double)atomic_load(&js->core.stat_fast_writes)));
+  napi_set_named_property(env, o, "fastWritten", num(env, (double)atomic_load(&js->core.stat_fast_written)));
   napi_set_named_property(env, o, "forwarded", num(env, (double)atomic_load(&js->core.stat_forwarded)));
   napi_set_named_property(env, o, "notifyErrors", num(env, (double)atomic_load(&js->core.stat_notify_errors)));
   return o;

@@ -13,6 +13,7 @@
 
 enum {
   GF_FUSE_READ = 15,
+  GF_FUSE_WRITE = 16,
   GF_FUSE_INIT = 26,
   GF_FUSE_INTERRUPT = 36,
 };
@@ -86,6 +87,21 @@ struct gf_read_in {
   uint32_t padding;
 };
 
+struct gf_write_in {
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t size;
+  uint32_t write_flags;
+  uint64_t lock_owner;
+  uint32_t flags;
+  uint32_t padding;
+};
+
+struct gf_write_out {
+  uint32_t size;
+  uint32_t padding;
+};
+
 struct gf_backing_map {
   int32_t fd;
   uint32_t flags;
@@ -101,5 +117,6 @@ _Static_assert(sizeof(struct gf_out_header) == 16, "fuse_out_header");
 _Static_assert(sizeof(struct gf_init_in) == 64, "fuse_init_in");
 _Static_assert(sizeof(struct gf_init_out) == 64, "fuse_init_out");
 _Static_assert(sizeof(struct gf_read_in) == 40, "fuse_read_in");
+_Static_assert(sizeof(struct gf_write_in) == 40, "fuse_write_in");
 
 #endif

@@ -1,4 +1,4 @@
-/* FUSE session: INIT, reader threads, fast read path, notifier. See session.h. */
+/* FUSE session: INIT, reader threads, fast read and write paths, notifier. See session.h. */
 #include "session.h"
 
 #include <errno.h>
@@ -185,10 +185,10 @@ int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg
   return 0;
 }
 
-/* Returns the bound entry for fh with the read lock held, or NULL (lock released). */
-static const struct gf_bound *bound_locked(struct gf_session *s, uint64_t fh) {
+/* Returns fh's binding if it serves `mode`, with the read lock held; else NULL (lock released). */
+static const struct gf_bound *bound_locked(struct gf_session *s, uint64_t fh, int mode) {
   pthread_rwlock_rdlock(&s->bound_lock);
-  if (fh < s->bound_cap && s->bound[fh].fd >= 0) return &s->bound[fh];
+  if (fh < s->bound_cap && s->bound[fh].fd >= 0 && (s->bound[fh].mode & mode)) return &s->bound[fh];
   pthread_rwlock_unlock(&s->bound_lock);
   return NULL;
 }
@@ -257,6 +257,50 @@ static void serve_read(struct gf_session *s, const struct gf_in_header *h, const
   atomic_fetch_add(&s->stat_fast_bytes, got);
 }
 
+/* Lands a write in its bound file, tells JS what was written, then replies. */
+static void serve_write(struct gf_session *s, const struct gf_in_header *h, const struct gf_write_in *w,
+                        const struct gf_bound *b, const unsigned char *data) {
+  size_t done = 0;
+  int err = 0;
+  while (done < w->size) {
+    ssize_t n = pwrite(b->fd, data + done, w->size - done, (off_t)(w->offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += (size_t)n;
+  }
+  if (done > 0) {
+    /* Even when failing part-way (ENOSPC): the file did change, and JS keeps its size true. */
+    struct {
+      struct gf_in_header h;
+      struct gf_write_in w;
+    } *msg = malloc(sizeof *msg);
+    if (msg) {
+      msg->h = *h;
+      msg->h.len = sizeof *msg;
+      msg->h.opcode = GF_OP_WRITTEN;
+      msg->h.unique = 0;
+      msg->w = *w;
+      msg->w.size = (uint32_t)done;
+      s->forward(s, msg, sizeof *msg);
+    } else {
+      err = ENOMEM; /* JS cannot learn of these bytes: fail the write rather than lose track of them */
+    }
+  }
+  if (err) {
+    reply_error(s, h->unique, err);
+    return;
+  }
+  struct gf_out_header out = {.len = sizeof out + sizeof(struct gf_write_out), .error = 0, .unique = h->unique};
+  struct gf_write_out wo = {.size = (uint32_t)done, .padding = 0};
+  struct iovec iov[2] = {{&out, sizeof out}, {&wo, sizeof wo}};
+  write_all_iov(s->devfd, iov, 2);
+  atomic_fetch_add(&s->stat_fast_writes, 1);
+  atomic_fetch_add(&s->stat_fast_written, done);
+}
+
 static void *reader_main(void *arg) {
   struct gf_session *s = arg;
   unsigned char *buf = aligned_alloc(PAGE, s->bufsize);
@@ -274,11 +318,22 @@ static void *reader_main(void *arg) {
     const struct gf_in_header *h = (const struct gf_in_header *)buf;
     if (h->opcode == GF_FUSE_READ && (size_t)n >= sizeof *h + sizeof(struct gf_read_in)) {
       const struct gf_read_in *r = (const struct gf_read_in *)(buf + sizeof *h);
-      const struct gf_bound *b = bound_locked(s, r->fh);
+      const struct gf_bound *b = bound_locked(s, r->fh, GF_BIND_READ);
       if (b) {
         if (!serve_read_splice(s, h, r, b, &pipe, data)) serve_read(s, h, r, b->fd, data);
         pthread_rwlock_unlock(&s->bound_lock);
         continue;
+      }
+    }
+    if (h->opcode == GF_FUSE_WRITE && (size_t)n >= sizeof *h + sizeof(struct gf_write_in)) {
+      const struct gf_write_in *w = (const struct gf_write_in *)(buf + sizeof *h);
+      if ((size_t)n - sizeof *h - sizeof *w >= w->size) {
+        const struct gf_bound *b = bound_locked(s, w->fh, GF_BIND_WRITE);
+        if (b) {
+          serve_write(s, h, w, b, buf + sizeof *h + sizeof *w);
+          pthread_rwlock_unlock(&s->bound_lock);
+          continue;
+        }
       }
     }
     void *copy = malloc((size_t)n);
@@ -359,10 +414,14 @@ int gf_session_notify(struct gf_session *s, const void *msg, size_t len) {
   return 0;
 }
 
-int gf_session_bind(struct gf_session *s, uint64_t fh, int fd) {
+int gf_session_bind(struct gf_session *s, uint64_t fh, int fd, int mode) {
   if (fh > (1u << 24)) return -EINVAL; /* handles are small integers allocated by the TypeScript side */
+  if (mode != GF_BIND_READ && mode != GF_BIND_WRITE) return -EINVAL;
   struct stat st;
   if (fstat(fd, &st) < 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  if (mode == GF_BIND_WRITE && ((fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND))) return -EBADF; /* pwrite at the kernel's offsets */
   int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (dupfd < 0) return -errno;
   pthread_rwlock_wrlock(&s->bound_lock);
@@ -375,12 +434,12 @@ int gf_session_bind(struct gf_session *s, uint64_t fh, int fd) {
       close(dupfd);
       return -ENOMEM;
     }
-    for (size_t i = s->bound_cap; i < cap; i++) grown[i] = (struct gf_bound){.fd = -1, .size = 0};
+    for (size_t i = s->bound_cap; i < cap; i++) grown[i] = (struct gf_bound){.fd = -1, .mode = 0, .size = 0};
     s->bound = grown;
     s->bound_cap = cap;
   }
   int old = s->bound[fh].fd;
-  s->bound[fh] = (struct gf_bound){.fd = dupfd, .size = (uint64_t)st.st_size};
+  s->bound[fh] = (struct gf_bound){.fd = dupfd, .mode = mode, .size = (uint64_t)st.st_size};
   pthread_rwlock_unlock(&s->bound_lock);
   if (old >= 0) close(old);
   return 0;

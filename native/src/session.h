@@ -1,5 +1,6 @@
-/* A FUSE session on an open /dev/fuse: INIT negotiation, reader threads, the fast read path
- * for handles bound to a local file, and a notifier thread. Knows nothing about N-API. */
+/* A FUSE session on an open /dev/fuse: INIT negotiation, reader threads, the fast paths for handles
+ * bound to a local file (reads served from it, writes landed in it), and a notifier thread.
+ * Knows nothing about N-API. */
 #ifndef GF_SESSION_H
 #define GF_SESSION_H
 
@@ -44,9 +45,20 @@ struct gf_msg {
   unsigned char data[];
 };
 
+/* What a bound handle's fast path serves. */
+#define GF_BIND_READ 1  /* reads, from a file that never changes while bound (replies sized up front) */
+#define GF_BIND_WRITE 2 /* writes, landed in the file; each one is reported to JS (GF_OP_WRITTEN) */
+
+/* The message a reader thread forwards after landing a write in a bound file: a fuse_in_header with
+ * this opcode (outside FUSE's range) and unique 0, then the request's fuse_write_in with `size` set
+ * to the bytes written. It is queued before the reply, so JS sees it before anything the writer
+ * does next (a GETATTR, FLUSH or RELEASE comes through the same queue after it). */
+#define GF_OP_WRITTEN 0x47460001u
+
 struct gf_bound {
-  int fd;        /* -1 = unbound */
-  uint64_t size; /* the file never changes while bound, so replies can be sized up front */
+  int fd; /* -1 = unbound */
+  int mode; /* GF_BIND_* */
+  uint64_t size; /* GF_BIND_READ: the file's size at bind time */
 };
 
 struct gf_session {
@@ -77,7 +89,7 @@ struct gf_session {
   gf_forward_fn forward;
   void *user;
 
-  atomic_ullong stat_fast_reads, stat_fast_bytes, stat_forwarded, stat_notify_errors;
+  atomic_ullong stat_fast_reads, stat_fast_bytes, stat_fast_writes, stat_fast_written, stat_forwarded, stat_notify_errors;
 };
 
 /* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
@@ -91,8 +103,8 @@ int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user);
 int gf_session_reply(struct gf_session *s, const struct iovec *iov, int iovcnt);
 /* Queues a notification for the notifier thread (copies it). */
 int gf_session_notify(struct gf_session *s, const void *msg, size_t len);
-/* Binds fh to a dup of fd for the fast read path. */
-int gf_session_bind(struct gf_session *s, uint64_t fh, int fd);
+/* Binds fh to a dup of fd for the fast paths in `mode` (GF_BIND_*; a write binding needs an fd open for writing). */
+int gf_session_bind(struct gf_session *s, uint64_t fh, int fd, int mode);
 int gf_session_unbind(struct gf_session *s, uint64_t fh);
 int gf_session_backing_open(struct gf_session *s, int fd);
 int gf_session_backing_close(struct gf_session *s, int backing_id);

@@ -160,6 +160,11 @@ export class RootFs implements Filesystem {
     return r.slot.view.write(ctx, r.local, fh, offset, data);
   }
 
+  written(ino: number, fh: number, offset: number, length: number): void {
+    const r = this.routes.get(ino);
+    r?.slot.view.written?.(r.local, fh, offset, length);
+  }
+
   async flush(ctx: RequestContext, ino: number, fh: number): Promise<void> {
     const r = this.route(ino);
     await r.slot.view.flush?.(ctx, r.local, fh);

@@ -56,6 +56,13 @@ export interface OpenReply {
    * Only for read-only opens; the file must not change while the handle is open.
    */
   backingPath?: string;
+  /**
+   * The fast write path: a descriptor (opened for writing, not O_APPEND) of a local file that takes this
+   * handle's writes. The engine lands them with pwrite from C threads instead of calling write(), and
+   * reports each landed write with written() before the writer learns it is done. The engine keeps its
+   * own duplicate of the descriptor until the handle is released. Only for writable opens.
+   */
+  writeFd?: number;
 }
 
 export interface DirEntry {
@@ -99,6 +106,8 @@ export interface Filesystem {
   open?(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply>;
   read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  /** A write the engine landed in the handle's writeFd file: `length` bytes at `offset` (OpenReply.writeFd). */
+  written?(ino: number, fh: number, offset: number, length: number): void;
   flush?(ctx: RequestContext, ino: number, fh: number): Promise<void>;
   release?(ctx: RequestContext, ino: number, fh: number, flags: number): Promise<void>;
   fsync?(ctx: RequestContext, ino: number, fh: number, datasync: boolean): Promise<void>;

@@ -28,9 +28,18 @@ export interface NativeSessionConfig {
 export interface NativeStats {
   fastReads: number;
   fastBytes: number;
+  fastWrites: number;
+  fastWritten: number;
   forwarded: number;
   notifyErrors: number;
 }
+
+/** native/src/session.h GF_BIND_*: reads served from the file / writes landed in it. */
+export const BIND_READ = 1;
+export const BIND_WRITE = 2;
+export type BindMode = typeof BIND_READ | typeof BIND_WRITE;
+/** native/src/session.h GF_OP_WRITTEN: not a kernel opcode but the C core's report of a write it landed. */
+export const OP_WRITTEN = 0x47460001;
 
 export type SessionHandle = { readonly __brand: 'FuseSession' };
 
@@ -45,7 +54,8 @@ export interface NativeFuse {
   /** 0 or -errno */
   reply(session: SessionHandle, bufs: Buffer[]): number;
   notify(session: SessionHandle, msg: Buffer): number;
-  bind(session: SessionHandle, fh: number, fd: number): number;
+  /** Binds a kernel handle to (a dup of) fd for the C fast path of `mode`: 0 or -errno. */
+  bind(session: SessionHandle, fh: number, fd: number, mode: BindMode): number;
   unbind(session: SessionHandle, fh: number): number;
   /** backing id (> 0) or -errno */
   backingOpen(session: SessionHandle, fd: number): number;

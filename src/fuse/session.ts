@@ -6,7 +6,7 @@ import { BodyReader, attrOut, decodeHeader, encodeDirents, entryOut, notifyDelet
 import { FsError, errno, errnoOf } from './errors.js';
 import type { Entry, Filesystem, OpenReply, RequestContext, SetattrChanges } from './filesystem.js';
 import { abortConnection, mountsAt, reclaimMountpoint, setReadahead, unmountPath } from './mountpoint.js';
-import { nativeFuse, type NativeFuse, type NativeInitInfo, type NativeStats, type SessionHandle } from './native.js';
+import { BIND_READ, BIND_WRITE, nativeFuse, OP_WRITTEN, type NativeFuse, type NativeInitInfo, type NativeStats, type SessionHandle } from './native.js';
 import * as P from './protocol.js';
 
 export interface MountOptions {
@@ -50,8 +50,8 @@ export interface SessionLogger {
 interface KernelHandle {
   fsFh: number;
   ino: number;
-  /** How reads of this handle are served. */
-  path: 'js' | 'bound' | 'passthrough';
+  /** How this handle's reads (or, for 'boundWrite', writes) are served. */
+  path: 'js' | 'bound' | 'passthrough' | 'boundWrite';
 }
 
 interface InodeIo {
@@ -185,6 +185,15 @@ export class FuseSession {
     }
     const h = decodeHeader(req);
     switch (h.opcode) {
+      case OP_WRITTEN: {
+        const r = new BodyReader(req);
+        const kfh = r.u64();
+        const offset = r.u64();
+        const length = r.u32();
+        const handle = this.handles.get(kfh);
+        if (handle) this.fs.written?.(h.nodeid, handle.fsFh, offset, length);
+        return;
+      }
       case P.Op.FORGET:
         this.forget(h.nodeid, new BodyReader(req).u64());
         return;
@@ -473,7 +482,14 @@ export class FuseSession {
     }
     if (reply.backingPath && !readOnly) openFlags &= ~P.FOPEN_KEEP_CACHE;
     io.cachedOpens++;
-    return openOut(this.allocHandle({ fsFh: reply.fh, ino, path: 'js' }), openFlags);
+    const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'js' });
+    if (reply.writeFd !== undefined && !readOnly && this.fs.written) {
+      // Writes land in the file from C threads: the JS thread, busy with uploads, no longer paces the writer.
+      const rc = this.native.bind(this.session, kfh, reply.writeFd, BIND_WRITE);
+      if (rc === 0) this.handles.set(kfh, { fsFh: reply.fh, ino, path: 'boundWrite' });
+      else this.opts.log?.warn({ errno: -rc }, 'cannot bind a handle to the C write path; writes go through the filesystem');
+    }
+    return openOut(kfh, openFlags);
   }
 
   private openBacking(path: string): number {
@@ -508,7 +524,7 @@ export class FuseSession {
       return -1;
     }
     try {
-      return this.native.bind(this.session, kfh, fd) === 0 ? fstatSync(fd).size : -1;
+      return this.native.bind(this.session, kfh, fd, BIND_READ) === 0 ? fstatSync(fd).size : -1;
     } finally {
       closeSync(fd);
     }
@@ -524,7 +540,7 @@ export class FuseSession {
         io.backingId = 0;
       }
     } else {
-      if (h.path === 'bound') this.native.unbind(this.session, kfh);
+      if (h.path === 'bound' || h.path === 'boundWrite') this.native.unbind(this.session, kfh);
       io.cachedOpens--;
     }
     if (io.passthroughOpens === 0 && io.cachedOpens === 0) this.inodeIo.delete(h.ino);

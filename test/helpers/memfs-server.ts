@@ -1,14 +1,22 @@
 // A separate daemon process serving a MemFs, for tests that kill it: mounts argv[2], prints "ready",
 // unmounts on SIGTERM. Optional argv[3]: JSON {files: {path: content}, backed: {path: backingPath},
-// passthrough: boolean, ttl: seconds (entries and attributes, default 1)}.
+// local: {path: localPath} (read-write, fast write path), passthrough: boolean, ttl: seconds (entries and
+// attributes, default 1)}.
 import { FuseSession } from '../../src/fuse/session.js';
 import { MemFs } from './memfs.js';
 
 const mountpoint = process.argv[2]!;
-const spec = JSON.parse(process.argv[3] ?? '{}') as { files?: Record<string, string>; backed?: Record<string, string>; passthrough?: boolean; ttl?: number };
+const spec = JSON.parse(process.argv[3] ?? '{}') as {
+  files?: Record<string, string>;
+  backed?: Record<string, string>;
+  local?: Record<string, string>;
+  passthrough?: boolean;
+  ttl?: number;
+};
 const fs = new MemFs({ ttl: spec.ttl ?? 1 });
 for (const [p, content] of Object.entries(spec.files ?? {})) fs.addFile(p, content);
 for (const [p, backing] of Object.entries(spec.backed ?? {})) fs.addBackedFile(p, backing);
+for (const [p, local] of Object.entries(spec.local ?? {})) fs.addLocalFile(p, local);
 
 const state: { session?: FuseSession } = {};
 const stop = async () => {

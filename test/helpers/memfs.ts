@@ -1,6 +1,7 @@
 // An in-memory read-write filesystem for driving the FUSE engine in tests. Files may instead be
-// "backed" by a local file, which the engine serves through its fast path (passthrough or C reads).
-import { statSync } from 'node:fs';
+// "backed" by a local file, which the engine serves through its fast path (passthrough or C reads), or
+// live in a local file that the engine writes through its fast write path (C threads, written()).
+import { closeSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { FsError } from '../../src/fuse/errors.js';
 import type { Attr, DirEntry, Entry, Filesystem, OpenReply, RequestContext, SetattrChanges, StatFs } from '../../src/fuse/filesystem.js';
 import { RENAME_NOREPLACE } from '../../src/fuse/protocol.js';
@@ -12,6 +13,8 @@ interface Node {
   data?: Buffer;
   size: number;
   backingPath?: string;
+  /** A read-write file whose bytes live in this local file. */
+  localPath?: string;
   children?: Map<string, Node>;
   parent?: Node;
   readOnly?: boolean;
@@ -29,7 +32,12 @@ export class MemFs implements Filesystem {
   private nextIno = 2;
   readonly root: Node;
   readonly calls = new Map<string, number>();
+  /** Every written() report: [ino, offset, length]. */
+  readonly writtenReports: [number, number, number][] = [];
   forgotten = 0;
+  /** Open descriptors of local files, by handle. */
+  private readonly localFds = new Map<number, number>();
+  private nextLocalFh = 1 << 20;
 
   constructor(private readonly opts: MemFsOptions = {}) {
     this.root = { ino: 1, mode: 0o040755, mtimeMs: Date.now(), size: 0, children: new Map() };
@@ -85,6 +93,17 @@ export class MemFs implements Filesystem {
     return n.ino;
   }
 
+  /** A read-write file whose bytes live in `localPath` (which must exist): writes take the fast write path. */
+  addLocalFile(path: string, localPath: string): number {
+    const parts = path.split('/');
+    const name = parts.pop()!;
+    const n = this.newNode(this.dirAt(parts.join('/'), true), name, 0o100644);
+    n.data = undefined;
+    n.localPath = localPath;
+    n.size = statSync(localPath).size;
+    return n.ino;
+  }
+
   mkdirp(path: string): void {
     this.dirAt(path, true);
   }
@@ -133,7 +152,10 @@ export class MemFs implements Filesystem {
   async setattr(_ctx: RequestContext, ino: number, c: SetattrChanges) {
     const n = this.node(ino);
     if (n.readOnly) throw new FsError('EROFS');
-    if (c.size !== undefined) {
+    if (c.size !== undefined && n.localPath) {
+      truncateSync(n.localPath, c.size);
+      n.size = c.size;
+    } else if (c.size !== undefined) {
       if (n.children) throw new FsError('EISDIR');
       const data = Buffer.alloc(c.size);
       n.data!.copy(data, 0, 0, Math.min(c.size, n.size));
@@ -152,8 +174,15 @@ export class MemFs implements Filesystem {
     const writing = (flags & 3) !== 0;
     if (writing && n.readOnly) throw new FsError('EROFS');
     if (flags & 0o1000 /* O_TRUNC */ && writing) {
-      n.data = Buffer.alloc(0);
+      if (n.localPath) truncateSync(n.localPath, 0);
+      else n.data = Buffer.alloc(0);
       n.size = 0;
+    }
+    if (n.localPath && writing) {
+      const fh = this.nextLocalFh++;
+      const fd = openSync(n.localPath, 'r+');
+      this.localFds.set(fh, fd);
+      return { fh, writeFd: fd };
     }
     const reply: OpenReply = { fh: ino, keepCache: this.opts.keepCache ?? false };
     if (n.backingPath && !this.opts.noFastPath) reply.backingPath = n.backingPath;
@@ -163,9 +192,10 @@ export class MemFs implements Filesystem {
   async read(_ctx: RequestContext, ino: number, _fh: number, offset: number, size: number): Promise<Buffer> {
     this.count('read');
     const n = this.node(ino);
-    if (n.backingPath) {
+    const local = n.backingPath ?? n.localPath;
+    if (local) {
       const { open } = await import('node:fs/promises');
-      const fh = await open(n.backingPath, 'r');
+      const fh = await open(local, 'r');
       try {
         const buf = Buffer.allocUnsafe(size);
         const { bytesRead } = await fh.read(buf, 0, size, offset);
@@ -177,10 +207,16 @@ export class MemFs implements Filesystem {
     return n.data!.subarray(offset, Math.min(offset + size, n.size));
   }
 
-  async write(_ctx: RequestContext, ino: number, _fh: number, offset: number, data: Buffer): Promise<number> {
+  async write(_ctx: RequestContext, ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
     this.count('write');
     const n = this.node(ino);
     if (n.readOnly) throw new FsError('EROFS');
+    const fd = this.localFds.get(fh);
+    if (fd !== undefined) {
+      writeSync(fd, data, 0, data.length, offset);
+      this.written(ino, fh, offset, data.length);
+      return data.length;
+    }
     const end = offset + data.length;
     if (end > n.data!.length) {
       const grown = Buffer.alloc(Math.max(end, n.data!.length * 2));
@@ -191,6 +227,20 @@ export class MemFs implements Filesystem {
     n.size = Math.max(n.size, end);
     n.mtimeMs = Date.now();
     return data.length;
+  }
+
+  written(ino: number, _fh: number, offset: number, length: number): void {
+    this.writtenReports.push([ino, offset, length]);
+    const n = this.node(ino);
+    n.size = Math.max(n.size, offset + length);
+    n.mtimeMs = Date.now();
+  }
+
+  async release(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
+    const fd = this.localFds.get(fh);
+    if (fd === undefined) return;
+    this.localFds.delete(fh);
+    closeSync(fd);
   }
 
   async readdir(_ctx: RequestContext, ino: number, _fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {

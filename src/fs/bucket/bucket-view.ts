@@ -355,7 +355,10 @@ export class BucketView implements Filesystem {
     n.pageCacheEtag = undefined;
     const fh = this.nextFh++;
     this.handles.set(fh, { kind: 'staged', node: n, file, writable });
-    return { fh };
+    // Writes land in the staging file from the engine's C threads (written() reports them), and skip the
+    // kernel's page cache: a second copy of the bytes that only costs memory. Reads of a staged file skip
+    // it too, so that no handle can see pages that predate a write.
+    return writable ? { fh, writeFd: file.fd, directIo: true } : { fh, directIo: true };
   }
 
   /** Stages a file for writing: empty (create, O_TRUNC) or holding the object's current bytes. */
@@ -401,6 +404,13 @@ export class BucketView implements Filesystem {
     if (h.kind !== 'staged' || !h.writable) throw new FsError('EBADF');
     if (!h.file.deleted) this.uploads?.watch(h.file);
     return h.file.write(offset, data);
+  }
+
+  written(_ino: number, fh: number, offset: number, length: number): void {
+    const h = this.handles.get(fh);
+    if (h?.kind !== 'staged' || !h.writable) return;
+    if (!h.file.deleted) this.uploads?.watch(h.file);
+    h.file.wrote(offset, length);
   }
 
   async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {

@@ -74,6 +74,11 @@ export class StagedFile {
     return this.sizeBytes;
   }
 
+  /** The staging file's descriptor (the FUSE engine lands writes in it: wrote()). */
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   get dirty(): boolean {
     return !this.deleted && this.generation > this.uploadedGeneration;
   }
@@ -91,6 +96,12 @@ export class StagedFile {
     this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
     this.changed(offset);
     return data.length;
+  }
+
+  /** `length` bytes at `offset` were written to the staging file by someone else (the engine's C write path). */
+  wrote(offset: number, length: number): void {
+    this.sizeBytes = Math.max(this.sizeBytes, offset + length);
+    this.changed(offset);
   }
 
   private async writeAt(offset: number, data: Buffer): Promise<void> {

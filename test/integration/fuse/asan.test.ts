@@ -25,7 +25,13 @@ describe('C core under AddressSanitizer', () => {
     await sh(`head -c 40000000 /dev/urandom > ${data.dir}/backing.bin; head -c 5000000 ${data.dir}/backing.bin > ${data.dir}/small.bin`);
     const files: Record<string, string> = {};
     for (let i = 0; i < 200; i++) files[`many/${i}.txt`] = `file ${i}\n`;
-    const spec = { files, backed: { 'big.bin': `${data.dir}/backing.bin`, 'small.bin': `${data.dir}/small.bin` }, passthrough: false };
+    await sh(`: > ${data.dir}/local.bin`);
+    const spec = {
+      files,
+      backed: { 'big.bin': `${data.dir}/backing.bin`, 'small.bin': `${data.dir}/small.bin` },
+      local: { 'local.bin': `${data.dir}/local.bin` }, // written by the C write path
+      passthrough: false,
+    };
     let stderr = '';
     child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/memfs-server.ts', mnt.dir, JSON.stringify(spec)], {
       cwd: root,
@@ -50,6 +56,11 @@ describe('C core under AddressSanitizer', () => {
     await sh(`ls -l ${m}/many > /dev/null; find ${m} > /dev/null`);
     await sh(`dd if=/dev/urandom of=${m}/written bs=1M count=8 status=none && cmp <(cat ${m}/written) ${m}/written`);
     await sh(`rm ${m}/written; mkdir ${m}/d; rmdir ${m}/d`);
+    // The C write path: whole and partial pages, unaligned offsets, writes from several processes at once.
+    await sh(`dd if=${data.dir}/backing.bin of=${m}/local.bin bs=1M count=12 status=none`);
+    await sh(`dd if=/dev/urandom of=${m}/local.bin bs=3333 seek=777 count=50 conv=notrunc status=none`);
+    await Promise.all([0, 1, 2, 3].map((i) => sh(`dd if=/dev/urandom of=${m}/local.bin bs=100000 seek=${20 + i * 3} count=3 conv=notrunc status=none`)));
+    expect(await sh(`sha256sum < ${m}/local.bin`)).toBe(await sh(`sha256sum < ${data.dir}/local.bin`));
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child!.once('exit', resolve));
     expect(stderr).not.toMatch(/AddressSanitizer|runtime error:/);
