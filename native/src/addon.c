@@ -217,13 +217,16 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
 #define MAX_IOV 64
 
-/* reply(session, [Buffer...]) -> 0 or -errno. The buffers form one message (header first). */
+/* reply(session, [Buffer...], queued) -> 0 or -errno. The buffers form one message (header first); queued:
+ * copied and written by the reply thread (for large replies), else written before returning. */
 static napi_value js_reply(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct js_session *js = argc == 2 ? get_session(env, argv[0]) : NULL;
+  struct js_session *js = argc >= 2 ? get_session(env, argv[0]) : NULL;
   if (!js) return NULL;
+  bool queued = false;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &queued);
   uint32_t n;
   if (napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > MAX_IOV) {
     napi_throw_type_error(env, NULL, "reply needs 1..64 buffers");
@@ -241,7 +244,8 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
     iov[i].iov_base = data;
     iov[i].iov_len = len;
   }
-  return num(env, gf_session_reply(&js->core, iov, (int)n));
+  int rc = queued ? gf_session_reply_queued(&js->core, iov, (int)n) : gf_session_reply(&js->core, iov, (int)n);
+  return num(env, rc);
 }
 
 /* notify(session, Buffer) -> 0 or -errno (queued for the notifier thread) */
@@ -286,7 +290,7 @@ static napi_value js_unbind(napi_env env, napi_callback_info info) { return sess
 static napi_value js_backing_open(napi_env env, napi_callback_info info) { return session_int_op(env, info, 2); }
 static napi_value js_backing_close(napi_env env, napi_callback_info info) { return session_int_op(env, info, 3); }
 
-/* stats(session) -> { fastReads, fastBytes, fastWrites, fastWritten, forwarded, notifyErrors } */
+/* stats(session) -> { fastReads, fastBytes, fastWrites, fastWritten, forwarded, notifyErrors, replyErrors } */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -301,6 +305,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "fastWritten", num(env, (double)atomic_load(&js->core.stat_fast_written)));
   napi_set_named_property(env, o, "forwarded", num(env, (double)atomic_load(&js->core.stat_forwarded)));
   napi_set_named_property(env, o, "notifyErrors", num(env, (double)atomic_load(&js->core.stat_notify_errors)));
+  napi_set_named_property(env, o, "replyErrors", num(env, (double)atomic_load(&js->core.stat_reply_errors)));
   return o;
 }
 

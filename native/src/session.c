@@ -1,4 +1,4 @@
-/* FUSE session: INIT, reader threads, fast read and write paths, notifier. See session.h. */
+/* FUSE session: INIT, reader threads, fast read and write paths, writer queues. See session.h. */
 #include "session.h"
 
 #include <errno.h>
@@ -38,6 +38,126 @@ static int reply_error(struct gf_session *s, uint64_t unique, int err) {
   struct gf_out_header out = {.len = sizeof out, .error = -err, .unique = unique};
   struct iovec iov = {.iov_base = &out, .iov_len = sizeof out};
   return write_all_iov(s->devfd, &iov, 1);
+}
+
+#define SPARE_MAX 16
+#define SPARE_MIN_CAP (64 * 1024)
+
+static void queue_init(struct gf_out_queue *q, atomic_ullong *errors) {
+  memset(q, 0, sizeof *q);
+  pthread_mutex_init(&q->lock, NULL);
+  pthread_cond_init(&q->cond, NULL);
+  q->errors = errors;
+}
+
+struct queue_thread_arg {
+  struct gf_session *s;
+  struct gf_out_queue *q;
+};
+
+static void *queue_main(void *arg) {
+  struct gf_session *s = ((struct queue_thread_arg *)arg)->s;
+  struct gf_out_queue *q = ((struct queue_thread_arg *)arg)->q;
+  free(arg);
+  pthread_mutex_lock(&q->lock);
+  for (;;) {
+    while (!q->head && !q->stop) pthread_cond_wait(&q->cond, &q->lock);
+    if (!q->head) break; /* stopping and drained */
+    struct gf_msg *m = q->head;
+    q->head = m->next;
+    if (!q->head) q->tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    struct iovec iov = {m->data, m->len};
+    int rc = write_all_iov(s->devfd, &iov, 1);
+    if (rc < 0 && rc != -ENOENT && rc != -ENODEV) atomic_fetch_add(q->errors, 1);
+    pthread_mutex_lock(&q->lock);
+    if (m->cap >= SPARE_MIN_CAP && q->nspare < SPARE_MAX) {
+      m->next = q->spare;
+      q->spare = m;
+      q->nspare++;
+    } else {
+      free(m);
+    }
+  }
+  pthread_mutex_unlock(&q->lock);
+  return NULL;
+}
+
+static int queue_start(struct gf_session *s, struct gf_out_queue *q) {
+  struct queue_thread_arg *arg = malloc(sizeof *arg);
+  if (!arg) return -ENOMEM;
+  arg->s = s;
+  arg->q = q;
+  if (pthread_create(&q->thread, NULL, queue_main, arg) != 0) {
+    free(arg);
+    return -EAGAIN;
+  }
+  q->started = 1;
+  return 0;
+}
+
+/* Copies the iovec into one message (a spare one when it is big enough) and queues it. */
+static int queue_push(struct gf_out_queue *q, const struct iovec *iov, int iovcnt) {
+  size_t len = 0;
+  for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
+  struct gf_msg *m = NULL;
+  pthread_mutex_lock(&q->lock);
+  if (q->stop) {
+    pthread_mutex_unlock(&q->lock);
+    return -ESHUTDOWN;
+  }
+  if (q->spare && q->spare->cap >= len) {
+    m = q->spare;
+    q->spare = m->next;
+    q->nspare--;
+  }
+  pthread_mutex_unlock(&q->lock);
+  if (!m) {
+    m = malloc(sizeof *m + len);
+    if (!m) return -ENOMEM;
+    m->cap = len;
+  }
+  m->next = NULL;
+  m->len = len;
+  size_t at = 0;
+  for (int i = 0; i < iovcnt; i++) {
+    memcpy(m->data + at, iov[i].iov_base, iov[i].iov_len);
+    at += iov[i].iov_len;
+  }
+  pthread_mutex_lock(&q->lock);
+  if (q->tail) q->tail->next = m;
+  else q->head = m;
+  q->tail = m;
+  pthread_cond_signal(&q->cond);
+  pthread_mutex_unlock(&q->lock);
+  return 0;
+}
+
+/* Stops the thread once everything queued is written. */
+static void queue_join(struct gf_out_queue *q) {
+  if (!q->started) return;
+  pthread_mutex_lock(&q->lock);
+  q->stop = 1;
+  pthread_cond_signal(&q->cond);
+  pthread_mutex_unlock(&q->lock);
+  pthread_join(q->thread, NULL);
+  q->started = 0;
+}
+
+static void free_list(struct gf_msg *m) {
+  while (m) {
+    struct gf_msg *next = m->next;
+    free(m);
+    m = next;
+  }
+}
+
+static void queue_destroy(struct gf_out_queue *q) {
+  free_list(q->head);
+  free_list(q->spare);
+  q->head = q->tail = q->spare = NULL;
+  pthread_mutex_destroy(&q->lock);
+  pthread_cond_destroy(&q->cond);
 }
 
 /* Per reader thread: a pipe for splice replies (file pages → pipe → /dev/fuse, no user-space copy). */
@@ -99,8 +219,8 @@ int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg
   if (s->cfg.max_pages < 1) s->cfg.max_pages = 1;
   if (s->cfg.max_pages > 256) s->cfg.max_pages = 256;
   pthread_rwlock_init(&s->bound_lock, NULL);
-  pthread_mutex_init(&s->nq_lock, NULL);
-  pthread_cond_init(&s->nq_cond, NULL);
+  queue_init(&s->notifications, &s->stat_notify_errors);
+  queue_init(&s->replies, &s->stat_reply_errors);
 
   /* The kernel queues INIT as soon as mount(2) returns; wait for it with a timeout. */
   struct pollfd pfd = {.fd = devfd, .events = POLLIN};
@@ -352,30 +472,15 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-static void *notifier_main(void *arg) {
-  struct gf_session *s = arg;
-  pthread_mutex_lock(&s->nq_lock);
-  for (;;) {
-    while (!s->nq_head && !s->nq_stop) pthread_cond_wait(&s->nq_cond, &s->nq_lock);
-    if (!s->nq_head) break; /* stopping and drained */
-    struct gf_msg *m = s->nq_head;
-    s->nq_head = m->next;
-    if (!s->nq_head) s->nq_tail = NULL;
-    pthread_mutex_unlock(&s->nq_lock);
-    struct iovec iov = {m->data, m->len};
-    if (write_all_iov(s->devfd, &iov, 1) < 0) atomic_fetch_add(&s->stat_notify_errors, 1);
-    free(m);
-    pthread_mutex_lock(&s->nq_lock);
-  }
-  pthread_mutex_unlock(&s->nq_lock);
-  return NULL;
-}
-
 int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user) {
   s->forward = fwd;
   s->user = user;
-  if (pthread_create(&s->notifier, NULL, notifier_main, s) != 0) return -EAGAIN;
-  s->notifier_started = 1;
+  int rc = queue_start(s, &s->notifications);
+  if (rc == 0) rc = queue_start(s, &s->replies);
+  if (rc < 0) {
+    queue_join(&s->notifications);
+    return rc;
+  }
   atomic_store(&s->live_threads, s->cfg.threads);
   for (int i = 0; i < s->cfg.threads; i++) {
     if (pthread_create(&s->threads[i], NULL, reader_main, s) != 0) {
@@ -383,7 +488,10 @@ int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user) {
       int missing = s->cfg.threads - i;
       s->nthreads = i;
       if (atomic_fetch_sub(&s->live_threads, missing) == missing) s->forward(s, NULL, 0);
-      return i > 0 ? 0 : -EAGAIN;
+      if (i > 0) return 0;
+      queue_join(&s->replies);
+      queue_join(&s->notifications);
+      return -EAGAIN;
     }
     s->nthreads = i + 1;
   }
@@ -394,24 +502,13 @@ int gf_session_reply(struct gf_session *s, const struct iovec *iov, int iovcnt) 
   return write_all_iov(s->devfd, iov, iovcnt);
 }
 
+int gf_session_reply_queued(struct gf_session *s, const struct iovec *iov, int iovcnt) {
+  return queue_push(&s->replies, iov, iovcnt);
+}
+
 int gf_session_notify(struct gf_session *s, const void *msg, size_t len) {
-  struct gf_msg *m = malloc(sizeof *m + len);
-  if (!m) return -ENOMEM;
-  m->next = NULL;
-  m->len = len;
-  memcpy(m->data, msg, len);
-  pthread_mutex_lock(&s->nq_lock);
-  if (s->nq_stop) {
-    pthread_mutex_unlock(&s->nq_lock);
-    free(m);
-    return -ESHUTDOWN;
-  }
-  if (s->nq_tail) s->nq_tail->next = m;
-  else s->nq_head = m;
-  s->nq_tail = m;
-  pthread_cond_signal(&s->nq_cond);
-  pthread_mutex_unlock(&s->nq_lock);
-  return 0;
+  struct iovec iov = {(void *)msg, len};
+  return queue_push(&s->notifications, &iov, 1);
 }
 
 int gf_session_bind(struct gf_session *s, uint64_t fh, int fd, int mode) {
@@ -473,14 +570,8 @@ void gf_session_join(struct gf_session *s) {
   atomic_store(&s->stopping, 1);
   for (int i = 0; i < s->nthreads; i++) pthread_join(s->threads[i], NULL);
   s->nthreads = 0;
-  if (s->notifier_started) {
-    pthread_mutex_lock(&s->nq_lock);
-    s->nq_stop = 1;
-    pthread_cond_signal(&s->nq_cond);
-    pthread_mutex_unlock(&s->nq_lock);
-    pthread_join(s->notifier, NULL);
-    s->notifier_started = 0;
-  }
+  queue_join(&s->replies);
+  queue_join(&s->notifications);
 }
 
 void gf_session_destroy(struct gf_session *s) {
@@ -489,15 +580,9 @@ void gf_session_destroy(struct gf_session *s) {
   free(s->bound);
   s->bound = NULL;
   s->bound_cap = 0;
-  for (struct gf_msg *m = s->nq_head; m;) {
-    struct gf_msg *next = m->next;
-    free(m);
-    m = next;
-  }
-  s->nq_head = s->nq_tail = NULL;
+  queue_destroy(&s->replies);
+  queue_destroy(&s->notifications);
   if (s->devfd >= 0) close(s->devfd);
   s->devfd = -1;
   pthread_rwlock_destroy(&s->bound_lock);
-  pthread_mutex_destroy(&s->nq_lock);
-  pthread_cond_destroy(&s->nq_cond);
 }

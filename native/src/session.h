@@ -1,5 +1,6 @@
 /* A FUSE session on an open /dev/fuse: INIT negotiation, reader threads, the fast paths for handles
- * bound to a local file (reads served from it, writes landed in it), and a notifier thread.
+ * bound to a local file (reads served from it, writes landed in it), and threads that write
+ * notifications and large replies.
  * Knows nothing about N-API. */
 #ifndef GF_SESSION_H
 #define GF_SESSION_H
@@ -42,7 +43,22 @@ struct gf_init_info {
 struct gf_msg {
   struct gf_msg *next;
   size_t len;
+  size_t cap;
   unsigned char data[];
+};
+
+/* Messages written to /dev/fuse, in order, by a thread of their own. */
+struct gf_out_queue {
+  pthread_t thread;
+  int started;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct gf_msg *head, *tail;
+  int stop;
+  /* Spent messages kept for reuse: fresh memory is what a large copy costs most on some VMs. */
+  struct gf_msg *spare;
+  int nspare;
+  atomic_ullong *errors; /* counts failed writes other than ENOENT (interrupted) and ENODEV (unmounted) */
 };
 
 /* What a bound handle's fast path serves. */
@@ -79,17 +95,16 @@ struct gf_session {
 
   /* Notifications are written by their own thread: a notify write can wait on an inode lock held by a
    * request that only the JS thread can answer, so writing it from the JS thread could deadlock. */
-  pthread_t notifier;
-  int notifier_started;
-  pthread_mutex_t nq_lock;
-  pthread_cond_t nq_cond;
-  struct gf_msg *nq_head, *nq_tail;
-  int nq_stop;
+  struct gf_out_queue notifications;
+  /* Large replies from JS (read data) are copied here and written by another thread: the kernel's copy into
+   * the page cache is the costly part, and the JS thread has the downloads to keep up with meanwhile. */
+  struct gf_out_queue replies;
 
   gf_forward_fn forward;
   void *user;
 
-  atomic_ullong stat_fast_reads, stat_fast_bytes, stat_fast_writes, stat_fast_written, stat_forwarded, stat_notify_errors;
+  atomic_ullong stat_fast_reads, stat_fast_bytes, stat_fast_writes, stat_fast_written, stat_forwarded, stat_notify_errors,
+      stat_reply_errors;
 };
 
 /* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
@@ -97,10 +112,12 @@ struct gf_session {
  * max_pages: the mount's max_read, so that reads stay spliceable while writes may use all of max_pages. */
 size_t gf_splice_read_bytes(uint32_t max_pages);
 int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen);
-/* Starts reader threads and the notifier. Returns 0 or -errno. */
+/* Starts reader threads and the writer threads (notifications, replies). Returns 0 or -errno. */
 int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user);
 /* Writes one reply (iovec of the caller's buffers). Returns 0 or -errno; ENOENT (request interrupted) is normal. */
 int gf_session_reply(struct gf_session *s, const struct iovec *iov, int iovcnt);
+/* Copies one reply and queues it for the reply thread. Returns 0 or -errno. */
+int gf_session_reply_queued(struct gf_session *s, const struct iovec *iov, int iovcnt);
 /* Queues a notification for the notifier thread (copies it). */
 int gf_session_notify(struct gf_session *s, const void *msg, size_t len);
 /* Binds fh to a dup of fd for the fast paths in `mode` (GF_BIND_*; a write binding needs an fd open for writing). */

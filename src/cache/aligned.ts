@@ -14,8 +14,14 @@ const { Memory } = (globalThis as unknown as {
 export class AlignedPool {
   private readonly free: Buffer[] = [];
 
-  /** @param slotBytes size of each buffer, a multiple of 64 KiB */
-  constructor(readonly slotBytes: number) {
+  /**
+   * @param slotBytes size of each buffer, a multiple of 64 KiB
+   * @param maxFree buffers kept for reuse; more given back are left to the garbage collector
+   */
+  constructor(
+    readonly slotBytes: number,
+    private readonly maxFree = Infinity,
+  ) {
     if (slotBytes <= 0 || slotBytes % WASM_PAGE !== 0) throw new RangeError(`slotBytes ${slotBytes} is not a multiple of 64 KiB`);
   }
 
@@ -28,8 +34,13 @@ export class AlignedPool {
   }
 
   give(b: Buffer): void {
-    this.free.push(b);
+    if (this.free.length < this.maxFree) this.free.push(b);
   }
+}
+
+/** n rounded up to a multiple of 64 KiB (a slot size). */
+export function roundUpToSlot(n: number): number {
+  return Math.ceil(n / WASM_PAGE) * WASM_PAGE;
 }
 
 export function alignDown(n: number): number {

@@ -15,7 +15,7 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, readdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { AlignedPool } from './aligned.js';
+import { AlignedPool, roundUpToSlot } from './aligned.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
@@ -112,6 +112,7 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
   readonly pool = new AlignedPool(STAGE_BYTES);
+  readonly chunkPool: AlignedPool;
   /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
   private readonly retained = new Map<Chunk, OpenEntry>();
   private retainedBytes = 0;
@@ -147,6 +148,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   ) {
     super();
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
+    // A slot per large GET: in flight, then retained for its reader. A few spare ones stay mapped (warm pages).
+    this.chunkPool = new AlignedPool(roundUpToSlot(opts.maxRequestBytes), 4);
     for (const { row, runs, diskBytes } of startup.entries) {
       this.records.set(row.id, {
         id: row.id,
@@ -324,7 +327,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     const entry = new OpenEntry(this, rec, source, fh, map, file);
     this.markDirty(entry);
     // The first read, which typically follows at once, is served from memory.
-    if (data.length > 0) this.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, pieces: [data] });
+    if (data.length > 0) this.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, buf: data, pooled: false });
     return entry;
   }
 
@@ -492,7 +495,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
 
   retain(entry: OpenEntry, chunk: Chunk): void {
     this.retained.set(chunk, entry);
-    this.retainedBytes += chunk.end - chunk.start;
+    this.retainedBytes += chunk.buf.length;
     for (let b = chunk.b0; b < chunk.b1; b++) entry.retained.set(b, chunk);
     for (const oldest of this.retained.keys()) {
       if (this.retainedBytes <= this.opts.readAheadMemoryBytes) break;
@@ -504,8 +507,17 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     const entry = this.retained.get(chunk);
     if (!entry) return;
     this.retained.delete(chunk);
-    this.retainedBytes -= chunk.end - chunk.start;
+    this.retainedBytes -= chunk.buf.length;
     for (let b = chunk.b0; b < chunk.b1; b++) if (entry.retained.get(b) === chunk) entry.retained.delete(b);
+    if (chunk.pooled) this.giveChunkBuffer(chunk.buf);
+  }
+
+  /**
+   * Returns a chunk's buffer to the pool after the current turn of the event loop: a reader whose fetch
+   * just resolved copies from it in this turn (microtasks), and only a later socket read can refill it.
+   */
+  giveChunkBuffer(buf: Buffer): void {
+    setImmediate(() => this.chunkPool.give(buf));
   }
 
   touch(rec: EntryRecord): void {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
-import { alignDown, type AlignedPool } from './aligned.js';
+import { alignDown, DIRECT_ALIGN, type AlignedPool } from './aligned.js';
 import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
@@ -42,8 +42,12 @@ export interface EntryHost {
   readonly opts: CacheOptions;
   readonly queue: FetchQueue;
   readonly counters: { bytesFetched: number; bytesFromCache: number; bytesUncached: number };
-  /** Aligned buffers that fetched bytes pass through on their way to the data file (O_DIRECT). */
+  /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT). */
   readonly pool: AlignedPool;
+  /** Aligned buffers that large fetches land in: written to the data file from there, and kept for readers. */
+  readonly chunkPool: AlignedPool;
+  /** Gives a pooled chunk buffer back (deferred: see Cache.giveChunkBuffer). */
+  giveChunkBuffer(buf: Buffer): void;
   /** Reserves disk bytes, evicting unpinned entries; false when the bound cannot be met (reported). */
   reserve(bytes: number): boolean;
   release(bytes: number): void;
@@ -59,19 +63,28 @@ export interface EntryHost {
   forget(chunk: Chunk): void;
 }
 
-/** The bytes of one ranged GET, as they came off the socket (no concatenation). */
+/** The bytes of one ranged GET. */
 export interface Chunk {
   /** File offsets [start, end) and blocks [b0, b1) it covers. */
   start: number;
   end: number;
   b0: number;
   b1: number;
-  pieces: Buffer[];
+  /** Bytes [start, end) at buf[0, end - start); buf.length is what the chunk costs in memory. */
+  buf: Buffer;
+  /**
+   * buf is a page-aligned slot of the host's chunk pool, reused once the chunk is let go. Socket buffers are
+   * copied in as they arrive rather than kept: kept, they outlived the young generation and each GiB read
+   * cost dozens of full garbage collections.
+   */
+  pooled: boolean;
 }
 
 
 export class OpenEntry {
   private readonly inflight = new Map<number, Promise<Chunk>>();
+  /** The last sequential reader's prefetch window (blocks from `from` on): refilled as fetches end. */
+  private window: { from: number; bytes: number } | undefined;
   /**
    * Stored chunks still in memory, by block. Data written with O_DIRECT is not in the page cache, so a
    * sequential reader that arrives after its prefetch completed is served from here instead of the disk.
@@ -124,7 +137,8 @@ export class OpenEntry {
     const pending = new Map<number, Promise<Chunk>>();
     const hit = this.map.allPresent(b0, b1);
     if (!hit) this.ensure(b0, b1, 'demand', pending);
-    if (prefetchBytes > 0) this.prefetch(b1, prefetchBytes);
+    this.window = prefetchBytes > 0 ? { from: b1, bytes: prefetchBytes } : undefined;
+    if (this.window) this.prefetch(b1, prefetchBytes);
 
     // Each stretch comes from a fetch in flight, a chunk still in memory, or (one pread per run) the file.
     let out: Buffer | undefined;
@@ -138,14 +152,13 @@ export class OpenEntry {
         if (!p) this.host.counters.bytesFromCache += segEnd - pos;
         // The reader is past this chunk: free its memory for chunks ahead.
         if (segEnd === chunk.end) this.host.forget(chunk);
-        // The whole read inside one piece: a view, not a copy.
-        const view = out ? undefined : pieceView(chunk, pos, end);
-        if (view) {
-          out = view;
+        // The whole read inside an unpooled chunk: a view, not a copy (pooled buffers are reused).
+        if (!out && !chunk.pooled && end <= chunk.end) {
+          out = chunk.buf.subarray(pos - chunk.start, end - chunk.start);
           break;
         }
         out ??= Buffer.allocUnsafe(end - offset);
-        copyOut(chunk, pos, segEnd, out, pos - offset);
+        chunk.buf.copy(out, pos - offset, pos - chunk.start, segEnd - chunk.start);
         pos = segEnd;
       } else if (!this.map.has(b)) {
         // Neither on disk nor in memory: an uncached chunk let go meanwhile (memory bound). Fetch it again.
@@ -253,20 +266,24 @@ export class OpenEntry {
     const end = Math.min(this.rec.size, b1 * bs);
     const p = this.host.queue.run(priority, async (): Promise<Chunk> => {
       const { store, key, ifMatch, versionId } = this.source;
-      const chunk: Chunk = { start, end, b0, b1, pieces: [] };
-      const reserved = roundUp(end - start);
+      const length = end - start;
+      const pooled = length > this.host.pool.slotBytes && length <= this.host.chunkPool.slotBytes;
+      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunkPool.take() : Buffer.allocUnsafeSlow(length), pooled };
+      const reserved = roundUp(length);
       let writer: RangeWriter | undefined;
       let got = 0;
       try {
         const body = await store.stream(key, { range: { start, end }, ifMatch, versionId });
         // Reserve once the server answers, not while waiting for it.
-        if (!this.failed && this.fh && this.host.reserve(reserved)) writer = new RangeWriter(this, start);
+        if (!this.failed && this.fh && this.host.reserve(reserved)) writer = new RangeWriter(this, chunk);
         try {
           for await (const piece of body as AsyncIterable<Buffer>) {
-            got += piece.length;
-            if (got > end - start) break;
-            chunk.pieces.push(piece);
-            if (writer) await writer.add(piece);
+            if (got + piece.length > length) {
+              got += piece.length;
+              break;
+            }
+            got += piece.copy(chunk.buf, got);
+            if (writer) await writer.progress(got);
           }
         } catch (err) {
           throw isStorageError(err) || err instanceof CacheError
@@ -283,8 +300,8 @@ export class OpenEntry {
         }
         await writer?.finish();
       } catch (err) {
-        writer?.abandon();
         if (writer) this.host.release(reserved);
+        if (pooled) this.host.giveChunkBuffer(chunk.buf);
         throw err;
       }
       this.host.counters.bytesFetched += got;
@@ -296,6 +313,7 @@ export class OpenEntry {
         // not be cached was thrown away and fetched again on demand (a bounded-out sequential read fetched
         // its object 16 times over).
         if (!this.failed) this.host.retain(this, chunk);
+        else if (pooled) this.host.giveChunkBuffer(chunk.buf);
         return chunk;
       }
       this.map.markWritten(b0, b1);
@@ -308,6 +326,9 @@ export class OpenEntry {
     for (let b = b0; b < b1; b++) this.inflight.set(b, p);
     const clear = (): void => {
       for (let b = b0; b < b1; b++) if (this.inflight.get(b) === p) this.inflight.delete(b);
+      // A slot is free: top the reader's window up now. A reader blocked on the fetch at its frontier
+      // sends no read that would, and the GETs in flight would dwindle to that one.
+      if (this.window && !this.failed) this.prefetch(this.window.from, this.window.bytes);
     };
     p.then(clear, clear);
     return p;
@@ -413,89 +434,74 @@ export class OpenEntry {
   }
 }
 
-/** A view of [from, to) if it lies inside one piece of the chunk. */
-function pieceView(chunk: Chunk, from: number, to: number): Buffer | undefined {
-  let at = chunk.start;
-  for (const piece of chunk.pieces) {
-    if (from < at + piece.length) return to <= at + piece.length ? piece.subarray(from - at, to - at) : undefined;
-    at += piece.length;
-  }
-  return undefined;
-}
-
-/** Copies the chunk's bytes [from, to) into out at outOffset. */
-function copyOut(chunk: Chunk, from: number, to: number, out: Buffer, outOffset: number): void {
-  let at = chunk.start;
-  for (const piece of chunk.pieces) {
-    const pieceEnd = at + piece.length;
-    if (pieceEnd > from && at < to) {
-      const s = Math.max(from, at);
-      const e = Math.min(to, pieceEnd);
-      piece.copy(out, outOffset + (s - from), s - at, e - at);
-    }
-    if (pieceEnd >= to) break;
-    at = pieceEnd;
-  }
-}
+/** Bytes written to the data file at a time while a large fetch streams in. */
+const WRITE_STEP = 1024 * 1024;
 
 /**
- * Writes one fetched range into the data file as it streams in. Bytes are gathered in a reused page-aligned
- * buffer and written in whole pages with O_DIRECT: buffered writes cost more CPU than the download itself
- * (every page-cache page is a fresh page to allocate, fill and later write back). The unaligned tail of
- * the file, and filesystems without O_DIRECT, go through the ordinary descriptor. Durability is unchanged:
- * the group commit's fdatasync still comes before the blocks are recorded.
+ * Writes one fetched chunk into the data file as it streams in, in whole pages with O_DIRECT: buffered writes
+ * cost more CPU than the download itself (every page-cache page is a fresh page to allocate, fill and later
+ * write back). A pooled chunk's buffer is page-aligned and written from directly, a step at a time; a small
+ * chunk goes through an aligned scratch buffer at the end. The unaligned tail of the file, and filesystems
+ * without O_DIRECT, go through the ordinary descriptor. Durability is unchanged: the group commit's fdatasync
+ * still comes before the blocks are recorded.
  */
 class RangeWriter {
-  private stage: Buffer | undefined;
-  private fill = 0;
+  /** Bytes of the chunk already in the file. */
+  private written = 0;
   /** The first write error: further bytes are not written, the range is served uncached. */
   error: unknown;
 
   constructor(
     private readonly entry: OpenEntry,
-    private position: number,
+    private readonly chunk: Chunk,
   ) {}
 
-  async add(piece: Buffer): Promise<void> {
-    for (let off = 0; off < piece.length && !this.error; ) {
-      this.stage ??= this.entry.pool.take();
-      const n = piece.copy(this.stage, this.fill, off);
-      this.fill += n;
-      off += n;
-      if (this.fill === this.stage.length) await this.flushStage();
+  /** The chunk's buffer now holds `filled` bytes. */
+  async progress(filled: number): Promise<void> {
+    if (!this.chunk.pooled) return;
+    while (!this.error && filled - this.written >= WRITE_STEP && this.direct()) {
+      await this.writeDirect(this.chunk.buf, this.written, WRITE_STEP);
     }
   }
 
+  /** Writes whatever is left (the whole chunk holds its bytes). */
   async finish(): Promise<void> {
-    if (this.fill > 0 && !this.error) await this.flushStage();
-    this.abandon();
-  }
-
-  abandon(): void {
-    if (this.stage) this.entry.pool.give(this.stage);
-    this.stage = undefined;
-  }
-
-  private async flushStage(): Promise<void> {
-    const stage = this.stage!;
+    const length = this.chunk.end - this.chunk.start;
+    let stage: Buffer | undefined;
     try {
-      const direct = this.entry.directRefused ? undefined : this.entry.direct;
-      let head = direct ? alignDown(this.fill) : 0;
-      if (head > 0) {
-        try {
-          await writeAll(direct!, stage, 0, head, this.position);
-        } catch (err) {
-          // Some filesystems open with O_DIRECT but refuse the write: use the page cache from now on.
-          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-          this.entry.directRefused = true;
-          head = 0;
-        }
+      let src = this.chunk.buf;
+      if (!this.chunk.pooled && this.direct() && length >= DIRECT_ALIGN) {
+        stage = this.entry.pool.take(); // a small chunk fits: larger ones are pooled
+        this.chunk.buf.copy(stage, 0, 0, length);
+        src = stage;
       }
-      if (this.fill > head) await writeAll(this.entry.fh!, stage, head, this.fill - head, this.position + head);
-      this.position += this.fill;
-      this.fill = 0;
+      const head = alignDown(length);
+      if (!this.error && head > this.written && (this.chunk.pooled || stage)) await this.writeDirect(src, this.written, head - this.written);
+      if (!this.error && length > this.written) {
+        await writeAll(this.entry.fh!, src, this.written, length - this.written, this.chunk.start + this.written);
+        this.written = length;
+      }
     } catch (err) {
       this.error = err;
+    } finally {
+      if (stage) this.entry.pool.give(stage);
+    }
+  }
+
+  private direct(): FileHandle | undefined {
+    return this.entry.directRefused ? undefined : this.entry.direct;
+  }
+
+  private async writeDirect(src: Buffer, at: number, length: number): Promise<void> {
+    const direct = this.direct();
+    if (!direct) return;
+    try {
+      await writeAll(direct, src, at, length, this.chunk.start + at);
+      this.written = at + length;
+    } catch (err) {
+      // Some filesystems open with O_DIRECT but refuse the write: use the page cache from now on.
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.entry.directRefused = true;
+      else this.error = err;
     }
   }
 }

@@ -32,6 +32,8 @@ export interface NativeStats {
   fastWritten: number;
   forwarded: number;
   notifyErrors: number;
+  /** Queued replies the kernel refused (other than for interrupted requests or an unmounted device). */
+  replyErrors: number;
 }
 
 /** native/src/session.h GF_BIND_*: reads served from the file / writes landed in it. */
@@ -51,8 +53,8 @@ export interface NativeFuse {
   /** 0 or -errno */
   unmount(mountpoint: string, lazy: boolean): number;
   start(fd: number, cfg: NativeSessionConfig, onRequest: (req: Buffer | null) => void): { session: SessionHandle; init: NativeInitInfo };
-  /** 0 or -errno */
-  reply(session: SessionHandle, bufs: Buffer[]): number;
+  /** 0 or -errno. queued: the buffers are copied and written by the reply thread (errors then go to stats). */
+  reply(session: SessionHandle, bufs: Buffer[], queued?: boolean): number;
   notify(session: SessionHandle, msg: Buffer): number;
   /** Binds a kernel handle to (a dup of) fd for the C fast path of `mode`: 0 or -errno. */
   bind(session: SessionHandle, fh: number, fd: number, mode: BindMode): number;

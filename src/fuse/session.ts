@@ -61,6 +61,8 @@ interface InodeIo {
 }
 
 const O_ACCMODE = 3;
+/** Replies at least this long are handed to the C reply thread (see send()). */
+const QUEUED_REPLY_BYTES = 128 * 1024;
 
 export class FuseSession {
   private readonly native: NativeFuse;
@@ -233,7 +235,9 @@ export class FuseSession {
     if (this.closed) return;
     let len = P.OUT_HEADER_SIZE;
     for (const b of bufs) len += b.length;
-    const rc = this.native.reply(this.session, [outHeader(len, error, unique), ...bufs]);
+    // A large reply (read data) is copied and written by a C thread: the kernel's copy into its page cache
+    // costs several times our copy, and the JS thread has downloads to keep up with meanwhile.
+    const rc = this.native.reply(this.session, [outHeader(len, error, unique), ...bufs], len >= QUEUED_REPLY_BYTES);
     // ENOENT: the request was interrupted and is gone; ENODEV: unmounted meanwhile.
     if (rc < 0 && rc !== -errno.ENOENT && rc !== -errno.ENODEV) {
       this.opts.log?.warn({ errno: -rc, unique: String(unique) }, 'writing a FUSE reply failed');

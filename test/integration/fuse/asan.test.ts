@@ -1,5 +1,6 @@
 // The C core under AddressSanitizer + UBSan: a daemon process with the sanitized build serves
-// every kind of request (JS path, C read path, notifications, many handles) and shuts down cleanly.
+// every kind of request (JS path, queued large replies, C read and write paths, notifications, many
+// handles) and shuts down cleanly.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,11 @@ describe('C core under AddressSanitizer', () => {
     expect(await sh(`cat ${m}/many/* | wc -l`)).toBe('200\n');
     await sh(`ls -l ${m}/many > /dev/null; find ${m} > /dev/null`);
     await sh(`dd if=/dev/urandom of=${m}/written bs=1M count=8 status=none && cmp <(cat ${m}/written) ${m}/written`);
+    // Large replies from JS go through the C reply queue: O_DIRECT reads of 1 MiB each, several at once.
+    await sh(`dd if=${data.dir}/backing.bin of=${m}/written bs=1M count=8 status=none`);
+    const directRead = `dd if=${m}/written iflag=direct bs=1M status=none | sha256sum`;
+    const want = await sh(`head -c 8388608 ${data.dir}/backing.bin | sha256sum`);
+    expect(await Promise.all([0, 1, 2].map(() => sh(directRead)))).toEqual([want, want, want]);
     await sh(`rm ${m}/written; mkdir ${m}/d; rmdir ${m}/d`);
     // The C write path: whole and partial pages, unaligned offsets, writes from several processes at once.
     await sh(`dd if=${data.dir}/backing.bin of=${m}/local.bin bs=1M count=12 status=none`);
