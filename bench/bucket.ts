@@ -148,7 +148,9 @@ try {
   printTable('Bucket mounts (RGW on 127.0.0.1)', rows);
   printTable('Ratios', ratios);
   console.log(`\nload average at the end: ${(await sh('cat /proc/loadavg')).trim()}`);
-  console.log(saveResults('bucket', { rounds, sizeBytes: size, files: nFiles, rows, ratios }));
+  const perRound = { sdkWriteMiBs: sdkWrite, mountWriteMiBs: mountWrite, sdkGet8MiBs: direct8, mountColdMiBs: cold, lsMs: ls };
+  console.log(`per round: ${JSON.stringify(perRound, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v))}`);
+  console.log(saveResults('bucket', { rounds, sizeBytes: size, files: nFiles, rows, ratios, perRound }));
   client.destroy();
   store.close();
 } finally {

@@ -73,6 +73,7 @@ struct gf_out_queue {
 
 struct gf_bound {
   int fd; /* -1 = unbound */
+  int direct_fd; /* GF_BIND_WRITE: the same file opened O_DIRECT for whole-page writes, or -1 */
   int mode; /* GF_BIND_* */
   uint64_t size; /* GF_BIND_READ: the file's size at bind time */
 };

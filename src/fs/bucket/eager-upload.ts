@@ -6,6 +6,7 @@
 // truncate into bytes already sent), a failed part, or a rename gives it up: the close() then uploads the
 // file whole, as it would without this. Nothing is visible in the bucket before the upload completes; an
 // abandoned one is aborted (or, after a crash, left as invisible parts for a bucket lifecycle rule).
+import { AlignedPool } from '../../cache/aligned.js';
 import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */
@@ -15,6 +16,8 @@ const MAX_PARTS_IN_FLIGHT = 4;
 /** …and for the whole process, so that many files written at once stay within 128 MiB. */
 const MAX_PARTS_IN_FLIGHT_TOTAL = 8;
 let partsInFlightTotal = 0;
+/** Page-aligned part buffers, so that parts are read around the page cache (StagedFile.readAligned). */
+const partBuffers = new AlignedPool(EAGER_PART_BYTES, 2);
 /** Uploads with a full part ready that found no free slot: pumped again when a part ends. */
 const waitingForSlot = new Set<EagerUpload>();
 
@@ -35,6 +38,13 @@ export function canUploadEagerly(store: ObjectStore): store is MultipartStore {
   return typeof store.startMultipart === 'function';
 }
 
+/** Where the parts' bytes come from (a StagedFile). */
+export interface PartSource {
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Fills `into` (page-aligned, whole pages) from `offset`; returns the bytes read. */
+  readAligned(offset: number, into: Buffer): Promise<number>;
+}
+
 export class EagerUpload {
   /** Bytes [0, frontier) have been handed to parts. */
   private frontier = 0;
@@ -51,7 +61,7 @@ export class EagerUpload {
     private readonly store: MultipartStore,
     /** The key the parts go to (a rename abandons the upload: StagedFile.abandonEager). */
     private readonly key: string,
-    private readonly readBytes: (offset: number, length: number) => Promise<Buffer>,
+    private readonly source: PartSource,
   ) {}
 
   /** The file's bytes from `offset` on changed; it is now `size` bytes long. */
@@ -85,7 +95,14 @@ export class EagerUpload {
       this.upload ??= this.store.startMultipart(this.key);
       const sent = (async () => {
         const upload = await this.upload!;
-        await upload.uploadPart(partNumber, await this.readBytes(offset, EAGER_PART_BYTES));
+        const buf = partBuffers.take();
+        try {
+          const n = await this.source.readAligned(offset, buf);
+          if (n !== EAGER_PART_BYTES) throw new Error(`staging file ended ${n} bytes into a part`);
+          await upload.uploadPart(partNumber, buf);
+        } finally {
+          partBuffers.give(buf);
+        }
       })();
       this.parts.push(
         sent
@@ -128,7 +145,7 @@ export class EagerUpload {
     }
     try {
       const upload = await this.upload!;
-      if (size > this.frontier) await upload.uploadPart(this.nextPart, await this.readBytes(this.frontier, size - this.frontier));
+      if (size > this.frontier) await upload.uploadPart(this.nextPart, await this.source.read(this.frontier, size - this.frontier));
       return await upload.complete();
     } catch (err) {
       await this.cancel();

@@ -3,6 +3,7 @@
 // the generation it sent, so "dirty" is simply generation > uploaded and repeated writes coalesce into
 // whichever upload comes next. Shared by every handle open on the same object.
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,6 +26,9 @@ export class StagedFile {
   retryTimer: NodeJS.Timeout | undefined;
   /** Parts of these bytes already on their way to the bucket (uploads.ts), told of every change. */
   eager: EagerUpload | undefined;
+
+  /** The data file opened O_DIRECT (readAligned), null where the filesystem refuses it. */
+  private direct: Promise<FileHandle | null> | undefined;
 
   private constructor(
     /** Store-relative key the bytes go to (changes on rename). */
@@ -91,6 +95,23 @@ export class StagedFile {
     return buf.subarray(0, bytesRead);
   }
 
+  /**
+   * Fills `into` (page-aligned, a whole number of pages) with the bytes from `offset` (page-aligned), around
+   * the page cache where the filesystem allows: the engine writes whole pages that way too, and reading them
+   * back through the page cache would fill as many fresh pages as it saved. Returns the bytes read.
+   */
+  async readAligned(offset: number, into: Buffer): Promise<number> {
+    this.direct ??= open(this.dataPath, fsConstants.O_RDONLY | fsConstants.O_DIRECT).catch(() => null);
+    const fh = (await this.direct) ?? this.fh;
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await fh.read(into, done, into.length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return Math.min(done, Math.max(0, this.sizeBytes - offset));
+  }
+
   async write(offset: number, data: Buffer): Promise<number> {
     await this.writeAt(offset, data);
     this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
@@ -135,13 +156,13 @@ export class StagedFile {
   async closeFile(): Promise<void> {
     clearTimeout(this.retryTimer);
     this.abandonEager();
-    await this.fh.close().catch(() => undefined);
+    const direct = this.direct;
+    this.direct = undefined;
+    await Promise.all([this.fh.close().catch(() => undefined), direct?.then((fh) => fh?.close()).catch(() => undefined)]);
   }
 
   async remove(): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.abandonEager();
-    await this.fh.close().catch(() => undefined);
+    await this.closeFile();
     await rm(this.dataPath, { force: true });
   }
 }

@@ -60,7 +60,7 @@ export class Uploads {
   watch(file: StagedFile): void {
     const store = this.opts.store;
     if (file.eager || !canUploadEagerly(store)) return;
-    file.eager = new EagerUpload(store, file.key, (offset, length) => file.read(offset, length));
+    file.eager = new EagerUpload(store, file.key, file);
   }
 
   /** Resolves once the bucket holds the file's bytes as of this call; rejects if an upload failed. */

@@ -1,7 +1,7 @@
 // Eager multipart uploads against a fake store that records parts: what is sent early, the bounds on parts
 // in flight, and giving up when bytes already sent change.
 import { describe, expect, it } from 'vitest';
-import { EAGER_PART_BYTES, EagerUpload } from '../../../src/fs/bucket/eager-upload.js';
+import { EAGER_PART_BYTES, EagerUpload, type PartSource } from '../../../src/fs/bucket/eager-upload.js';
 import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../../src/storage/object-store.js';
 
 const PART = EAGER_PART_BYTES;
@@ -44,7 +44,10 @@ function fakeStore() {
   return { store, state, drain };
 }
 
-const bytes = async (_offset: number, length: number) => Buffer.alloc(length);
+const bytes: PartSource = {
+  read: async (_offset, length) => Buffer.alloc(length),
+  readAligned: async (_offset, into) => into.length,
+};
 
 describe('eager multipart upload', () => {
   it('sends full parts as they are written, at most 4 per file and 8 in all, and only the tail at finish', async () => {
