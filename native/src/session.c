@@ -104,9 +104,9 @@ static int queue_push(struct gf_out_queue *q, const struct iovec *iov, int iovcn
   for (int i = 0; i < iovcnt; i++) len += iov[i].iov_len;
   struct gf_msg *m = NULL;
   pthread_mutex_lock(&q->lock);
-  if (q->stop) {
+  if (q->stop) { /* the session is ending: as if the device were gone already */
     pthread_mutex_unlock(&q->lock);
-    return -ESHUTDOWN;
+    return -ENODEV;
   }
   if (q->spare && q->spare->cap >= len) {
     m = q->spare;
