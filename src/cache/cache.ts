@@ -15,7 +15,7 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, readdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { AlignedPool, roundUpToSlot } from './aligned.js';
+import { AlignedPool, chunkBuffers, type AlignedPools } from './aligned.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
@@ -112,7 +112,7 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
   readonly pool = new AlignedPool(STAGE_BYTES);
-  readonly chunkPool: AlignedPool;
+  readonly chunkPools: AlignedPools = chunkBuffers;
   /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
   private readonly retained = new Map<Chunk, OpenEntry>();
   private retainedBytes = 0;
@@ -148,8 +148,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   ) {
     super();
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
-    // A slot per large GET: in flight, then retained for its reader. A few spare ones stay mapped (warm pages).
-    this.chunkPool = new AlignedPool(roundUpToSlot(opts.maxRequestBytes), 4);
     for (const { row, runs, diskBytes } of startup.entries) {
       this.records.set(row.id, {
         id: row.id,
@@ -517,7 +515,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
    * just resolved copies from it in this turn (microtasks), and only a later socket read can refill it.
    */
   giveChunkBuffer(buf: Buffer): void {
-    setImmediate(() => this.chunkPool.give(buf));
+    setImmediate(() => this.chunkPools.give(buf));
   }
 
   touch(rec: EntryRecord): void {

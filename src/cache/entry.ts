@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
-import { alignDown, DIRECT_ALIGN, type AlignedPool } from './aligned.js';
+import { alignDown, DIRECT_ALIGN, type AlignedPool, type AlignedPools } from './aligned.js';
 import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
@@ -45,7 +45,7 @@ export interface EntryHost {
   /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT). */
   readonly pool: AlignedPool;
   /** Aligned buffers that large fetches land in: written to the data file from there, and kept for readers. */
-  readonly chunkPool: AlignedPool;
+  readonly chunkPools: AlignedPools;
   /** Gives a pooled chunk buffer back (deferred: see Cache.giveChunkBuffer). */
   giveChunkBuffer(buf: Buffer): void;
   /** Reserves disk bytes, evicting unpinned entries; false when the bound cannot be met (reported). */
@@ -73,9 +73,9 @@ export interface Chunk {
   /** Bytes [start, end) at buf[0, end - start); buf.length is what the chunk costs in memory. */
   buf: Buffer;
   /**
-   * buf is a page-aligned slot of the host's chunk pool, reused once the chunk is let go. Socket buffers are
-   * copied in as they arrive rather than kept: kept, they outlived the young generation and each GiB read
-   * cost dozens of full garbage collections.
+   * buf is page-aligned, from the host's chunk pools (the smallest power of two from 2 MiB that holds the
+   * chunk), shared process-wide and reused once the chunk is let go. Socket buffers are copied in as they arrive rather than
+   * kept: kept, they outlived the young generation and each GiB read cost dozens of full garbage collections.
    */
   pooled: boolean;
 }
@@ -267,8 +267,8 @@ export class OpenEntry {
     const p = this.host.queue.run(priority, async (): Promise<Chunk> => {
       const { store, key, ifMatch, versionId } = this.source;
       const length = end - start;
-      const pooled = length > this.host.pool.slotBytes && length <= this.host.chunkPool.slotBytes;
-      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunkPool.take() : Buffer.allocUnsafeSlow(length), pooled };
+      const pooled = length > this.host.pool.slotBytes;
+      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunkPools.take(length) : Buffer.allocUnsafeSlow(length), pooled };
       const reserved = roundUp(length);
       let writer: RangeWriter | undefined;
       let got = 0;
