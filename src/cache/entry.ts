@@ -74,8 +74,9 @@ export interface Chunk {
   buf: Buffer;
   /**
    * buf is page-aligned, from the host's chunk pools (the smallest power of two from 2 MiB that holds the
-   * chunk), shared process-wide and reused once the chunk is let go. Socket buffers are copied in as they arrive rather than
-   * kept: kept, they outlived the young generation and each GiB read cost dozens of full garbage collections.
+   * chunk), shared process-wide and reused once the chunk is let go. Socket buffers are copied in as they
+   * arrive rather than kept: kept, they outlived the young generation and each GiB read cost dozens of full
+   * garbage collections.
    */
   pooled: boolean;
 }
@@ -327,8 +328,9 @@ export class OpenEntry {
     const clear = (): void => {
       for (let b = b0; b < b1; b++) if (this.inflight.get(b) === p) this.inflight.delete(b);
       // A slot is free: top the reader's window up now. A reader blocked on the fetch at its frontier
-      // sends no read that would, and the GETs in flight would dwindle to that one.
-      if (this.window && !this.failed) this.prefetch(this.window.from, this.window.bytes);
+      // sends no read that would, and the GETs in flight would dwindle to that one. (Not once every handle
+      // has closed: nobody would read it.)
+      if (this.window && !this.failed && this.rec.pins > 0) this.prefetch(this.window.from, this.window.bytes);
     };
     p.then(clear, clear);
     return p;
