@@ -6,7 +6,7 @@
 // truncate into bytes already sent), a failed part, or a rename gives it up: the close() then uploads the
 // file whole, as it would without this. Nothing is visible in the bucket before the upload completes; an
 // abandoned one is aborted (or, after a crash, left as invisible parts for a bucket lifecycle rule).
-import { AlignedPool } from '../../cache/aligned.js';
+import { AlignedPools } from '../../cache/aligned.js';
 import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */
@@ -17,7 +17,7 @@ const MAX_PARTS_IN_FLIGHT = 4;
 const MAX_PARTS_IN_FLIGHT_TOTAL = 8;
 let partsInFlightTotal = 0;
 /** Page-aligned part buffers, so that parts are read around the page cache (StagedFile.readAligned). */
-const partBuffers = new AlignedPool(EAGER_PART_BYTES, 2);
+const partBuffers = new AlignedPools(EAGER_PART_BYTES, 2 * EAGER_PART_BYTES, 30_000);
 /** Uploads with a full part ready that found no free slot: pumped again when a part ends. */
 const waitingForSlot = new Set<EagerUpload>();
 
@@ -95,7 +95,7 @@ export class EagerUpload {
       this.upload ??= this.store.startMultipart(this.key);
       const sent = (async () => {
         const upload = await this.upload!;
-        const buf = partBuffers.take();
+        const buf = partBuffers.take(EAGER_PART_BYTES);
         try {
           const n = await this.source.readAligned(offset, buf);
           if (n !== EAGER_PART_BYTES) throw new Error(`staging file ended ${n} bytes into a part`);
