@@ -477,6 +477,32 @@ try {
     }
   }
 
+  /**
+   * A listing workload: the limit lists the keys with the SDK (cold) and runs the command on the local copy
+   * (warm, after a first pass); each tool runs it on `sub` of its mount, cold then warm.
+   */
+  async function listing(
+    workload: 'find' | 'ls',
+    roundCount: number,
+    sdkList: () => Promise<number>,
+    expected: number,
+    run: (dir: string) => Promise<number>,
+    local: string,
+    sub: string,
+  ): Promise<void> {
+    for (let r = 0; r < roundCount; r++) {
+      await measure(`${workload}-cold`, 'limit', r, undefined, async () => {
+        const t = process.hrtime.bigint();
+        check('keys listed', await sdkList(), expected);
+        return secs(t);
+      });
+      await run(local);
+      await measure(`${workload}-warm`, 'limit', r, undefined, () => run(local));
+      await coldThenWarm(workload, r, (m) => run(`${m.mnt}/${sub}`));
+    }
+    loads.push({ at: workload, load: loadAvg() });
+  }
+
   async function withMount(tool: Tool, r: number, ids: string[], body: (m: Mounted) => Promise<void>): Promise<void> {
     let m: Mounted;
     try {
@@ -555,35 +581,9 @@ try {
     loads.push({ at: 'small', load: loadAvg() });
   }
 
-  // ------------------------------------------------------------ find
-  if (groups.has('find')) {
-    for (let r = 0; r < bigRounds; r++) {
-      await measure('find-cold', 'limit', r, undefined, async () => {
-        const t = process.hrtime.bigint();
-        check('keys listed', await listAll('tree/'), nFind);
-        return secs(t);
-      });
-      await find(treeLocal);
-      await measure('find-warm', 'limit', r, undefined, () => find(treeLocal));
-      await coldThenWarm('find', r, (m) => find(`${m.mnt}/tree`));
-    }
-    loads.push({ at: 'find', load: loadAvg() });
-  }
-
-  // ------------------------------------------------------------ ls
-  if (groups.has('ls')) {
-    for (let r = 0; r < rounds; r++) {
-      await measure('ls-cold', 'limit', r, undefined, async () => {
-        const t = process.hrtime.bigint();
-        check('keys listed', await listAll('small/', '/'), nSmall);
-        return secs(t);
-      });
-      await ls(smallLocal);
-      await measure('ls-warm', 'limit', r, undefined, () => ls(smallLocal));
-      await coldThenWarm('ls', r, (m) => ls(`${m.mnt}/small`));
-    }
-    loads.push({ at: 'ls', load: loadAvg() });
-  }
+  // ------------------------------------------------------------ find, ls
+  if (groups.has('find')) await listing('find', bigRounds, () => listAll('tree/'), nFind, find, treeLocal, 'tree');
+  if (groups.has('ls')) await listing('ls', rounds, () => listAll('small/', '/'), nSmall, ls, smallLocal, 'small');
 
   // ------------------------------------------------------------ random
   if (groups.has('random')) {

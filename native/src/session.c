@@ -401,7 +401,9 @@ static void serve_write(struct gf_session *s, const struct gf_in_header *h, cons
     done += (size_t)n;
   }
   if (done > 0) {
-    /* Even when failing part-way (ENOSPC): the file did change, and JS keeps its size true. */
+    /* Even when failing part-way (ENOSPC): the file did change, and JS keeps its size true. The writer then
+     * gets a short write, as from a local file, and the error on its next write. */
+    err = 0;
     struct {
       struct gf_in_header h;
       struct gf_write_in w;

@@ -3,7 +3,7 @@
 // a test can check what any of the runs said (and that none of them printed a secret).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fetchStatus, waitForReady } from '../../src/daemon/client.js';
@@ -187,5 +187,10 @@ export function daemonHome(prefix: string, layout: { mountpoint?: string; cacheD
     ...(layout.config === undefined ? {} : { config: path.join(home, layout.config) }),
     env,
   });
-  return { work, home, mnt, settings, env, daemon };
+  /** Writes a secret the daemon's settings can name as `secret:<name>` (creates the secrets directory). */
+  const writeSecret = (name: string, value: string): void => {
+    mkdirSync(env.GRADIENT_SECRETS_DIR!, { recursive: true });
+    writeFileSync(path.join(env.GRADIENT_SECRETS_DIR!, name), `${value}\n`);
+  };
+  return { work, home, mnt, settings, env, daemon, writeSecret };
 }

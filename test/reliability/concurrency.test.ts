@@ -4,7 +4,7 @@
 // (EMFILE, EIO, ...) and no wrong bytes. GRADIENT_RELIABILITY_LONG=1 runs 300 readers.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
@@ -22,7 +22,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: concurrent readers and many open files', () => {
   const s = s3Server();
   const client = s3Client();
-  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-conc-');
+  const { work, home, mnt, settings, env, daemon, writeSecret } = daemonHome('gd-conc-');
   let catalogBucket = '';
   let dataBucket = '';
   /** Every file on the mount → its sha256, split by size. */
@@ -49,8 +49,7 @@ describe('reliability: concurrent readers and many open files', () => {
     work.create();
     catalogBucket = await freshBucket('conc-cat');
     dataBucket = await freshBucket('conc-data');
-    mkdirSync(path.join(home, 'secrets'));
-    writeFileSync(path.join(home, 'secrets', 'rgw-key'), `${s.secretAccessKey}\n`);
+    writeSecret('rgw-key', s.secretAccessKey);
 
     // Team dataset: 600 small files in 6 directories and 4 multi-MiB ones.
     const files: Record<string, Buffer> = {};

@@ -156,7 +156,7 @@ describe('reliability: a corpus of malformed settings and config files', () => {
 describe('reliability: malformed files fed to the real daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-corpus-daemon-', { config: 'config.yaml' });
+  const { work, home, mnt, settings, env, daemon, writeSecret } = daemonHome('gd-corpus-daemon-', { config: 'config.yaml' });
   const config = path.join(home, 'config.yaml');
   const secrets = env.GRADIENT_SECRETS_DIR!;
   let bucket = '';
@@ -178,9 +178,8 @@ describe('reliability: malformed files fed to the real daemon', () => {
     work.create();
     bucket = await freshBucket('corpus');
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'data/hello.txt', Body: 'hello from the bucket\n' }));
-    mkdirSync(secrets);
-    writeFileSync(path.join(secrets, 'rgw-key'), `${SECRET}\n`);
-    writeFileSync(path.join(secrets, 'wrong-key'), `${FAKE}\n`);
+    writeSecret('rgw-key', SECRET);
+    writeSecret('wrong-key', FAKE);
     writeFileSync(config, goodConfig);
     // `bkt` reads its key from the secrets directory; `plain` has it in plain text in the file.
     good = entry('bkt', 'secret:rgw-key') + entry('plain', SECRET);

@@ -65,7 +65,7 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
   const client = s3Client();
   const R = randomBytes(4).toString('hex'); // marks every hostile name, to search for strays afterwards
   // Cache and mount each in a box of their own: a stray name escaping either would land beside them.
-  const { work, home, mnt, settings, daemon } = daemonHome('gd-hostile-', {
+  const { work, home, mnt, settings, daemon, writeSecret } = daemonHome('gd-hostile-', {
     mountpoint: 'mntbox/datasets',
     cacheDir: 'cachebox/cache',
     config: 'config.yaml',
@@ -123,8 +123,7 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
     work.create();
     catalogBucket = await freshBucket('hostile-cat');
     hostileBucket = await freshBucket('hostile');
-    mkdirSync(path.join(home, 'secrets'));
-    writeFileSync(path.join(home, 'secrets', 'rgw-key'), `${s.secretAccessKey}\n`);
+    writeSecret('rgw-key', s.secretAccessKey);
     mkdirSync(cacheParent);
     mkdirSync(mntParent);
 

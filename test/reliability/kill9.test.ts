@@ -25,7 +25,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('reliability: kill -9 of the daemon', () => {
   const s = s3Server();
   const client = s3Client();
-  const { work, home, mnt, settings, env, daemon } = daemonHome('gd-kill9-');
+  const { work, home, mnt, settings, env, daemon, writeSecret } = daemonHome('gd-kill9-');
   let catalogBucket = '';
   let dataBucket = '';
   let proxy: FaultProxy;
@@ -125,8 +125,7 @@ describe('reliability: kill -9 of the daemon', () => {
     catalogBucket = await freshBucket('kill9-cat');
     dataBucket = await freshBucket('kill9-data');
     proxy = await startFaultProxy(s.endpoint);
-    mkdirSync(path.join(home, 'secrets'));
-    writeFileSync(path.join(home, 'secrets', 'rgw-key'), `${s.secretAccessKey}\n`);
+    writeSecret('rgw-key', s.secretAccessKey);
 
     // Team dataset: two versions with the same paths; half the files change between them, so a byte of
     // the wrong version shows up as a wrong hash. Small files and multi-MiB ones (fetched in blocks).

@@ -400,17 +400,21 @@ export class BucketView implements Filesystem {
   }
 
   async write(_ctx: RequestContext, _ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
-    const h = this.handle(fh);
-    if (h.kind !== 'staged' || !h.writable) throw new FsError('EBADF');
-    if (!h.file.deleted) this.uploads?.watch(h.file);
-    return h.file.write(offset, data);
+    const file = this.writing(fh);
+    if (!file) throw new FsError('EBADF');
+    return file.write(offset, data);
   }
 
   written(_ino: number, fh: number, offset: number, length: number): void {
+    this.writing(fh)?.wrote(offset, length);
+  }
+
+  /** The staged file a write through `fh` changes (its parts start going up from the first write), if any. */
+  private writing(fh: number): StagedFile | undefined {
     const h = this.handles.get(fh);
-    if (h?.kind !== 'staged' || !h.writable) return;
+    if (h?.kind !== 'staged' || !h.writable) return undefined;
     if (!h.file.deleted) this.uploads?.watch(h.file);
-    h.file.wrote(offset, length);
+    return h.file;
   }
 
   async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {

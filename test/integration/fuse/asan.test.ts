@@ -4,7 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forceUnmount, sh, tempDir } from '../../helpers/fuse-mount.js';
+import { forceUnmount, sh, shStatus, tempDir } from '../../helpers/fuse-mount.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 
@@ -15,6 +15,7 @@ describe('C core under AddressSanitizer', () => {
   afterAll(async () => {
     child?.kill('SIGKILL');
     await forceUnmount(mnt.dir);
+    await sh(`mountpoint -q ${data.dir}/small && umount ${data.dir}/small || true`);
     mnt.remove();
     data.remove();
   });
@@ -26,11 +27,12 @@ describe('C core under AddressSanitizer', () => {
     await sh(`head -c 40000000 /dev/urandom > ${data.dir}/backing.bin; head -c 5000000 ${data.dir}/backing.bin > ${data.dir}/small.bin`);
     const files: Record<string, string> = {};
     for (let i = 0; i < 200; i++) files[`many/${i}.txt`] = `file ${i}\n`;
-    await sh(`: > ${data.dir}/local.bin`);
+    // full.bin sits on a 1 MiB tmpfs: writes to it end in a short write, then ENOSPC.
+    await sh(`: > ${data.dir}/local.bin; mkdir ${data.dir}/small && mount -t tmpfs -o size=1m gd-asan-full ${data.dir}/small && : > ${data.dir}/small/full.bin`);
     const spec = {
       files,
       backed: { 'big.bin': `${data.dir}/backing.bin`, 'small.bin': `${data.dir}/small.bin` },
-      local: { 'local.bin': `${data.dir}/local.bin` }, // written by the C write path
+      local: { 'local.bin': `${data.dir}/local.bin`, 'full.bin': `${data.dir}/small/full.bin` }, // written by the C write path
       passthrough: false,
     };
     let stderr = '';
@@ -67,6 +69,7 @@ describe('C core under AddressSanitizer', () => {
     await sh(`dd if=/dev/urandom of=${m}/local.bin bs=3333 seek=777 count=50 conv=notrunc status=none`);
     await Promise.all([0, 1, 2, 3].map((i) => sh(`dd if=/dev/urandom of=${m}/local.bin bs=100000 seek=${20 + i * 3} count=3 conv=notrunc status=none`)));
     expect(await sh(`sha256sum < ${m}/local.bin`)).toBe(await sh(`sha256sum < ${data.dir}/local.bin`));
+    expect((await shStatus(`dd if=/dev/zero of=${m}/full.bin bs=384k count=8 status=none`)).stderr).toMatch(/No space left/);
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child!.once('exit', resolve));
     expect(stderr).not.toMatch(/AddressSanitizer|runtime error:/);

@@ -106,6 +106,40 @@ describe('fast write path: writes landed in a local file by C threads', () => {
   const tmp = tempDir('gd-fastw-');
   afterAll(() => tmp.remove());
 
+  it('a write the local file cannot take fails with its errno, after a short write of what did land', async () => {
+    // A 1 MiB tmpfs: the third 384 KiB write fits only in part (a short write), the fourth finds it full.
+    const small = `${tmp.dir}/small-fs`;
+    await sh(`mkdir -p ${small} && mount -t tmpfs -o size=1m gd-test-full ${small} && : > ${small}/local.bin`);
+    try {
+      const fs = new MemFs({ ttl: 60 });
+      const ino = fs.addLocalFile('w.bin', `${small}/local.bin`);
+      const m = await mountForTest(fs, { passthrough: false });
+      try {
+        const out = await sh(`python3 -c "
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+sizes = []
+try:
+    for i in range(8): sizes.append(os.write(fd, b'x' * (384 << 10)))
+except OSError as e:
+    print(errno.errorcode[e.errno], sum(sizes), os.fstat(fd).st_size, min(sizes))
+os.close(fd)" ${m.mountpoint}/w.bin`);
+        const [code, written, fstatSize, shortest] = out.trim().split(' ');
+        expect(code).toBe('ENOSPC');
+        expect(Number(shortest)).toBeLessThan(384 << 10);
+        const landed = Number((await sh(`stat -c %s ${small}/local.bin`)).trim());
+        expect(Number(written)).toBe(landed);
+        expect(Number(fstatSize)).toBe(landed);
+        expect(fs.writtenReports.filter(([i]) => i === ino).reduce((sum, [, , n]) => sum + n, 0)).toBe(landed);
+        expect(fs.calls.get('write') ?? 0).toBe(0);
+      } finally {
+        await m.cleanup();
+      }
+    } finally {
+      await sh(`umount ${small}`);
+    }
+  }, 60_000);
+
   for (const directIo of [false, true]) {
     it(`lands sequential, random, appending and concurrent writes byte-exact (direct_io ${directIo ? 'on' : 'off'}), reporting each one before the writer sees it done`, async () => {
       const local = `${tmp.dir}/local-${directIo}.bin`;
