@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+source scripts/node-env.sh
 echo "[test] lint + type-check"
 npx eslint .
 npx tsc --noEmit -p tsconfig.json
