@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCache } from '../src/cache/index.js';
+import { DaemonMemory } from '../src/memory/index.js';
 import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
@@ -55,8 +56,9 @@ try {
   await sh(`head -c ${size} /dev/urandom > ${source}`);
   const store = new S3Store({ bucket, endpoint: rgw.endpoint, credentials: { kind: 'static', ...creds }, partSize: PART, queueSize: QUEUE });
 
+  const memory = new DaemonMemory(); // one per process, as in the daemon: mounts reuse warm buffers
   const mount = async (): Promise<{ mnt: string; close: () => Promise<void> }> => {
-    const cache = await openCache({ dir: mkdtempSync(path.join(work, 'cache-')), maxBytes: 4 * size + 1024 * MiB, minFreeBytes: 0 });
+    const cache = await openCache({ dir: mkdtempSync(path.join(work, 'cache-')), maxBytes: 4 * size + 1024 * MiB, minFreeBytes: 0 }, memory);
     const view = new BucketView({ store, cache, metadataTtlMs: 5000, write: { stagingDir: cache.stagingDir } });
     const mnt = mkdtempSync(path.join(work, 'mnt-'));
     session = await FuseSession.mount(view, mnt, {});

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCache, type Cache, type CacheIdentity } from '../src/cache/index.js';
+import { DaemonMemory } from '../src/memory/index.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
@@ -91,8 +92,9 @@ try {
   };
 
   let dirN = 0;
+  const memory = new DaemonMemory(); // one per process, as in the daemon: rounds reuse warm buffers
   const freshCache = async (): Promise<Cache> =>
-    openCache({ dir: path.join(work, `c${dirN++}`), maxBytes: 4 * size + 1024 * MiB, minFreeBytes: 0 });
+    openCache({ dir: path.join(work, `c${dirN++}`), maxBytes: 4 * size + 1024 * MiB, minFreeBytes: 0 }, memory);
 
   // ------------------------------------------------------------ 1 + 2: sequential
   const direct8: number[] = [];

@@ -24,6 +24,7 @@ import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readFile
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCache } from '../src/cache/index.js';
+import { DaemonMemory } from '../src/memory/index.js';
 import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
@@ -284,10 +285,11 @@ try {
   // ------------------------------------------------------------ the three mounts
   const freshDirs = (tool: Tool) => ({ mnt: mkdtempSync(path.join(mountsDir, `${tool}-`)), cache: mkdtempSync(path.join(cachesDir, `${tool}-`)) });
   const cacheBound = 4 * size + 1024 * MiB; // ours and rclone get the same bound; s3fs has none (only free space)
+  const memory = new DaemonMemory(); // one per process, as in the daemon: mounts reuse warm buffers
 
   async function mountOurs(): Promise<Mounted> {
     const { mnt, cache: dir } = freshDirs('ours');
-    const cache = await openCache({ dir, maxBytes: cacheBound, minFreeBytes: 0 });
+    const cache = await openCache({ dir, maxBytes: cacheBound, minFreeBytes: 0 }, memory);
     const view = new BucketView({ store, cache, metadataTtlMs: 5000, write: { stagingDir: cache.stagingDir } });
     const session = await FuseSession.mount(view, mnt, {});
     const m: Mounted = {

@@ -15,7 +15,7 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, readdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { AlignedPool, chunkBuffers, type AlignedPools } from './aligned.js';
+import { AlignedPool, DaemonMemory, type AlignedPools } from '../memory/index.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
@@ -74,8 +74,11 @@ export interface CacheEvents {
   condition: [CacheError];
 }
 
-/** Opens (creating if needed) the cache directory: lock, index, reconciliation. */
-export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
+/**
+ * Opens (creating if needed) the cache directory: lock, index, reconciliation. The daemon passes its shared
+ * memory (buffer pools); tools and tests may leave it out and get a fresh one.
+ */
+export async function openCache(input: CacheOptionsInput = {}, memory = new DaemonMemory()): Promise<Cache> {
   const opts = resolveCacheOptions(input);
   const dir = path.resolve(opts.dir);
   try {
@@ -97,7 +100,7 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
   try {
     db = new IndexDb(path.join(dir, INDEX_FILE));
     const report = reconcile(dir, db);
-    const cache = new Cache({ ...opts, dir }, db, lock, report);
+    const cache = new Cache({ ...opts, dir }, db, lock, report, memory);
     await cache.refreshSpace(true);
     // The bound may have been lowered (config, or less free disk) since the last run: honour it now.
     if (cache.usedBytes() > cache.effectiveMaxBytes()) await cache.prune(cache.effectiveMaxBytes());
@@ -112,7 +115,7 @@ export async function openCache(input: CacheOptionsInput = {}): Promise<Cache> {
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
   readonly pool = new AlignedPool(STAGE_BYTES);
-  readonly chunkPools: AlignedPools = chunkBuffers;
+  readonly chunkPools: AlignedPools;
   /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
   private readonly retained = new Map<Chunk, OpenEntry>();
   private retainedBytes = 0;
@@ -145,8 +148,10 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     private readonly lock: DirLock,
     /** What startup reconciliation found (orphans removed, entries dropped). */
     readonly startup: ReconcileReport,
+    memory: DaemonMemory,
   ) {
     super();
+    this.chunkPools = memory.chunkBuffers;
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
     for (const { row, runs, diskBytes } of startup.entries) {
       this.records.set(row.id, {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
-import { alignDown, DIRECT_ALIGN, type AlignedPool, type AlignedPools } from './aligned.js';
+import { alignDown, DIRECT_ALIGN, type AlignedPool, type AlignedPools } from '../memory/index.js';
 import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';

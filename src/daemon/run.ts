@@ -14,6 +14,7 @@ import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
+import { DaemonMemory } from '../memory/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -25,7 +26,9 @@ export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Prom
   const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
-  const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags));
+  // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
+  const memory = new DaemonMemory();
+  const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags), memory);
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await dropAbandonedStaging(cache.stagingDir, Date.now() - process.uptime() * 1000);

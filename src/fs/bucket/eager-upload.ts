@@ -6,7 +6,7 @@
 // truncate into bytes already sent), a failed part, or a rename gives it up: the close() then uploads the
 // file whole, as it would without this. Nothing is visible in the bucket before the upload completes; an
 // abandoned one is aborted (or, after a crash, left as invisible parts for a bucket lifecycle rule).
-import { AlignedPools } from '../../cache/aligned.js';
+import { AlignedPools } from '../../memory/index.js';
 import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */

@@ -11,6 +11,10 @@ const { Memory } = (globalThis as unknown as {
   WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
 }).WebAssembly;
 
+export function alignDown(n: number): number {
+  return n - (n % DIRECT_ALIGN);
+}
+
 export class AlignedPool {
   private readonly free: Buffer[] = [];
 
@@ -25,7 +29,7 @@ export class AlignedPool {
     if (slotBytes <= 0 || slotBytes % WASM_PAGE !== 0) throw new RangeError(`slotBytes ${slotBytes} is not a multiple of 64 KiB`);
   }
 
-  /** A buffer of slotBytes, page-aligned; give it back when done. Grows on demand (bounded by the fetch queue). */
+  /** A buffer of slotBytes, page-aligned; give it back when done. Grows on demand (bounded by its users). */
   take(): Buffer {
     const b = this.free.pop();
     if (b) return b;
@@ -43,6 +47,14 @@ export class AlignedPool {
   }
 }
 
+/** What a set of pools holds right now. */
+export interface PoolUsage {
+  /** Bytes of buffers taken and not given back yet. */
+  takenBytes: number;
+  /** Bytes of spare buffers kept for reuse. */
+  spareBytes: number;
+}
+
 /**
  * Aligned buffers of power-of-two sizes from `min` bytes up, a pool per size (a buffer costs at most twice the
  * bytes asked for). Spare buffers are kept, up to `maxSpareBytes` in all, while they are being reused: on this
@@ -52,6 +64,7 @@ export class AlignedPool {
 export class AlignedPools {
   private readonly pools = new Map<number, AlignedPool>();
   private spareBytes = 0;
+  private takenBytes = 0;
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -70,11 +83,13 @@ export class AlignedPools {
       this.pools.set(size, pool);
     }
     if (pool.spare > 0) this.spareBytes -= size;
+    this.takenBytes += size;
     this.idleTimer?.refresh();
     return pool.take();
   }
 
   give(b: Buffer): void {
+    this.takenBytes -= b.length;
     const pool = this.pools.get(b.length);
     if (!pool || this.spareBytes + b.length > this.maxSpareBytes) return; // left to the garbage collector
     this.spareBytes += b.length;
@@ -83,19 +98,13 @@ export class AlignedPools {
     else this.idleTimer = setTimeout(() => this.dropSpares(), this.idleMs).unref();
   }
 
+  usage(): PoolUsage {
+    return { takenBytes: this.takenBytes, spareBytes: this.spareBytes };
+  }
+
   private dropSpares(): void {
     this.idleTimer = undefined;
     this.pools.clear();
     this.spareBytes = 0;
   }
-}
-
-/**
- * Buffers for the cache's large fetches, shared by every cache in the process. 128 MiB of spares is what one
- * sequential reader cycles through: 8 GETs of 8 MiB in flight and 64 MiB kept for the reader (cache options).
- */
-export const chunkBuffers = new AlignedPools(2 * 1024 * 1024, 128 * 1024 * 1024, 30_000);
-
-export function alignDown(n: number): number {
-  return n - (n % DIRECT_ALIGN);
 }
