@@ -1,44 +1,35 @@
-// The cache: one directory, one index, one byte budget, shared by every mount of the daemon.
-//
-//   <dir>/index.sqlite   entries, durable block runs, last access, lifetime counters (WAL)
-//   <dir>/data/ab/ab…    one sparse file per entry, bytes at their own offsets (complete = a plain copy)
-//   <dir>/tmp/           temp files (older versions filled small files here); emptied at start
-//   <dir>/staging/       reserved for bucket write-through (files being written); counted in the bound
-//   <dir>/lock           pid of the process that owns the directory
+// The cache: one directory (layout: directory.ts), one index, one byte budget, shared by every mount of the daemon.
 //
 // Space: every write reserves its bytes first (evicting least-recently-used unpinned entries), so the
 // directory never grows past the bound by more than the chunks in flight. When nothing can be evicted the
 // bytes are still returned to the reader, just not kept (and the condition is reported).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
+import { rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
-import { open, readdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { AlignedPool, DaemonMemory, type AlignedPools } from '../memory/index.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
-import { CacheError, isNoSpaceErrno, type CacheErrorCode } from './errors.js';
+import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR, type DiskProbe } from './directory.js';
+import { CacheError, ioError, isNoSpaceErrno } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
-import { IndexDb, WAL_MAX_BYTES, zeroCounters, type CounterName, type EntryRow } from './index-db.js';
+import { IndexDb, type EntryRow } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { formatSize } from './size.js';
+import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
 import { OpenEntry, type Chunk, type EntryHost, type EntryRecord } from './entry.js';
 
-export const INDEX_FILE = 'index.sqlite';
-export const STAGING_DIR = 'staging';
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 const SPACE_REFRESH_MS = 1000;
-const REPORT_EVERY_MS = 10_000;
 /** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
 const STAGE_BYTES = 1024 * 1024;
 
-export type CacheCounters = Record<CounterName, number>;
-
-export interface CacheStats extends CacheCounters {
+export interface CacheStats extends CacheCounters, CacheConditions {
   dir: string;
   maxBytes: number;
   minFreeBytes: number;
@@ -54,9 +45,6 @@ export interface CacheStats extends CacheCounters {
   entries: number;
   completeEntries: number;
   openEntries: number;
-  /** Conditions reported since start, by code (NoSpace, BoundExceeded, VerifyFailed, Io, …). */
-  conditions: Partial<Record<CacheErrorCode, number>>;
-  lastCondition?: { code: CacheErrorCode; message: string; at: string };
 }
 
 export interface CacheEntryInfo {
@@ -81,20 +69,7 @@ export interface CacheEvents {
 export async function openCache(input: CacheOptionsInput = {}, memory = new DaemonMemory()): Promise<Cache> {
   const opts = resolveCacheOptions(input);
   const dir = path.resolve(opts.dir);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-    for (const sub of ['data', 'tmp', STAGING_DIR]) mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
-    // All 256 fan-out directories up front, so that their blocks are measured once rather than appearing
-    // unaccounted between two measurements.
-    for (let i = 0; i < 256; i++) mkdirSync(path.join(dir, 'data', i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new CacheError(
-      isNoSpaceErrno(err) ? 'NoSpace' : 'Io',
-      `cannot create the cache directory ${dir}: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
+  createCacheDir(dir);
   const lock = DirLock.acquire(dir);
   let db: IndexDb | undefined;
   try {
@@ -119,8 +94,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
   private readonly retained = new Map<Chunk, OpenEntry>();
   private retainedBytes = 0;
-  readonly counters: CacheCounters = zeroCounters();
-  private readonly persisted: CacheCounters = { ...this.counters };
+  private readonly recorder = new StatsRecorder((err) => this.emit('condition', err));
+  private readonly probe: DiskProbe;
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
   private readonly records = new Map<string, EntryRecord>();
   private readonly opening = new Map<string, Promise<OpenEntry>>();
@@ -137,9 +112,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
   private closed = false;
-  private readonly conditions: Partial<Record<CacheErrorCode, number>> = {};
-  private readonly lastReported = new Map<CacheErrorCode, number>();
-  private lastCondition: CacheStats['lastCondition'];
 
   /** @internal use openCache() */
   constructor(
@@ -152,6 +124,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   ) {
     super();
     this.chunkPools = memory.chunkBuffers;
+    this.probe = diskProbe(opts.dir);
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
     for (const { row, runs, diskBytes } of startup.entries) {
       this.records.set(row.id, {
@@ -164,11 +137,14 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
         diskBytes,
         complete: row.complete,
         lastAccess: row.lastAccess,
-        touched: false,
         pins: 0,
       });
       this.dataBytes += diskBytes;
     }
+  }
+
+  get counters(): CacheCounters {
+    return this.recorder.counters;
   }
 
   get dir(): string {
@@ -216,7 +192,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
         diskBytes: 0,
         complete: false,
         lastAccess: Date.now(),
-        touched: false,
         pins: 0,
       };
       this.records.set(id, rec);
@@ -432,28 +407,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     this.refreshingSpace = true;
     this.lastSpaceRefresh = Date.now();
     try {
-      let overhead = 0;
-      const add = async (p: string): Promise<void> => {
-        try {
-          const bytes = (await stat(p)).blocks * 512; // not `overhead += await …`: that loses concurrent updates
-          overhead += bytes;
-        } catch {
-          // not there (yet)
-        }
-      };
-      await Promise.all(
-        ['', 'data', 'tmp', 'lock', INDEX_FILE, `${INDEX_FILE}-shm`].map((p) => add(path.join(this.dir, p))),
-      );
-      // The WAL grows between measurements: always count it at its cap.
-      let wal = 0;
-      await stat(path.join(this.dir, `${INDEX_FILE}-wal`)).then((st) => (wal = st.blocks * 512), () => undefined);
-      overhead += Math.max(wal, WAL_MAX_BYTES);
-      const subdirs = await readdir(path.join(this.dir, 'data')).catch(() => [] as string[]);
-      await Promise.all(subdirs.map((s) => add(path.join(this.dir, 'data', s))));
-      overhead += await treeBytes(this.stagingDir);
-      this.overheadBytes = overhead;
-      const fs = await statfs(this.dir);
-      this.freeBudget = this.usedBytes() + fs.bavail * fs.bsize - this.opts.minFreeBytes;
+      this.overheadBytes = await this.probe.overheadBytes();
+      this.freeBudget = this.usedBytes() + (await this.probe.availableBytes()) - this.opts.minFreeBytes;
     } catch (err) {
       this.report(ioError(err, `cannot measure the cache directory ${this.dir}`));
     } finally {
@@ -464,13 +419,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   // ---------------------------------------------------------------- bookkeeping
 
   report(err: CacheError): void {
-    this.conditions[err.code] = (this.conditions[err.code] ?? 0) + 1;
-    this.lastCondition = { code: err.code, message: err.message, at: new Date().toISOString() };
-    const now = Date.now();
-    if (now - (this.lastReported.get(err.code) ?? -Infinity) >= REPORT_EVERY_MS || err.code === 'VerifyFailed') {
-      this.lastReported.set(err.code, now);
-      this.emit('condition', err);
-    }
+    this.recorder.report(err);
   }
 
   markDirty(entry: OpenEntry): void {
@@ -651,13 +600,10 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     }
     const touches = [...this.touched].map((r) => ({ id: r.id, lastAccess: r.lastAccess }));
     this.touched.clear();
-    const counters: Partial<CacheCounters> = {};
-    for (const k of Object.keys(this.counters) as CounterName[]) {
-      counters[k] = this.counters[k] - this.persisted[k];
-    }
+    const counters = this.recorder.unpersisted();
     try {
       this.db.commit({ upserts, touches, counters });
-      Object.assign(this.persisted, this.counters);
+      this.recorder.markPersisted(counters);
     } catch (err) {
       this.report(err instanceof CacheError ? err : ioError(err, 'cannot update the cache index'));
       for (const e of synced) if (e) this.dirty.add(e); // retried on the next flush
@@ -685,8 +631,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       completeEntries: complete,
       openEntries: this.openEntries.size,
       ...this.counters,
-      conditions: { ...this.conditions },
-      lastCondition: this.lastCondition,
+      ...this.recorder.reported(),
     };
   }
 
@@ -705,10 +650,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
 
   /** Lifetime counters (persisted across restarts) including this session's unflushed part. */
   lifetimeCounters(): CacheCounters {
-    const stored = this.db.counters();
-    const out = { ...stored };
-    for (const k of Object.keys(out) as CounterName[]) out[k] += this.counters[k] - this.persisted[k];
-    return out;
+    return this.recorder.lifetime(this.db.counters());
   }
 
   /** Evicts least-recently-used unpinned entries until the directory uses at most `toBytes`. */
@@ -758,34 +700,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   }
 }
 
-function ioError(err: unknown, what: string): CacheError {
-  if (err instanceof CacheError) return err;
-  return new CacheError(isNoSpaceErrno(err) ? 'NoSpace' : 'Io', `${what}: ${(err as Error).message}`, { cause: err });
-}
-
 /** The data file opened for O_DIRECT writes; undefined where the filesystem does not support it. */
 async function openDirect(file: string): Promise<FileHandle | undefined> {
   return open(file, constants.O_RDWR | constants.O_DIRECT).catch(() => undefined);
-}
-
-/** Allocated bytes of a directory tree (like `du`). */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const p = path.join(dir, name);
-    try {
-      const st = await stat(p);
-      total += st.blocks * 512;
-      if (st.isDirectory()) total += await treeBytes(p);
-    } catch {
-      // removed meanwhile
-    }
-  }
-  return total;
 }

@@ -28,8 +28,6 @@ export interface EntryRecord {
   /** Every byte present and, for content identities, verified against the hash. */
   complete: boolean;
   lastAccess: number;
-  /** lastAccess changed since the last flush. */
-  touched: boolean;
   /** Open handles: a pinned entry is never evicted. */
   pins: number;
   open?: OpenEntry;

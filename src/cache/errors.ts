@@ -36,3 +36,9 @@ export function isNoSpaceErrno(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
+
+/** An I/O failure as a cache error (NoSpace when the disk is full), naming what was being done. */
+export function ioError(err: unknown, what: string): CacheError {
+  if (err instanceof CacheError) return err;
+  return new CacheError(isNoSpaceErrno(err) ? 'NoSpace' : 'Io', `${what}: ${(err as Error).message}`, { cause: err });
+}

@@ -1,5 +1,7 @@
 // The on-disk cache: public API for the filesystem layer, the daemon and the CLI.
-export { openCache, Cache, INDEX_FILE, STAGING_DIR, type CacheStats, type CacheCounters, type CacheEntryInfo } from './cache.js';
+export { openCache, Cache, type CacheStats, type CacheEntryInfo } from './cache.js';
+export { INDEX_FILE, STAGING_DIR } from './directory.js';
+export { type CacheCounters } from './stats.js';
 export { CacheHandle } from './handle.js';
 export { type CacheIdentity, type CacheSource, entryId, canonicalIdentity } from './identity.js';
 export { CACHE_DEFAULTS, DEFAULT_CACHE_DIR, resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
