@@ -1,7 +1,7 @@
 // The cache: one directory (layout: directory.ts), one index, one byte budget, shared by every mount of the daemon.
 //
-// Space: every write reserves its bytes first (evicting least-recently-used unpinned entries), so the
-// directory never grows past the bound by more than the chunks in flight. When nothing can be evicted the
+// Space: every write reserves its bytes first (evicting least-recently-used unpinned entries: space.ts), so
+// the directory never grows past the bound by more than the chunks in flight. When nothing can be evicted the
 // bytes are still returned to the reader, just not kept (and the condition is reported).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,7 +11,7 @@ import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { AlignedPool, DaemonMemory, type AlignedPools } from '../memory/index.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
-import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR, type DiskProbe } from './directory.js';
+import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.js';
 import { CacheError, ioError, isNoSpaceErrno } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { CacheHandle, type HandleHost } from './handle.js';
@@ -20,16 +20,15 @@ import { IndexDb, type EntryRow } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
-import { formatSize } from './size.js';
+import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
 import { OpenEntry, type Chunk, type EntryHost, type EntryRecord } from './entry.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
-const SPACE_REFRESH_MS = 1000;
 /** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
 const STAGE_BYTES = 1024 * 1024;
 
-export interface CacheStats extends CacheCounters, CacheConditions {
+export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
   dir: string;
   maxBytes: number;
   minFreeBytes: number;
@@ -37,11 +36,6 @@ export interface CacheStats extends CacheCounters, CacheConditions {
   effectiveMaxBytes: number;
   /** dataBytes + overheadBytes + reservedBytes: what the directory occupies (or is about to). */
   usedBytes: number;
-  dataBytes: number;
-  /** Index, directories, staging area. */
-  overheadBytes: number;
-  /** Bytes reserved by fills in flight. */
-  reservedBytes: number;
   entries: number;
   completeEntries: number;
   openEntries: number;
@@ -76,9 +70,7 @@ export async function openCache(input: CacheOptionsInput = {}, memory = new Daem
     db = new IndexDb(path.join(dir, INDEX_FILE));
     const report = reconcile(dir, db);
     const cache = new Cache({ ...opts, dir }, db, lock, report, memory);
-    await cache.refreshSpace(true);
-    // The bound may have been lowered (config, or less free disk) since the last run: honour it now.
-    if (cache.usedBytes() > cache.effectiveMaxBytes()) await cache.prune(cache.effectiveMaxBytes());
+    await cache.applyBound();
     return cache;
   } catch (err) {
     db?.close();
@@ -95,7 +87,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   private readonly retained = new Map<Chunk, OpenEntry>();
   private retainedBytes = 0;
   private readonly recorder = new StatsRecorder((err) => this.emit('condition', err));
-  private readonly probe: DiskProbe;
+  private readonly space: SpaceBudget;
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
   private readonly records = new Map<string, EntryRecord>();
   private readonly opening = new Map<string, Promise<OpenEntry>>();
@@ -103,11 +95,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   private readonly dirty = new Set<OpenEntry>();
   private readonly touched = new Set<EntryRecord>();
   private readonly closingFiles = new Set<Promise<void>>();
-  private dataBytes = 0;
-  private reservedBytes = 0;
-  private overheadBytes = 0;
-  private freeBudget = Infinity;
-  private lastSpaceRefresh = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
@@ -124,10 +111,19 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   ) {
     super();
     this.chunkPools = memory.chunkBuffers;
-    this.probe = diskProbe(opts.dir);
+    this.space = new SpaceBudget(
+      opts,
+      {
+        lru: () => this.records.values(),
+        evictable: (rec) => this.evictable(rec),
+        remove: (victims) => this.remove(victims),
+      },
+      diskProbe(opts.dir),
+      this.recorder,
+    );
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
     for (const { row, runs, diskBytes } of startup.entries) {
-      this.records.set(row.id, {
+      const rec: EntryRecord = {
         id: row.id,
         identity: row.identity,
         sha256: row.identity.startsWith('content:') ? row.identity.slice('content:'.length) : undefined,
@@ -138,8 +134,9 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
         complete: row.complete,
         lastAccess: row.lastAccess,
         pins: 0,
-      });
-      this.dataBytes += diskBytes;
+      };
+      this.records.set(rec.id, rec);
+      this.space.adopt(rec);
     }
   }
 
@@ -231,10 +228,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     const file = dataPath(this.dir, rec.id);
     const blocks = Math.ceil(rec.size / rec.blockSize);
     const fresh = rec.runs.length === 0 && !rec.complete;
-    if (fresh && rec.diskBytes > 0) {
-      this.dataBytes -= rec.diskBytes;
-      rec.diskBytes = 0;
-    }
+    if (fresh && rec.diskBytes > 0) this.space.dropData(rec);
 
     if (fresh && rec.size <= this.opts.smallFileBytes) return this.fillWhole(rec, source, file, blocks);
 
@@ -244,7 +238,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, `cannot open cache file ${file}`);
       // The file vanished under us (removed by hand): start over.
-      this.forgetData(rec);
+      this.space.dropData(rec);
       fh = await open(file, 'w+', 0o600);
     }
     const map = BlockMap.fromRuns(blocks, rec.runs);
@@ -309,61 +303,24 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     return entry;
   }
 
-  // ---------------------------------------------------------------- space
+  // ---------------------------------------------------------------- registry
 
-  /** The bound in effect right now. */
-  effectiveMaxBytes(): number {
-    return Math.max(0, Math.min(this.opts.maxBytes, this.freeBudget));
-  }
-
-  usedBytes(): number {
-    return this.dataBytes + this.reservedBytes + this.overheadBytes;
+  /** @internal Measures the directory, and honours a bound lowered (config, less free disk) since the last run. */
+  async applyBound(): Promise<void> {
+    await this.space.refresh(true);
+    if (this.space.usedBytes() > this.space.effectiveMaxBytes()) await this.prune(this.space.effectiveMaxBytes());
   }
 
   reserve(bytes: number): boolean {
-    this.maybeRefreshSpace();
-    const limit = this.effectiveMaxBytes();
-    if (this.usedBytes() + bytes > limit) {
-      if (this.reservedBytes + this.overheadBytes + bytes <= limit) {
-        const victims: EntryRecord[] = [];
-        let need = this.usedBytes() + bytes - limit;
-        for (const rec of this.records.values()) {
-          if (need <= 0) break;
-          if (!this.evictable(rec)) continue;
-          victims.push(rec);
-          need -= rec.diskBytes;
-        }
-        if (need <= 0) this.evict(victims);
-      }
-      if (this.usedBytes() + bytes > limit) {
-        // Say which limit bit: the operator's bound, or the disk running out of free space.
-        this.report(
-          this.freeBudget < this.opts.maxBytes
-            ? new CacheError(
-                'NoSpace',
-                `the disk under the cache (${this.dir}) is full: keeping ${formatSize(this.opts.minFreeBytes)} free leaves ` +
-                  `room for ${formatSize(limit)} and every entry is in use: reading uncached`,
-              )
-            : new CacheError(
-                'BoundExceeded',
-                `the cache at ${this.dir} is at its bound (${formatSize(limit)}) and every entry is in use: reading uncached`,
-              ),
-        );
-        return false;
-      }
-    }
-    this.reservedBytes += bytes;
-    return true;
+    return this.space.reserve(bytes);
   }
 
   release(bytes: number): void {
-    this.reservedBytes -= bytes;
+    this.space.release(bytes);
   }
 
   settle(rec: EntryRecord, bytes: number): void {
-    this.reservedBytes -= bytes;
-    rec.diskBytes += bytes;
-    this.dataBytes += bytes;
+    this.space.settle(rec, bytes);
   }
 
   private evictable(rec: EntryRecord): boolean {
@@ -371,8 +328,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   }
 
   /** Removes entries: index rows first (one transaction), then files, so a crash in between leaves orphans. */
-  private evict(victims: readonly EntryRecord[]): void {
-    if (!victims.length) return;
+  private remove(victims: readonly EntryRecord[]): void {
     this.db.commit({ deletes: victims.map((r) => r.id) });
     for (const rec of victims) {
       this.records.delete(rec.id);
@@ -382,37 +338,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(ioError(err, 'cannot remove a cache file'));
       }
-      this.dataBytes -= rec.diskBytes;
-      this.counters.evictions++;
-      this.counters.evictedBytes += rec.diskBytes;
-    }
-  }
-
-  private forgetData(rec: EntryRecord): void {
-    this.dataBytes -= rec.diskBytes;
-    rec.diskBytes = 0;
-    rec.runs = [];
-    rec.complete = false;
-  }
-
-  private maybeRefreshSpace(): void {
-    if (Date.now() - this.lastSpaceRefresh > SPACE_REFRESH_MS) void this.refreshSpace();
-  }
-
-  private refreshingSpace = false;
-
-  /** Re-measures the overhead (index, directories, staging) and the disk's free space. */
-  async refreshSpace(force = false): Promise<void> {
-    if (this.refreshingSpace && !force) return;
-    this.refreshingSpace = true;
-    this.lastSpaceRefresh = Date.now();
-    try {
-      this.overheadBytes = await this.probe.overheadBytes();
-      this.freeBudget = this.usedBytes() + (await this.probe.availableBytes()) - this.opts.minFreeBytes;
-    } catch (err) {
-      this.report(ioError(err, `cannot measure the cache directory ${this.dir}`));
-    } finally {
-      this.refreshingSpace = false;
     }
   }
 
@@ -441,7 +366,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     } catch {
       // already gone
     }
-    this.forgetData(rec);
+    this.space.dropData(rec);
     entry.map.clear();
   }
 
@@ -567,13 +492,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
           return undefined;
         }
         for (const r of written) entry.map.markDurable(r.start, r.end);
-        // Trust the filesystem over our arithmetic: extent-tree blocks of a fragmented sparse file
-        // and leftovers of a crashed fill also occupy the disk.
         const allocated = await entry.fh.stat().then((st) => st.blocks * 512, () => 0);
-        if (allocated > entry.rec.diskBytes && !entry.failed) {
-          this.dataBytes += allocated - entry.rec.diskBytes;
-          entry.rec.diskBytes = allocated;
-        }
+        if (!entry.failed) this.space.measured(entry.rec, allocated);
         return entry;
       }),
     );
@@ -610,7 +530,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       this.scheduleFlush();
     }
     for (const entry of [...this.openEntries]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
-    this.maybeRefreshSpace();
+    this.space.maybeRefresh();
   }
 
   // ---------------------------------------------------------------- operations
@@ -622,11 +542,9 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       dir: this.dir,
       maxBytes: this.opts.maxBytes,
       minFreeBytes: this.opts.minFreeBytes,
-      effectiveMaxBytes: this.effectiveMaxBytes(),
-      usedBytes: this.usedBytes(),
-      dataBytes: this.dataBytes,
-      overheadBytes: this.overheadBytes,
-      reservedBytes: this.reservedBytes,
+      effectiveMaxBytes: this.space.effectiveMaxBytes(),
+      usedBytes: this.space.usedBytes(),
+      ...this.space.usage(),
       entries: this.records.size,
       completeEntries: complete,
       openEntries: this.openEntries.size,
@@ -656,21 +574,11 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   /** Evicts least-recently-used unpinned entries until the directory uses at most `toBytes`. */
   async prune(toBytes = 0): Promise<{ evicted: number; freedBytes: number }> {
     await this.flush();
-    await this.refreshSpace(true);
-    const victims: EntryRecord[] = [];
-    let excess = this.usedBytes() - toBytes;
-    let freed = 0;
-    for (const rec of this.records.values()) {
-      if (excess <= 0) break;
-      if (!this.evictable(rec)) continue;
-      victims.push(rec);
-      excess -= rec.diskBytes;
-      freed += rec.diskBytes;
-    }
-    this.evict(victims);
+    await this.space.refresh(true);
+    const result = this.space.evictDownTo(toBytes);
     await this.flush();
-    await this.refreshSpace(true);
-    return { evicted: victims.length, freedBytes: freed };
+    await this.space.refresh(true);
+    return result;
   }
 
   /** Removes every entry not in use, and leftover temp files. */
