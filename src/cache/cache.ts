@@ -9,7 +9,7 @@ import { rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { AlignedPool, DaemonMemory, type AlignedPools } from '../memory/index.js';
+import { AlignedPool, DaemonMemory } from '../memory/index.js';
 import { BlockMap, encodeRuns, roundUp } from './blocks.js';
 import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.js';
 import { CacheError, ioError, isNoSpaceErrno } from './errors.js';
@@ -22,7 +22,8 @@ import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from '
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
-import { OpenEntry, type Chunk, type EntryHost, type EntryRecord } from './entry.js';
+import { OpenEntry, type EntryHost, type EntryRecord } from './entry.js';
+import { RetainedChunks } from './retained-chunks.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 /** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
@@ -82,10 +83,7 @@ export async function openCache(input: CacheOptionsInput = {}, memory = new Daem
 export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
   readonly queue: FetchQueue;
   readonly pool = new AlignedPool(STAGE_BYTES);
-  readonly chunkPools: AlignedPools;
-  /** Chunks kept in memory for their readers, oldest first, and their total size (bounded by readAheadMemoryBytes). */
-  private readonly retained = new Map<Chunk, OpenEntry>();
-  private retainedBytes = 0;
+  readonly chunks: RetainedChunks;
   private readonly recorder = new StatsRecorder((err) => this.emit('condition', err));
   private readonly space: SpaceBudget;
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
@@ -110,7 +108,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     memory: DaemonMemory,
   ) {
     super();
-    this.chunkPools = memory.chunkBuffers;
+    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
     this.space = new SpaceBudget(
       opts,
       {
@@ -299,7 +297,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     const entry = new OpenEntry(this, rec, source, fh, map, file);
     this.markDirty(entry);
     // The first read, which typically follows at once, is served from memory.
-    if (data.length > 0) this.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, buf: data, pooled: false });
+    if (data.length > 0) this.chunks.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, buf: data, pooled: false });
     return entry;
   }
 
@@ -370,33 +368,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     entry.map.clear();
   }
 
-  retain(entry: OpenEntry, chunk: Chunk): void {
-    this.retained.set(chunk, entry);
-    this.retainedBytes += chunk.buf.length;
-    for (let b = chunk.b0; b < chunk.b1; b++) entry.retained.set(b, chunk);
-    for (const oldest of this.retained.keys()) {
-      if (this.retainedBytes <= this.opts.readAheadMemoryBytes) break;
-      this.forget(oldest);
-    }
-  }
-
-  forget(chunk: Chunk): void {
-    const entry = this.retained.get(chunk);
-    if (!entry) return;
-    this.retained.delete(chunk);
-    this.retainedBytes -= chunk.buf.length;
-    for (let b = chunk.b0; b < chunk.b1; b++) if (entry.retained.get(b) === chunk) entry.retained.delete(b);
-    if (chunk.pooled) this.giveChunkBuffer(chunk.buf);
-  }
-
-  /**
-   * Returns a chunk's buffer to the pool after the current turn of the event loop: a reader whose fetch
-   * just resolved copies from it in this turn (microtasks), and only a later socket read can refill it.
-   */
-  giveChunkBuffer(buf: Buffer): void {
-    setImmediate(() => this.chunkPools.give(buf));
-  }
-
   touch(rec: EntryRecord): void {
     rec.lastAccess = Date.now();
     this.records.delete(rec.id);
@@ -427,7 +398,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       }
       rec.open = undefined;
       this.openEntries.delete(entry);
-      entry.forgetAll();
+      this.chunks.letGoAll(entry);
       if (!entry.failed) rec.runs = entry.map.runs(true);
       if (entry.fh) {
         // Not evictable until the descriptor is closed: unlinking an open file frees nothing yet.

@@ -5,12 +5,13 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
-import { alignDown, DIRECT_ALIGN, type AlignedPool, type AlignedPools } from '../memory/index.js';
+import { alignDown, DIRECT_ALIGN, type AlignedPool } from '../memory/index.js';
 import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
 import type { CacheOptions } from './options.js';
+import type { Chunk, RetainedChunks } from './retained-chunks.js';
 
 /** What the cache knows about an entry, open or not. */
 export interface EntryRecord {
@@ -42,10 +43,8 @@ export interface EntryHost {
   readonly counters: { bytesFetched: number; bytesFromCache: number; bytesUncached: number };
   /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT). */
   readonly pool: AlignedPool;
-  /** Aligned buffers that large fetches land in: written to the data file from there, and kept for readers. */
-  readonly chunkPools: AlignedPools;
-  /** Gives a pooled chunk buffer back (deferred: see Cache.giveChunkBuffer). */
-  giveChunkBuffer(buf: Buffer): void;
+  /** Buffers that large fetches land in, and the fetched chunks kept for readers. */
+  readonly chunks: RetainedChunks;
   /** Reserves disk bytes, evicting unpinned entries; false when the bound cannot be met (reported). */
   reserve(bytes: number): boolean;
   release(bytes: number): void;
@@ -55,30 +54,7 @@ export interface EntryHost {
   markDirty(entry: OpenEntry): void;
   /** The entry's data failed verification: drop it from disk and index. */
   discard(entry: OpenEntry, err: CacheError): void;
-  /** Keeps a stored chunk in memory for readers that have not reached it yet (cache-wide byte budget). */
-  retain(entry: OpenEntry, chunk: Chunk): void;
-  /** Lets a retained chunk go (its reader passed it, or the entry closed). */
-  forget(chunk: Chunk): void;
 }
-
-/** The bytes of one ranged GET. */
-export interface Chunk {
-  /** File offsets [start, end) and blocks [b0, b1) it covers. */
-  start: number;
-  end: number;
-  b0: number;
-  b1: number;
-  /** Bytes [start, end) at buf[0, end - start); buf.length is what the chunk costs in memory. */
-  buf: Buffer;
-  /**
-   * buf is page-aligned, from the host's chunk pools (the smallest power of two from 2 MiB that holds the
-   * chunk), shared process-wide and reused once the chunk is let go. Socket buffers are copied in as they
-   * arrive rather than kept: kept, they outlived the young generation and each GiB read cost dozens of full
-   * garbage collections.
-   */
-  pooled: boolean;
-}
-
 
 export class OpenEntry {
   private readonly inflight = new Map<number, Promise<Chunk>>();
@@ -150,7 +126,7 @@ export class OpenEntry {
         const segEnd = Math.min(end, chunk.end);
         if (!p) this.host.counters.bytesFromCache += segEnd - pos;
         // The reader is past this chunk: free its memory for chunks ahead.
-        if (segEnd === chunk.end) this.host.forget(chunk);
+        if (segEnd === chunk.end) this.host.chunks.letGo(chunk);
         // The whole read inside an unpooled chunk: a view, not a copy (pooled buffers are reused).
         if (!out && !chunk.pooled && end <= chunk.end) {
           out = chunk.buf.subarray(pos - chunk.start, end - chunk.start);
@@ -267,7 +243,7 @@ export class OpenEntry {
       const { store, key, ifMatch, versionId } = this.source;
       const length = end - start;
       const pooled = length > this.host.pool.slotBytes;
-      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunkPools.take(length) : Buffer.allocUnsafeSlow(length), pooled };
+      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunks.takeBuffer(length) : Buffer.allocUnsafeSlow(length), pooled };
       const reserved = roundUp(length);
       let writer: RangeWriter | undefined;
       let got = 0;
@@ -300,7 +276,7 @@ export class OpenEntry {
         await writer?.finish();
       } catch (err) {
         if (writer) this.host.release(reserved);
-        if (pooled) this.host.giveChunkBuffer(chunk.buf);
+        if (pooled) this.host.chunks.giveBuffer(chunk.buf);
         throw err;
       }
       this.host.counters.bytesFetched += got;
@@ -311,14 +287,14 @@ export class OpenEntry {
         // Not on disk, but kept in memory for its reader like any fetched chunk: else a prefetch that could
         // not be cached was thrown away and fetched again on demand (a bounded-out sequential read fetched
         // its object 16 times over).
-        if (!this.failed) this.host.retain(this, chunk);
-        else if (pooled) this.host.giveChunkBuffer(chunk.buf);
+        if (!this.failed) this.host.chunks.retain(this, chunk);
+        else if (pooled) this.host.chunks.giveBuffer(chunk.buf);
         return chunk;
       }
       this.map.markWritten(b0, b1);
       this.host.settle(this.rec, reserved);
       this.host.markDirty(this);
-      this.host.retain(this, chunk);
+      this.host.chunks.retain(this, chunk);
       if (this.map.complete) this.onFilled();
       return chunk;
     });
@@ -340,11 +316,6 @@ export class OpenEntry {
         ? new CacheError('NoSpace', `the disk under the cache (${this.path}) is full: reading uncached`, { cause: err })
         : new CacheError('Io', `cannot write cache file ${this.path}: ${(err as Error).message}`, { cause: err }),
     );
-  }
-
-  /** Lets go of every retained chunk (entry closing or failed). */
-  forgetAll(): void {
-    for (const chunk of new Set(this.retained.values())) this.host.forget(chunk);
   }
 
   /** Closes the data file descriptors. */
@@ -428,7 +399,7 @@ export class OpenEntry {
   fail(err: CacheError): void {
     if (this.failed) return;
     this.failed = err;
-    this.forgetAll();
+    this.host.chunks.letGoAll(this);
     this.host.discard(this, err);
     this.completion?.reject(err);
   }

@@ -85,5 +85,6 @@ export function resolveCacheOptions(input: CacheOptionsInput = {}): CacheOptions
   if (o.maxConcurrentFetches < 1) bad('maxConcurrentFetches must be at least 1');
   if (o.prefetch.maxWindowBytes < o.prefetch.initialWindowBytes) bad('prefetch.maxWindowBytes < initialWindowBytes');
   if (o.flushIntervalMs < 0) bad('flushIntervalMs is negative');
+  if (!(o.readAheadMemoryBytes >= 0)) bad('readAheadMemoryBytes is negative');
   return o;
 }

@@ -14,5 +14,6 @@ describe('cache options', () => {
     expect(() => resolveCacheOptions({ blockSize: 1000 })).toThrow(/4 KiB/);
     expect(() => resolveCacheOptions({ blockSize: 1 << 20, maxRequestBytes: 4096 })).toThrow(/maxRequestBytes/);
     expect(() => resolveCacheOptions({ maxBytes: 'lots' })).toThrow(/invalid size/);
+    expect(() => resolveCacheOptions({ readAheadMemoryBytes: -1 })).toThrow(/readAheadMemoryBytes/);
   });
 });
