@@ -10,13 +10,14 @@ import { constants } from 'node:fs';
 import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { AlignedPool, DaemonMemory } from '../memory/index.js';
-import { BlockMap, encodeRuns, roundUp } from './blocks.js';
+import { BlockMap, roundUp } from './blocks.js';
 import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.js';
 import { CacheError, ioError, isNoSpaceErrno } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
-import { IndexDb, type EntryRow } from './index-db.js';
+import { GroupCommit } from './group-commit.js';
+import { IndexDb } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
@@ -90,12 +91,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   private readonly records = new Map<string, EntryRecord>();
   private readonly opening = new Map<string, Promise<OpenEntry>>();
   private readonly openEntries = new Set<OpenEntry>();
-  private readonly dirty = new Set<OpenEntry>();
-  private readonly touched = new Set<EntryRecord>();
   private readonly closingFiles = new Set<Promise<void>>();
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  private flushAgain = false;
+  private readonly commit: GroupCommit;
   private closed = false;
 
   /** @internal use openCache() */
@@ -108,7 +105,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     memory: DaemonMemory,
   ) {
     super();
-    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
     this.space = new SpaceBudget(
       opts,
       {
@@ -119,6 +115,20 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       diskProbe(opts.dir),
       this.recorder,
     );
+    this.commit = new GroupCommit(
+      db,
+      this.recorder,
+      this.space,
+      {
+        isListed: (rec) => this.records.get(rec.id) === rec,
+        // Entries no handle holds any more close their files once their last writes are recorded.
+        flushed: () => {
+          for (const entry of [...this.openEntries]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
+        },
+      },
+      opts.flushIntervalMs,
+    );
+    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
     this.queue = new FetchQueue(opts.maxConcurrentFetches);
     for (const { row, runs, diskBytes } of startup.entries) {
       const rec: EntryRecord = {
@@ -330,7 +340,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     this.db.commit({ deletes: victims.map((r) => r.id) });
     for (const rec of victims) {
       this.records.delete(rec.id);
-      this.touched.delete(rec);
+      this.commit.forget(rec);
       try {
         unlinkSync(dataPath(this.dir, rec.id));
       } catch (err) {
@@ -346,17 +356,15 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   }
 
   markDirty(entry: OpenEntry): void {
-    this.dirty.add(entry);
-    this.scheduleFlush();
+    this.commit.markDirty(entry);
   }
 
   discard(entry: OpenEntry, err: CacheError): void {
     this.report(err);
     const rec = entry.rec;
-    this.dirty.delete(entry);
+    this.commit.forget(rec, entry);
     if (this.records.get(rec.id) === rec) {
       this.records.delete(rec.id);
-      this.touched.delete(rec);
       this.db.commit({ deletes: [rec.id] });
     }
     try {
@@ -372,7 +380,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     rec.lastAccess = Date.now();
     this.records.delete(rec.id);
     this.records.set(rec.id, rec);
-    this.touched.add(rec);
+    this.commit.accessed(rec);
   }
 
   touchAndCount(handle: CacheHandle, hit: boolean): void {
@@ -392,8 +400,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     if (rec.pins > 0 || this.opening.has(rec.id)) return;
     const entry = rec.open;
     if (entry) {
-      if (this.dirty.has(entry) || entry.busy) {
-        this.scheduleFlush(); // the flush after the last write closes it
+      if (this.commit.isDirty(entry) || entry.busy) {
+        this.commit.schedule(); // the flush after the last write closes it
         return;
       }
       rec.open = undefined;
@@ -415,93 +423,13 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     // Nothing was kept (e.g. served from memory): forget the record rather than list an empty entry.
     if (rec.diskBytes === 0 && rec.runs.length === 0 && !rec.complete && this.records.get(rec.id) === rec) {
       this.records.delete(rec.id);
-      this.touched.delete(rec);
+      this.commit.forget(rec);
     }
   }
 
-  private scheduleFlush(): void {
-    if (this.flushTimer || this.closed) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush().catch((err: unknown) => this.report(ioError(err, 'cache flush failed')));
-    }, this.opts.flushIntervalMs);
-    this.flushTimer.unref();
-  }
-
-  /** Group commit: fsync the data written since the last flush, then record it (and access times) in one transaction. */
+  /** Records every write so far in the index (tests, prune, close). */
   flush(): Promise<void> {
-    if (this.flushing) {
-      this.flushAgain = true;
-      return this.flushing;
-    }
-    this.flushing = (async () => {
-      do {
-        this.flushAgain = false;
-        await this.flushOnce();
-      } while (this.flushAgain);
-    })().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async flushOnce(): Promise<void> {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    const batch = [...this.dirty];
-    this.dirty.clear();
-    const synced = await Promise.all(
-      batch.map(async (entry) => {
-        const written = entry.map.runs(false);
-        if (!entry.fh || entry.failed) return undefined;
-        try {
-          await entry.fh.datasync();
-        } catch (err) {
-          this.report(ioError(err, `cannot fsync cache file ${entry.path}`));
-          return undefined;
-        }
-        for (const r of written) entry.map.markDurable(r.start, r.end);
-        const allocated = await entry.fh.stat().then((st) => st.blocks * 512, () => 0);
-        if (!entry.failed) this.space.measured(entry.rec, allocated);
-        return entry;
-      }),
-    );
-    const upserts: EntryRow[] = [];
-    for (const entry of synced) {
-      if (!entry || entry.failed) continue;
-      const rec = entry.rec;
-      if (this.records.get(rec.id) !== rec) continue; // discarded meanwhile
-      rec.runs = entry.map.runs(true);
-      const durableAll =
-        rec.size === 0 || (rec.runs.length === 1 && rec.runs[0]!.start === 0 && rec.runs[0]!.end === entry.blockCount);
-      if (rec.runs.length === 0 && rec.size > 0) continue;
-      upserts.push({
-        id: rec.id,
-        identity: rec.identity,
-        size: rec.size,
-        blockSize: rec.blockSize,
-        blocks: encodeRuns(rec.runs),
-        diskBytes: rec.diskBytes,
-        complete: rec.complete && durableAll,
-        lastAccess: rec.lastAccess,
-      });
-      this.touched.delete(rec);
-    }
-    const touches = [...this.touched].map((r) => ({ id: r.id, lastAccess: r.lastAccess }));
-    this.touched.clear();
-    const counters = this.recorder.unpersisted();
-    try {
-      this.db.commit({ upserts, touches, counters });
-      this.recorder.markPersisted(counters);
-    } catch (err) {
-      this.report(err instanceof CacheError ? err : ioError(err, 'cannot update the cache index'));
-      for (const e of synced) if (e) this.dirty.add(e); // retried on the next flush
-      this.scheduleFlush();
-    }
-    for (const entry of [...this.openEntries]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
-    this.space.maybeRefresh();
+    return this.commit.flush();
   }
 
   // ---------------------------------------------------------------- operations
@@ -566,11 +494,11 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     if (this.closed) return;
     await Promise.allSettled([...this.opening.values()]);
     this.closed = true;
+    this.commit.stop();
     for (let i = 0; i < 100 && [...this.openEntries].some((e) => e.busy); i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.flush();
-    if (this.flushTimer) clearTimeout(this.flushTimer);
     await Promise.allSettled([...this.openEntries].map((e) => e.closeFiles()));
     await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
