@@ -1,32 +1,35 @@
-// The cache: one directory (layout: directory.ts), one index, one byte budget, shared by every mount of the daemon.
-//
-// Space: every write reserves its bytes first (evicting least-recently-used unpinned entries: space.ts), so
-// the directory never grows past the bound by more than the chunks in flight. When nothing can be evicted the
-// bytes are still returned to the reader, just not kept (and the condition is reported).
-import { createHash } from 'node:crypto';
+// The cache: one directory (layout: directory.ts), one index, one byte budget, shared by every mount of the
+// daemon. This module opens the directory and keeps the registry of entries (least recently used first):
+// which are open, pinned by handles, being opened or closed; it hands the work to its collaborators:
+//   space.ts           the byte budget: reservations, LRU eviction, the bound in effect
+//   retained-chunks.ts fetched chunks kept in memory for their readers (readAheadMemoryBytes)
+//   group-commit.ts    fdatasync, then one index transaction per flush interval
+//   stats.ts           counters and conditions
+//   entry.ts           one identity in use: its data file, fills, prefetch (whole-file.ts for small files)
+// When nothing can be evicted, bytes are still returned to the reader, just not kept (and reported).
 import { EventEmitter } from 'node:events';
 import { rmSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:fs';
-import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { AlignedPool, DaemonMemory } from '../memory/index.js';
-import { BlockMap, roundUp } from './blocks.js';
+import { BlockMap } from './blocks.js';
 import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.js';
-import { CacheError, ioError, isNoSpaceErrno } from './errors.js';
+import { OpenEntry, type EntryContext, type EntryRecord } from './entry.js';
+import { CacheError, ioError } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
+import { GroupCommit } from './group-commit.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
-import { GroupCommit } from './group-commit.js';
 import { IndexDb } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
+import { RetainedChunks } from './retained-chunks.js';
 import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
-import { OpenEntry, type EntryHost, type EntryRecord } from './entry.js';
-import { RetainedChunks } from './retained-chunks.js';
+import { fetchWhole } from './whole-file.js';
 
-const EMPTY_SHA256 = createHash('sha256').digest('hex');
 /** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
 const STAGE_BYTES = 1024 * 1024;
 
@@ -81,18 +84,18 @@ export async function openCache(input: CacheOptionsInput = {}, memory = new Daem
   }
 }
 
-export class Cache extends EventEmitter<CacheEvents> implements EntryHost, HandleHost {
-  readonly queue: FetchQueue;
-  readonly pool = new AlignedPool(STAGE_BYTES);
-  readonly chunks: RetainedChunks;
+export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private readonly recorder = new StatsRecorder((err) => this.emit('condition', err));
   private readonly space: SpaceBudget;
+  private readonly commit: GroupCommit;
+  private readonly chunks: RetainedChunks;
+  /** What every open entry works with. */
+  private readonly ctx: EntryContext;
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
   private readonly records = new Map<string, EntryRecord>();
   private readonly opening = new Map<string, Promise<OpenEntry>>();
   private readonly openEntries = new Set<OpenEntry>();
   private readonly closingFiles = new Set<Promise<void>>();
-  private readonly commit: GroupCommit;
   private closed = false;
 
   /** @internal use openCache() */
@@ -129,7 +132,16 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       opts.flushIntervalMs,
     );
     this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
-    this.queue = new FetchQueue(opts.maxConcurrentFetches);
+    this.ctx = {
+      opts,
+      queue: new FetchQueue(opts.maxConcurrentFetches),
+      stage: new AlignedPool(STAGE_BYTES),
+      chunks: this.chunks,
+      space: this.space,
+      commit: this.commit,
+      stats: this.recorder,
+      dropCorrupt: (entry, err) => this.dropCorrupt(entry, err),
+    };
     for (const { row, runs, diskBytes } of startup.entries) {
       const rec: EntryRecord = {
         id: row.id,
@@ -146,10 +158,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       this.records.set(rec.id, rec);
       this.space.adopt(rec);
     }
-  }
-
-  get counters(): CacheCounters {
-    return this.recorder.counters;
   }
 
   get dir(): string {
@@ -205,7 +213,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     this.touch(rec);
     // An open of a complete entry is a hit: its reads then go through the kernel fast path (passthrough or
     // the C read path) and never reach handle.read(), so this is the only place that can count them.
-    if (rec.complete) this.counters.hits++;
+    if (rec.complete) this.recorder.counters.hits++;
     try {
       const entry = await this.openEntry(rec, effective);
       return new CacheHandle(this, entry);
@@ -234,11 +242,10 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
 
   private async createEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
     const file = dataPath(this.dir, rec.id);
-    const blocks = Math.ceil(rec.size / rec.blockSize);
     const fresh = rec.runs.length === 0 && !rec.complete;
     if (fresh && rec.diskBytes > 0) this.space.dropData(rec);
 
-    if (fresh && rec.size <= this.opts.smallFileBytes) return this.fillWhole(rec, source, file, blocks);
+    if (fresh && rec.size <= this.opts.smallFileBytes) return fetchWhole(this.ctx, rec, source, file);
 
     let fh;
     try {
@@ -249,65 +256,10 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       this.space.dropData(rec);
       fh = await open(file, 'w+', 0o600);
     }
-    const map = BlockMap.fromRuns(blocks, rec.runs);
-    const entry = new OpenEntry(this, rec, source, fh, map, file);
+    const map = BlockMap.fromRuns(Math.ceil(rec.size / rec.blockSize), rec.runs);
+    const entry = new OpenEntry(this.ctx, rec, source, fh, map, file);
     if (!map.complete) entry.direct = await openDirect(file);
     if (map.complete && !rec.complete) entry.onFilled();
-    return entry;
-  }
-
-  /** Small files: one GET of the whole object, verified, written into place. */
-  private async fillWhole(rec: EntryRecord, source: CacheSource, file: string, blocks: number): Promise<OpenEntry> {
-    const { store, key, ifMatch, versionId } = source;
-    const data =
-      rec.size === 0 ? Buffer.alloc(0) : await this.queue.run('demand', () => store.read(key, { ifMatch, versionId }));
-    if (data.length !== rec.size) {
-      throw new CacheError(
-        'SizeMismatch',
-        `${store.location}/${key} has ${data.length} bytes, the cache was told ${rec.size}`,
-      );
-    }
-    this.counters.bytesFetched += data.length;
-    if (rec.sha256) {
-      const actual = rec.size === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
-      if (actual !== rec.sha256) {
-        const err = new CacheError(
-          'VerifyFailed',
-          `${store.location}/${key} hashes to ${actual}, its manifest says ${rec.sha256}: not cached`,
-        );
-        this.report(err);
-        throw err;
-      }
-    }
-    const bytes = roundUp(data.length);
-    const map = new BlockMap(blocks);
-    if (!this.reserve(bytes)) {
-      return new OpenEntry(this, rec, source, undefined, map, file, data);
-    }
-    // Straight into data/: the file has no index row until the flush has fdatasynced it, so a crash before
-    // that leaves an orphan that startup removes. (A temp file and a rename cost three more syscalls per file.)
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(file, 'w+', 0o600);
-      if (data.length > 0) await fh.writeFile(data);
-    } catch (err) {
-      this.release(bytes);
-      await fh?.close().catch(() => undefined);
-      await unlink(file).catch(() => undefined);
-      this.report(
-        isNoSpaceErrno(err)
-          ? new CacheError('NoSpace', `the disk under the cache (${this.dir}) is full: reading uncached`, { cause: err })
-          : new CacheError('Io', `cannot write cache file ${file}: ${(err as Error).message}`, { cause: err }),
-      );
-      return new OpenEntry(this, rec, source, undefined, map, file, data);
-    }
-    map.markWritten(0, blocks);
-    this.settle(rec, bytes);
-    rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
-    const entry = new OpenEntry(this, rec, source, fh, map, file);
-    this.markDirty(entry);
-    // The first read, which typically follows at once, is served from memory.
-    if (data.length > 0) this.chunks.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, buf: data, pooled: false });
     return entry;
   }
 
@@ -317,18 +269,6 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   async applyBound(): Promise<void> {
     await this.space.refresh(true);
     if (this.space.usedBytes() > this.space.effectiveMaxBytes()) await this.prune(this.space.effectiveMaxBytes());
-  }
-
-  reserve(bytes: number): boolean {
-    return this.space.reserve(bytes);
-  }
-
-  release(bytes: number): void {
-    this.space.release(bytes);
-  }
-
-  settle(rec: EntryRecord, bytes: number): void {
-    this.space.settle(rec, bytes);
   }
 
   private evictable(rec: EntryRecord): boolean {
@@ -344,23 +284,14 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       try {
         unlinkSync(dataPath(this.dir, rec.id));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.report(ioError(err, 'cannot remove a cache file'));
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.recorder.report(ioError(err, 'cannot remove a cache file'));
       }
     }
   }
 
-  // ---------------------------------------------------------------- bookkeeping
-
-  report(err: CacheError): void {
+  /** The entry's data failed verification: drop it from the index and the disk (it is refetched if asked again). */
+  private dropCorrupt(entry: OpenEntry, err: CacheError): void {
     this.recorder.report(err);
-  }
-
-  markDirty(entry: OpenEntry): void {
-    this.commit.markDirty(entry);
-  }
-
-  discard(entry: OpenEntry, err: CacheError): void {
-    this.report(err);
     const rec = entry.rec;
     this.commit.forget(rec, entry);
     if (this.records.get(rec.id) === rec) {
@@ -376,7 +307,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
     entry.map.clear();
   }
 
-  touch(rec: EntryRecord): void {
+  private touch(rec: EntryRecord): void {
     rec.lastAccess = Date.now();
     this.records.delete(rec.id);
     this.records.set(rec.id, rec);
@@ -384,8 +315,8 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
   }
 
   touchAndCount(handle: CacheHandle, hit: boolean): void {
-    if (hit) this.counters.hits++;
-    else this.counters.misses++;
+    if (hit) this.recorder.counters.hits++;
+    else this.recorder.counters.misses++;
     const rec = handle.entry.rec;
     if (this.records.get(rec.id) === rec) this.touch(rec);
   }
@@ -447,7 +378,7 @@ export class Cache extends EventEmitter<CacheEvents> implements EntryHost, Handl
       entries: this.records.size,
       completeEntries: complete,
       openEntries: this.openEntries.size,
-      ...this.counters,
+      ...this.recorder.counters,
       ...this.recorder.reported(),
     };
   }

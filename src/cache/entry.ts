@@ -10,8 +10,11 @@ import { BlockMap, roundUp, type BlockRun } from './blocks.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
+import type { GroupCommit } from './group-commit.js';
 import type { CacheOptions } from './options.js';
 import type { Chunk, RetainedChunks } from './retained-chunks.js';
+import type { SpaceBudget } from './space.js';
+import type { StatsRecorder } from './stats.js';
 
 /** What the cache knows about an entry, open or not. */
 export interface EntryRecord {
@@ -36,24 +39,22 @@ export interface EntryRecord {
   closing?: number;
 }
 
-/** The parts of the cache an entry calls back into. */
-export interface EntryHost {
+/** The parts of the cache an open entry works with: one set per cache, shared by its entries. */
+export interface EntryContext {
   readonly opts: CacheOptions;
+  /** Ranged GETs in flight for the whole cache. */
   readonly queue: FetchQueue;
-  readonly counters: { bytesFetched: number; bytesFromCache: number; bytesUncached: number };
-  /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT). */
-  readonly pool: AlignedPool;
+  /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT), and hashing reads. */
+  readonly stage: AlignedPool;
   /** Buffers that large fetches land in, and the fetched chunks kept for readers. */
   readonly chunks: RetainedChunks;
-  /** Reserves disk bytes, evicting unpinned entries; false when the bound cannot be met (reported). */
-  reserve(bytes: number): boolean;
-  release(bytes: number): void;
-  /** Reserved bytes now belong to the entry's data file. */
-  settle(rec: EntryRecord, bytes: number): void;
-  report(err: CacheError): void;
-  markDirty(entry: OpenEntry): void;
-  /** The entry's data failed verification: drop it from disk and index. */
-  discard(entry: OpenEntry, err: CacheError): void;
+  /** Disk bytes: reserved before a write, settled once written. */
+  readonly space: SpaceBudget;
+  /** Written blocks are recorded by the next group commit. */
+  readonly commit: GroupCommit;
+  readonly stats: StatsRecorder;
+  /** The entry's data failed verification: drop it from the index and the disk. */
+  dropCorrupt(entry: OpenEntry, err: CacheError): void;
 }
 
 export class OpenEntry {
@@ -77,7 +78,7 @@ export class OpenEntry {
   private readonly maxRequestBlocks: number;
 
   constructor(
-    private readonly host: EntryHost,
+    private readonly ctx: EntryContext,
     readonly rec: EntryRecord,
     readonly source: CacheSource,
     /** The data file; undefined when the whole (small) file is held in `memory` because it could not be cached. */
@@ -88,11 +89,11 @@ export class OpenEntry {
     readonly memory?: Buffer,
   ) {
     this.blockCount = map.count;
-    this.maxRequestBlocks = Math.max(1, Math.floor(host.opts.maxRequestBytes / rec.blockSize));
+    this.maxRequestBlocks = Math.max(1, Math.floor(ctx.opts.maxRequestBytes / rec.blockSize));
   }
 
-  get pool(): AlignedPool {
-    return this.host.pool;
+  get stage(): AlignedPool {
+    return this.ctx.stage;
   }
 
   get busy(): boolean {
@@ -103,7 +104,7 @@ export class OpenEntry {
   async read(offset: number, end: number, prefetchBytes: number): Promise<{ data: Buffer; hit: boolean }> {
     if (this.failed) throw this.failed;
     if (this.memory) {
-      this.host.counters.bytesUncached += end - offset;
+      this.ctx.stats.counters.bytesUncached += end - offset;
       return { data: Buffer.from(this.memory.subarray(offset, end)), hit: false };
     }
     const bs = this.rec.blockSize;
@@ -124,9 +125,9 @@ export class OpenEntry {
       const chunk = p ? await p : this.retained.get(b);
       if (chunk) {
         const segEnd = Math.min(end, chunk.end);
-        if (!p) this.host.counters.bytesFromCache += segEnd - pos;
+        if (!p) this.ctx.stats.counters.bytesFromCache += segEnd - pos;
         // The reader is past this chunk: free its memory for chunks ahead.
-        if (segEnd === chunk.end) this.host.chunks.letGo(chunk);
+        if (segEnd === chunk.end) this.ctx.chunks.letGo(chunk);
         // The whole read inside an unpooled chunk: a view, not a copy (pooled buffers are reused).
         if (!out && !chunk.pooled && end <= chunk.end) {
           out = chunk.buf.subarray(pos - chunk.start, end - chunk.start);
@@ -144,7 +145,7 @@ export class OpenEntry {
         const segEnd = Math.min(end, runEnd * bs);
         out ??= Buffer.allocUnsafe(end - offset);
         await this.readFile(out, pos - offset, segEnd - pos, pos);
-        this.host.counters.bytesFromCache += segEnd - pos;
+        this.ctx.stats.counters.bytesFromCache += segEnd - pos;
         pos = segEnd;
       }
     }
@@ -214,7 +215,7 @@ export class OpenEntry {
     const windowBlocks = Math.ceil(bytes / this.rec.blockSize);
     const to = Math.min(this.blockCount, from + windowBlocks);
     const full = Math.max(1, Math.min(this.maxRequestBlocks, Math.floor(windowBlocks / 2)));
-    let slots = this.host.queue.idle;
+    let slots = this.ctx.queue.idle;
     let runStart = -1;
     for (let b = from; b <= to && slots > 0; b++) {
       const needs = b < to && !this.map.has(b) && !this.inflight.has(b) && !this.retained.has(b);
@@ -239,18 +240,18 @@ export class OpenEntry {
     const bs = this.rec.blockSize;
     const start = b0 * bs;
     const end = Math.min(this.rec.size, b1 * bs);
-    const p = this.host.queue.run(priority, async (): Promise<Chunk> => {
+    const p = this.ctx.queue.run(priority, async (): Promise<Chunk> => {
       const { store, key, ifMatch, versionId } = this.source;
       const length = end - start;
-      const pooled = length > this.host.pool.slotBytes;
-      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.host.chunks.takeBuffer(length) : Buffer.allocUnsafeSlow(length), pooled };
+      const pooled = length > this.ctx.stage.slotBytes;
+      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.ctx.chunks.takeBuffer(length) : Buffer.allocUnsafeSlow(length), pooled };
       const reserved = roundUp(length);
       let writer: RangeWriter | undefined;
       let got = 0;
       try {
         const body = await store.stream(key, { range: { start, end }, ifMatch, versionId });
         // Reserve once the server answers, not while waiting for it.
-        if (!this.failed && this.fh && this.host.reserve(reserved)) writer = new RangeWriter(this, chunk);
+        if (!this.failed && this.fh && this.ctx.space.reserve(reserved)) writer = new RangeWriter(this, chunk);
         try {
           for await (const piece of body as AsyncIterable<Buffer>) {
             if (got + piece.length > length) {
@@ -275,26 +276,26 @@ export class OpenEntry {
         }
         await writer?.finish();
       } catch (err) {
-        if (writer) this.host.release(reserved);
-        if (pooled) this.host.chunks.giveBuffer(chunk.buf);
+        if (writer) this.ctx.space.release(reserved);
+        if (pooled) this.ctx.chunks.giveBuffer(chunk.buf);
         throw err;
       }
-      this.host.counters.bytesFetched += got;
+      this.ctx.stats.counters.bytesFetched += got;
       if (!writer || writer.error || this.failed) {
-        if (writer) this.host.release(reserved);
+        if (writer) this.ctx.space.release(reserved);
         if (writer?.error) this.reportWriteError(writer.error);
-        this.host.counters.bytesUncached += got;
+        this.ctx.stats.counters.bytesUncached += got;
         // Not on disk, but kept in memory for its reader like any fetched chunk: else a prefetch that could
         // not be cached was thrown away and fetched again on demand (a bounded-out sequential read fetched
         // its object 16 times over).
-        if (!this.failed) this.host.chunks.retain(this, chunk);
-        else if (pooled) this.host.chunks.giveBuffer(chunk.buf);
+        if (!this.failed) this.ctx.chunks.retain(this, chunk);
+        else if (pooled) this.ctx.chunks.giveBuffer(chunk.buf);
         return chunk;
       }
       this.map.markWritten(b0, b1);
-      this.host.settle(this.rec, reserved);
-      this.host.markDirty(this);
-      this.host.chunks.retain(this, chunk);
+      this.ctx.space.settle(this.rec, reserved);
+      this.ctx.commit.markDirty(this);
+      this.ctx.chunks.retain(this, chunk);
       if (this.map.complete) this.onFilled();
       return chunk;
     });
@@ -311,7 +312,7 @@ export class OpenEntry {
   }
 
   private reportWriteError(err: unknown): void {
-    this.host.report(
+    this.ctx.stats.report(
       isNoSpaceErrno(err)
         ? new CacheError('NoSpace', `the disk under the cache (${this.path}) is full: reading uncached`, { cause: err })
         : new CacheError('Io', `cannot write cache file ${this.path}: ${(err as Error).message}`, { cause: err }),
@@ -366,7 +367,7 @@ export class OpenEntry {
 
   private async hashWith(direct: FileHandle | undefined): Promise<string> {
     const hash = createHash('sha256');
-    const buf = this.host.pool.take();
+    const buf = this.ctx.stage.take();
     try {
       for (let pos = 0; pos < this.rec.size; ) {
         const n = Math.min(buf.length, this.rec.size - pos);
@@ -385,22 +386,22 @@ export class OpenEntry {
         pos += n;
       }
     } finally {
-      this.host.pool.give(buf);
+      this.ctx.stage.give(buf);
     }
     return hash.digest('hex');
   }
 
   private markComplete(): void {
     this.rec.complete = true;
-    this.host.markDirty(this);
+    this.ctx.commit.markDirty(this);
     this.completion?.resolve();
   }
 
   fail(err: CacheError): void {
     if (this.failed) return;
     this.failed = err;
-    this.host.chunks.letGoAll(this);
-    this.host.discard(this, err);
+    this.ctx.chunks.letGoAll(this);
+    this.ctx.dropCorrupt(this, err);
     this.completion?.reject(err);
   }
 }
@@ -442,7 +443,7 @@ class RangeWriter {
     try {
       let src = this.chunk.buf;
       if (!this.chunk.pooled && this.direct() && length >= DIRECT_ALIGN) {
-        stage = this.entry.pool.take(); // a small chunk fits: larger ones are pooled
+        stage = this.entry.stage.take(); // a small chunk fits: larger ones are pooled
         this.chunk.buf.copy(stage, 0, 0, length);
         src = stage;
       }
@@ -455,7 +456,7 @@ class RangeWriter {
     } catch (err) {
       this.error = err;
     } finally {
-      if (stage) this.entry.pool.give(stage);
+      if (stage) this.entry.stage.give(stage);
     }
   }
 
