@@ -2,8 +2,7 @@
 // while the daemon runs); `prune` and `clear` take the cache directory's lock, so they refuse while the daemon
 // owns it rather than delete a file it is serving.
 import { Command, Option } from 'commander';
-import { cacheOptionsFrom, parseCacheConfig } from '../cache/config.js';
-import { formatSize, inspectCache, openCache, parseSize, resolveCacheOptions } from '../cache/index.js';
+import { cacheOptionsFrom, formatSize, inspectCache, openCache, parseCacheConfig, parseSize, resolveCacheOptions } from '../cache/index.js';
 import { action, type CliIO, type Session } from './context.js';
 import { table } from './output.js';
 

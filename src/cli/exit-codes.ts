@@ -3,7 +3,7 @@ import { ConfigError } from '../config/config-file.js';
 import { SecretError } from '../config/secrets.js';
 import { CatalogError } from '../catalog/errors.js';
 import { StorageError } from '../storage/errors.js';
-import { CacheError } from '../cache/errors.js';
+import { CacheError } from '../cache/index.js';
 
 export const EXIT = {
   ok: 0,

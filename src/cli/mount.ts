@@ -3,7 +3,7 @@
 // tags and `latest` again). The foreground run itself — FUSE session, namespace, cache, catalog — is injected
 // by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseSize } from '../cache/size.js';
+import { parseSize } from '../cache/index.js';
 import { startInBackground } from '../daemon/background.js';
 import { DaemonClientError, requestRefresh } from '../daemon/client.js';
 import type { RunningDaemon } from '../daemon/daemon.js';

@@ -1,8 +1,7 @@
 // `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
-import { openCache } from '../cache/index.js';
-import { cacheOptionsFrom, parseCacheConfig } from '../cache/config.js';
+import { cacheOptionsFrom, openCache, parseCacheConfig } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { CliIO } from '../cli/context.js';
