@@ -280,7 +280,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     this.db.commit({ deletes: victims.map((r) => r.id) });
     for (const rec of victims) {
       this.records.delete(rec.id);
-      this.commit.forget(rec);
+      this.commit.dropPending(rec);
       try {
         unlinkSync(dataPath(this.dir, rec.id));
       } catch (err) {
@@ -293,7 +293,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private dropCorrupt(entry: OpenEntry, err: CacheError): void {
     this.recorder.report(err);
     const rec = entry.rec;
-    this.commit.forget(rec, entry);
+    this.commit.dropPending(rec, entry);
     if (this.records.get(rec.id) === rec) {
       this.records.delete(rec.id);
       this.db.commit({ deletes: [rec.id] });
@@ -354,7 +354,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     // Nothing was kept (e.g. served from memory): forget the record rather than list an empty entry.
     if (rec.diskBytes === 0 && rec.runs.length === 0 && !rec.complete && this.records.get(rec.id) === rec) {
       this.records.delete(rec.id);
-      this.commit.forget(rec);
+      this.commit.dropPending(rec);
     }
   }
 

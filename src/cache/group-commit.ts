@@ -51,8 +51,8 @@ export class GroupCommit {
     this.touched.add(rec);
   }
 
-  /** The entry left the index (evicted, dropped): nothing more of it is recorded. */
-  forget(rec: EntryRecord, entry?: OpenEntry): void {
+  /** The entry left the index (evicted, dropped): its pending access time and written blocks are not recorded. */
+  dropPending(rec: EntryRecord, entry?: OpenEntry): void {
     this.touched.delete(rec);
     if (entry) this.dirty.delete(entry);
   }
