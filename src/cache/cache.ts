@@ -289,7 +289,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     }
   }
 
-  /** The entry's data failed verification: drop it from the index and the disk (it is refetched if asked again). */
+  /** The entry's data failed verification (wrong hash, or unreadable): drop it from the index and the disk. */
   private dropCorrupt(entry: OpenEntry, err: CacheError): void {
     this.recorder.report(err);
     const rec = entry.rec;

@@ -53,7 +53,7 @@ export interface EntryContext {
   /** Written blocks are recorded by the next group commit. */
   readonly commit: GroupCommit;
   readonly stats: StatsRecorder;
-  /** The entry's data failed verification: drop it from the index and the disk. */
+  /** The entry's data failed verification (wrong hash, or unreadable): drop it from the index and the disk. */
   dropCorrupt(entry: OpenEntry, err: CacheError): void;
 }
 
