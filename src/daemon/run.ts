@@ -9,11 +9,11 @@ import type { CliIO } from '../cli/context.js';
 import type { MountOptions, MountRunner } from '../cli/mount.js';
 import { allProviders, loadConfig, managedProviderId } from '../config/config-file.js';
 import { configPath } from '../config/paths.js';
-import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/config.js';
-import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
+import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/index.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
+import { partMemory, Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -27,10 +27,12 @@ export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Prom
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags));
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
+  // Write-through for every writable bucket view; part buffers and slots are process-wide.
+  const uploader = new Uploader({ stagingDir: cache.stagingDir, ...partMemory(), log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
-  const dropped = await dropAbandonedStaging(cache.stagingDir, Date.now() - process.uptime() * 1000);
+  const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
+  const buckets = new BucketMounts({ cache, uploader, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),

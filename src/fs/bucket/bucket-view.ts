@@ -25,9 +25,8 @@ import { ROOT_INO } from '../../fuse/filesystem.js';
 import { StorageError, isStorageError } from '../../storage/errors.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
-import { StagedFile } from './staged-file.js';
 import type { BackoffOptions } from '../../storage/backoff.js';
-import { Uploads, type UploadStatus } from './uploads.js';
+import { partMemory, Uploader, type StagedFile, type Staging, type UploadQueue, type UploadStatus } from '../../upload/index.js';
 
 /** The part of the cache a bucket view needs (src/cache's Cache satisfies it). */
 export interface ObjectCache {
@@ -40,8 +39,12 @@ export interface ObjectCache {
 export interface BucketViewOptions {
   store: ObjectStore;
   cache: ObjectCache;
-  /** Where files being written are staged (the cache's staging directory); absent: read-only (EROFS). */
-  write?: { stagingDir: string; retryBackoff?: BackoffOptions };
+  /**
+   * The process's write-through machinery (src/upload); absent: read-only (EROFS). A view given only a
+   * staging directory (a test or bench mounting one view) makes an uploader of its own, whose part budget
+   * it shares with no other view.
+   */
+  write?: ({ uploader: Uploader } | { stagingDir: string }) & { retryBackoff?: BackoffOptions };
   /** How long metadata is trusted, here and in the kernel. */
   metadataTtlMs: number;
   uid?: number;
@@ -78,13 +81,15 @@ type Handle =
 export class BucketView implements Filesystem {
   private readonly store: ObjectStore;
   private readonly meta: BucketMetadata;
-  private readonly uploads: Uploads | undefined = undefined;
+  private readonly uploads: UploadQueue | undefined = undefined;
+  private readonly staging: Staging | undefined = undefined;
   private readonly ttlSec: number;
   private readonly byIno = new Map<number, Node>();
   private readonly byKey = new Map<string, Node>();
   /** Files being written or waiting for upload, by key: they are the truth for their key until uploaded. */
   private readonly staged = new Map<string, StagedFile>();
-  private readonly staging = new Map<string, Promise<StagedFile>>();
+  /** Files being copied into staging for writing, by key (single-flight). */
+  private readonly stagingNow = new Map<string, Promise<StagedFile>>();
   private readonly handles = new Map<number, Handle>();
   private readonly listings = new Map<number, [string, Child][]>();
   private nextIno = ROOT_INO + 1;
@@ -94,15 +99,15 @@ export class BucketView implements Filesystem {
   constructor(private readonly opts: BucketViewOptions) {
     this.store = opts.store;
     if (opts.write) {
-      const uploads: ConstructorParameters<typeof Uploads>[0] = {
-        store: opts.store,
-        stagingDir: opts.write.stagingDir,
+      const w = opts.write;
+      const uploader = 'uploader' in w ? w.uploader : new Uploader({ stagingDir: w.stagingDir, ...partMemory() });
+      this.staging = uploader.staging;
+      this.uploads = uploader.queueFor(opts.store, {
         onUploaded: (file, info) => this.onUploaded(file, info),
         onIdle: (file) => this.onIdle(file),
-      };
-      if (opts.write.retryBackoff) uploads.backoff = opts.write.retryBackoff;
-      if (opts.log) uploads.log = opts.log;
-      this.uploads = new Uploads(uploads);
+        ...(w.retryBackoff ? { backoff: w.retryBackoff } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+      });
     }
     this.ttlSec = opts.metadataTtlMs / 1000;
     this.meta = new BucketMetadata(opts.store, {
@@ -296,7 +301,7 @@ export class BucketView implements Filesystem {
     const out = [...listed.entries()];
     for (const [key, s] of this.staged) {
       const { dir: parent, name } = splitKey(key);
-      if (parent === dir.key && !s.deleted && !listed.has(name)) out.push([name, this.stagedChild(key)]);
+      if (parent === dir.key && !s.abandoned && !listed.has(name)) out.push([name, this.stagedChild(key)]);
     }
     return out;
   }
@@ -364,21 +369,21 @@ export class BucketView implements Filesystem {
   /** Stages a file for writing: empty (create, O_TRUNC) or holding the object's current bytes. */
   private stage(n: Node, empty: boolean): Promise<StagedFile> {
     const key = n.key;
-    let p = this.staging.get(key);
+    let p = this.stagingNow.get(key);
     if (!p) {
       p = (async () => {
-        const dir = this.uploads!.stagingDir;
+        const staging = this.staging!;
         let file: StagedFile;
         if (empty || !n.meta || n.meta.size === 0) {
-          file = await StagedFile.create(dir, key);
+          file = await staging.create(key);
           if (empty) await file.truncate(0); // an emptied object is a change to upload
         } else {
-          file = await this.guard(async () => StagedFile.fromStream(dir, key, await this.store.stream(key)), key);
+          file = await this.guard(async () => staging.copyOf(key, await this.store.stream(key)), key);
         }
         this.staged.set(key, file);
         return file;
-      })().finally(() => this.staging.delete(key));
-      this.staging.set(key, p);
+      })().finally(() => this.stagingNow.delete(key));
+      this.stagingNow.set(key, p);
     }
     return p;
   }
@@ -413,7 +418,7 @@ export class BucketView implements Filesystem {
   private writing(fh: number): StagedFile | undefined {
     const h = this.handles.get(fh);
     if (h?.kind !== 'staged' || !h.writable) return undefined;
-    if (!h.file.deleted) this.uploads?.watch(h.file);
+    this.uploads?.startEagerUpload(h.file);
     return h.file;
   }
 
@@ -438,7 +443,7 @@ export class BucketView implements Filesystem {
     const file = h.file;
     file.refs--;
     if (file.refs > 0) return;
-    if (file.deleted || (!file.dirty && !file.inflight)) await this.drop(file);
+    if (file.abandoned || (!file.dirty && !file.inflight)) await this.drop(file);
     else this.uploads?.keepTrying(file);
   }
 
@@ -459,7 +464,7 @@ export class BucketView implements Filesystem {
 
   /** Called by Uploads once the bucket holds a file. */
   private onUploaded(file: StagedFile, info: ObjectInfo): void {
-    if (file.deleted) return;
+    if (file.abandoned) return;
     const meta = metaOf(info);
     this.meta.putFile(file.key, meta);
     const n = this.byKey.get(file.key);
@@ -476,13 +481,13 @@ export class BucketView implements Filesystem {
 
   private async drop(file: StagedFile): Promise<void> {
     if (this.staged.get(file.key) === file) this.staged.delete(file.key);
-    this.uploads?.forgetFile(file);
+    this.uploads?.stopTracking(file);
     await file.remove();
   }
 
   // -------------------------------------------------- changes to the tree
 
-  private writable(): Uploads {
+  private writable(): UploadQueue {
     if (!this.uploads) throw new FsError('EROFS');
     return this.uploads;
   }
@@ -516,7 +521,7 @@ export class BucketView implements Filesystem {
   }
 
   async create(_ctx: RequestContext, parent: number, name: string, _mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
-    const uploads = this.writable();
+    this.writable();
     const dir = this.dirNode(parent);
     const key = this.keyOf(dir, name);
     const existing = this.staged.get(key);
@@ -524,7 +529,7 @@ export class BucketView implements Filesystem {
       if (flags & fsConstants.O_EXCL) throw new FsError('EEXIST');
       await existing.truncate(0);
     } else {
-      const file = await StagedFile.create(uploads.stagingDir, key);
+      const file = await this.staging!.create(key);
       await file.truncate(0); // even an empty new file is uploaded at close
       this.staged.set(key, file);
     }
@@ -551,7 +556,7 @@ export class BucketView implements Filesystem {
     const child = await this.guard(() => this.meta.lookup(dir.key, name), key);
     if (!child) throw new FsError('ENOENT');
     if (child.kind !== 'dir') throw new FsError('ENOTDIR');
-    for (const [k, s] of this.staged) if (k.startsWith(`${key}/`) && !s.deleted) throw new FsError('ENOTEMPTY');
+    for (const [k, s] of this.staged) if (k.startsWith(`${key}/`) && !s.abandoned) throw new FsError('ENOTEMPTY');
     await this.guard(async () => {
       for await (const page of this.store.list(`${key}/`, { delimiter: '/', maxKeys: 2 })) {
         if (page.prefixes.length > 0 || page.objects.some((o) => o.key !== `${key}/`)) throw new FsError('ENOTEMPTY');
@@ -580,10 +585,10 @@ export class BucketView implements Filesystem {
 
   /** A staged file whose name is gone: no more uploads; its bytes live on for handles still open. */
   private async discard(file: StagedFile): Promise<void> {
-    file.deleted = true;
+    file.abandoned = true;
     await file.inflight?.catch(() => undefined); // else a late upload would resurrect the object
     if (this.staged.get(file.key) === file) this.staged.delete(file.key);
-    this.uploads?.forgetFile(file);
+    this.uploads?.stopTracking(file);
     if (file.refs === 0) await file.remove();
   }
 
@@ -607,7 +612,7 @@ export class BucketView implements Filesystem {
     if (file) {
       // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
       this.staged.delete(from);
-      file.abandonEager(); // its parts went to the old key
+      file.cancelEagerUpload(); // its parts went to the old key
       file.key = to;
       this.staged.set(to, file);
       file.generation++; // make sure the new key gets the bytes even if nothing changed since the last upload
