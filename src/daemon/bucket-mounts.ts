@@ -97,7 +97,8 @@ export class BucketMounts {
         'etag',
       );
     }
-    return pinnedObjectView(store, this.opts.cache, { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() });
+    const object = { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() };
+    return pinnedObjectView(store, this.opts.cache, object, { log: this.opts.log });
   }
 
   /** The entry no longer serves this view; it stays tracked while files are open or uploads pending. */

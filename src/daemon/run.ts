@@ -58,7 +58,7 @@ export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Prom
       mountpoint: opts.mountpoint,
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
-      target: new Namespace(root, cache, buckets),
+      target: new Namespace(root, cache, buckets, log),
       catalog,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,

@@ -10,7 +10,7 @@
 // renaming an object above CopyObject's 5 GiB limit (EXDEV too). chmod/chown are accepted and ignored (the
 // bucket has no owners); an mtime set by touch lasts until the next listing (S3 keeps its own time).
 import { constants as fsConstants } from 'node:fs';
-import { FsError, type ErrnoName } from '../../fuse/errors.js';
+import { FsError } from '../../fuse/errors.js';
 import type {
   Attr,
   AttrReply,
@@ -22,7 +22,7 @@ import type {
   SetattrChanges,
 } from '../../fuse/filesystem.js';
 import { ROOT_INO } from '../../fuse/filesystem.js';
-import { StorageError, isStorageError } from '../../storage/errors.js';
+import { changedInStore, fsFailure, toFsError } from '../errno.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
 import type { BackoffOptions } from '../../storage/backoff.js';
@@ -336,7 +336,7 @@ export class BucketView implements Filesystem {
     await this.fresh(n);
     const meta = n.meta;
     if (!meta) throw new FsError('ENOENT');
-    if (meta.etag === '') throw this.fail('EIO', `${this.store.location}${n.key} has no ETag: it cannot be cached safely`);
+    if (meta.etag === '') throw fsFailure('EIO', `${this.store.location}${n.key} has no ETag: it cannot be cached safely`, this.opts.log);
     const content = await this.guard(
       () =>
         this.opts.cache.open(
@@ -394,11 +394,11 @@ export class BucketView implements Filesystem {
     try {
       return await h.content.read(offset, size);
     } catch (err) {
-      if (causeIs(err, 'PreconditionFailed')) {
+      if (changedInStore(err)) {
         // Changed in the bucket since open: never hand out a mix of two versions.
         h.node.metaAt = 0;
         this.meta.forget(h.node.key);
-        throw this.fail('EIO', `${this.store.location}${h.node.key} changed in the bucket while open: reopen it`);
+        throw fsFailure('EIO', `${this.store.location}${h.node.key} changed in the bucket while open: reopen it`, this.opts.log);
       }
       throw this.mapError(err, h.node.key);
     }
@@ -649,44 +649,6 @@ export class BucketView implements Filesystem {
   }
 
   private mapError(err: unknown, key: string, what = 'bucket request failed'): FsError {
-    if (err instanceof FsError) return err;
-    const storage = storageErrorIn(err);
-    const errno: ErrnoName =
-      storage?.code === 'NotFound'
-        ? 'ENOENT'
-        : storage?.code === 'AccessDenied' || storage?.code === 'BadCredentials'
-          ? 'EACCES'
-          : storage?.code === 'NoSpace' || isNoSpace(err)
-            ? 'ENOSPC'
-            : storage?.code === 'InvalidKey'
-              ? 'EINVAL'
-              : 'EIO';
-    const message = err instanceof Error ? err.message : String(err);
-    if (errno !== 'ENOENT') this.opts.log?.warn({ key, errno, err: message }, what);
-    return new FsError(errno, message, { cause: err });
+    return toFsError(err, { key, what, log: this.opts.log });
   }
-
-  private fail(errno: ErrnoName, message: string): FsError {
-    this.opts.log?.warn({ errno }, message);
-    return new FsError(errno, message);
-  }
-}
-
-function storageErrorIn(err: unknown): StorageError | undefined {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isStorageError(e)) return e;
-  }
-  return undefined;
-}
-
-function causeIs(err: unknown, code: StorageError['code']): boolean {
-  return storageErrorIn(err)?.code === code;
-}
-
-function isNoSpace(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT' || (e as { code?: string }).code === 'NoSpace') return true;
-  }
-  return false;
 }
