@@ -51,6 +51,11 @@ export class EagerUpload {
   private waitingForSlot = false;
   /** Wakes finish() when a part of this upload ends. */
   private onPartEnded: (() => void) | undefined;
+  /** Called by memory.partSlots when a slot this upload waits for is free. */
+  private readonly slotFree = (): void => {
+    this.waitingForSlot = false;
+    this.pump();
+  };
 
   constructor(
     private readonly store: MultipartStore,
@@ -59,11 +64,6 @@ export class EagerUpload {
     private readonly source: PartSource,
     private readonly memory: PartMemory,
   ) {}
-
-  private readonly slotFree = (): void => {
-    this.waitingForSlot = false;
-    this.pump();
-  };
 
   /** The file's bytes from `offset` on changed; it is now `size` bytes long. */
   changed(offset: number, size: number): void {
@@ -77,7 +77,7 @@ export class EagerUpload {
   }
 
   /** Starts parts for the full parts written past the frontier, as slots allow. */
-  pump(): void {
+  private pump(): void {
     while (
       !this.givenUp &&
       this.inFlight < MAX_PARTS_IN_FLIGHT &&
