@@ -6,14 +6,13 @@
 // removal) until the bucket holds the bytes.
 import type { AnonymousS3Source } from '../catalog/public-datasets.js';
 import type { ContentCache } from '../fs/content.js';
-import { BucketView, type ObjectCache } from '../fs/bucket/bucket-view.js';
-import type { BucketsConfig } from '../fs/bucket/config.js';
-import type { UploadStatus } from '../fs/bucket/uploads.js';
+import { BucketView, type BucketsConfig, type ObjectCache, type UploadStatus } from '../fs/bucket/index.js';
 import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
 import { sharedRateLimiter } from '../storage/rate-limit.js';
 import { S3Store, type S3StoreOptions } from '../storage/s3-store.js';
+import type { Uploader } from '../upload/index.js';
 import type { Logger } from './logger.js';
 import { EntryError } from './reconciler.js';
 import type { MountPayload, ResolvedDataset } from './resolvers.js';
@@ -22,7 +21,9 @@ export type S3Payload = Extract<MountPayload<ResolvedDataset>, { kind: 's3' }>;
 export type PublicS3Payload = Extract<MountPayload<ResolvedDataset>, { kind: 'public-s3' }>;
 
 export interface BucketMountsOptions {
-  cache: ObjectCache & ContentCache & { readonly stagingDir: string };
+  cache: ObjectCache & ContentCache;
+  /** The process's write-through machinery, shared by every writable bucket view. */
+  uploader: Uploader;
   config: BucketsConfig;
   log?: Logger;
 }
@@ -64,7 +65,7 @@ export class BucketMounts {
       store,
       cache: this.opts.cache,
       metadataTtlMs: ttlSeconds * 1000,
-      ...(readOnly ? {} : { write: { stagingDir: this.opts.cache.stagingDir } }),
+      ...(readOnly ? {} : { write: { uploader: this.opts.uploader } }),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     await view.start();
@@ -96,7 +97,8 @@ export class BucketMounts {
         'etag',
       );
     }
-    return pinnedObjectView(store, this.opts.cache, { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() });
+    const object = { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() };
+    return pinnedObjectView(store, this.opts.cache, object, { log: this.opts.log });
   }
 
   /** The entry no longer serves this view; it stays tracked while files are open or uploads pending. */

@@ -7,6 +7,7 @@ import type { RootFs } from '../fs/root.js';
 import { datasetVersionView, embeddedView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import type { BucketMounts } from './bucket-mounts.js';
+import type { Logger } from './logger.js';
 import type { MountTarget, ResolvedMount } from './reconciler.js';
 import type { MountPayload } from './resolvers.js';
 
@@ -17,6 +18,7 @@ export class Namespace implements MountTarget<DaemonPayload> {
     private readonly root: RootFs,
     private readonly cache: ContentCache,
     private readonly buckets: BucketMounts,
+    private readonly log?: Logger,
   ) {}
 
   async mount(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
@@ -45,7 +47,7 @@ export class Namespace implements MountTarget<DaemonPayload> {
           cache: this.cache,
           store,
           blobKey: (sha256) => blobKey({ sha256 }),
-        }, { committedAtMs: Date.parse(p.version.committed.committedAt) || 0 });
+        }, { committedAtMs: Date.parse(p.version.committed.committedAt) || 0, log: this.log });
       }
       case 'embedded':
         return embeddedView(p.dataset);

@@ -8,12 +8,12 @@ import type { CliIO } from '../cli/context.js';
 import type { MountOptions, MountRunner } from '../cli/mount.js';
 import { allProviders, loadConfig, managedProviderId } from '../config/config-file.js';
 import { configPath } from '../config/paths.js';
-import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/config.js';
-import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
+import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/index.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
 import { DaemonMemory } from '../memory/index.js';
+import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -29,10 +29,12 @@ export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Prom
   const memory = new DaemonMemory();
   const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags), memory);
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
+  // Write-through for every writable bucket view; part buffers and slots are process-wide.
+  const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
-  const dropped = await dropAbandonedStaging(cache.stagingDir, Date.now() - process.uptime() * 1000);
+  const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
+  const buckets = new BucketMounts({ cache, uploader, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),
@@ -58,7 +60,7 @@ export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Prom
       mountpoint: opts.mountpoint,
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
-      target: new Namespace(root, cache, buckets),
+      target: new Namespace(root, cache, buckets, log),
       catalog,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,

@@ -1,5 +1,6 @@
-// Where a tree view's bytes come from: memory (the embedded sample), or the shared on-disk cache keyed
-// by content hash (team datasets), which hands back a local file for the engine's fast path once complete.
+// Where a view's bytes come from: memory (the embedded sample), or the shared on-disk cache, keyed by content
+// hash (team datasets) or by object identity (buckets, pinned objects), which hands back a local file for the
+// engine's fast path once complete.
 import { FsError } from '../fuse/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { FileContent, OpenedContent } from './tree-view.js';
@@ -18,16 +19,28 @@ export class MemoryContent implements FileContent {
   }
 }
 
-/** The part of the cache a content view needs (src/cache's Cache satisfies it). */
+/** An open file's bytes in the cache. */
+export interface CachedBytes {
+  read(offset: number, length: number): Promise<Buffer>;
+  /** The cache's complete local copy, once there is one: the engine's fast path. */
+  completePath(): string | undefined;
+  close(): void;
+}
+
+/** The part of the cache a dataset version needs: blobs by content hash (src/cache's Cache satisfies it). */
 export interface ContentCache {
   open(
     identity: { kind: 'content'; sha256: string },
     source: { store: ObjectStore; key: string; size: number },
-  ): Promise<{
-    read(offset: number, length: number): Promise<Buffer>;
-    completePath(): string | undefined;
-    close(): void;
-  }>;
+  ): Promise<CachedBytes>;
+}
+
+/** The part of the cache a bucket view or a pinned object needs: objects by (location, key, ETag). */
+export interface ObjectCache {
+  open(
+    identity: { kind: 'object'; location: string; key: string; etag: string; versionId?: string },
+    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string },
+  ): Promise<CachedBytes>;
 }
 
 export interface ContentFile {

@@ -5,6 +5,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../fuse/errors.js';
 import type { Attr, AttrReply, DirEntry, Entry, Filesystem, OpenReply, RequestContext } from '../fuse/filesystem.js';
+import { toFsError } from './errno.js';
 import type { Tree } from './tree.js';
 
 /** An open file's bytes. */
@@ -25,6 +26,8 @@ export interface TreeViewOptions {
   ttl?: number;
   uid?: number;
   gid?: number;
+  /** Where failures to read a file's bytes are logged. */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 const DAY = 24 * 3600;
@@ -83,7 +86,12 @@ export class TreeView implements Filesystem {
     const node = this.node(ino);
     if (this.tree.isDir(node)) throw new FsError('EISDIR');
     if ((flags & 3) !== fsConstants.O_RDONLY || flags & fsConstants.O_TRUNC) throw new FsError('EROFS');
-    const opened = await this.content.open(this.tree.fileIndex[node]!);
+    let opened: OpenedContent;
+    try {
+      opened = await this.content.open(this.tree.fileIndex[node]!);
+    } catch (err) {
+      throw this.failure(err, node);
+    }
     const fh = this.nextFh++;
     this.handles.set(fh, opened);
     const reply: OpenReply = { fh, keepCache: true };
@@ -92,10 +100,19 @@ export class TreeView implements Filesystem {
     return reply;
   }
 
-  async read(_ctx: RequestContext, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
+  async read(_ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
     const h = this.handles.get(fh);
     if (!h) throw new FsError('EBADF');
-    return h.read(offset, size);
+    try {
+      return await h.read(offset, size);
+    } catch (err) {
+      throw this.failure(err, this.node(ino));
+    }
+  }
+
+  /** A file's bytes could not be had: the tree says the file exists, so a missing object is EIO too. */
+  private failure(err: unknown, node: number): FsError {
+    return toFsError(err, { key: this.tree.pathOf(node), what: 'reading a file failed', notFound: 'EIO', log: this.opts.log });
   }
 
   async release(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {

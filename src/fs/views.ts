@@ -1,8 +1,7 @@
 // Building views from what an entry resolved to.
 import type { EmbeddedDataset } from '../catalog/embedded-mnist.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { ObjectCache } from './bucket/bucket-view.js';
-import { CachedContent, MemoryContent, type ContentCache } from './content.js';
+import { CachedContent, MemoryContent, type ContentCache, type ObjectCache } from './content.js';
 import { Tree } from './tree.js';
 import { TreeView, type TreeViewOptions } from './tree-view.js';
 

@@ -1,16 +1,12 @@
-// An S3 bucket (under a prefix) as a read-write directory tree, write-through.
+// A bucket view as the kernel sees it: the FUSE adapter over a BucketNamespace (namespace.ts), which owns
+// what the bucket holds and how it changes. Here: file handles and directory listings by handle, open
+// flags, and replies: attributes and TTLs, the kernel's page cache, the engine's fast paths.
 //
-// Reading: metadata from delimited listings with a short TTL (metadata.ts); bytes through the shared cache
-// keyed by (location, key, ETag) and fetched with If-Match, so one open file never mixes two versions of
-// an object. The kernel keeps its page cache across opens only while the ETag it was filled from holds.
-//
-// Writing: a file opened for writing is staged in a local file (staged-file.ts); close() and fsync()
-// return once the bucket holds the bytes (uploads.ts), so success means durable in the bucket. What S3
-// cannot do atomically is refused with a clear errno: renaming a directory (EXDEV: `mv` then copies), and
-// renaming an object above CopyObject's 5 GiB limit (EXDEV too). chmod/chown are accepted and ignored (the
-// bucket has no owners); an mtime set by touch lasts until the next listing (S3 keeps its own time).
+// Objects have no owner or mode: files show 0666, directories 0777 (read-only views 0444/0555); chmod and
+// chown are accepted and change nothing. Entry and attribute TTLs equal the metadata TTL, so that others'
+// changes appear within it; a file being written has none (its size changes under the kernel).
 import { constants as fsConstants } from 'node:fs';
-import { FsError, type ErrnoName } from '../../fuse/errors.js';
+import { FsError } from '../../fuse/errors.js';
 import type {
   Attr,
   AttrReply,
@@ -21,27 +17,23 @@ import type {
   RequestContext,
   SetattrChanges,
 } from '../../fuse/filesystem.js';
-import { ROOT_INO } from '../../fuse/filesystem.js';
-import { StorageError, isStorageError } from '../../storage/errors.js';
-import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
-import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
-import { StagedFile } from './staged-file.js';
 import type { BackoffOptions } from '../../storage/backoff.js';
-import { Uploads, type UploadStatus } from './uploads.js';
-
-/** The part of the cache a bucket view needs (src/cache's Cache satisfies it). */
-export interface ObjectCache {
-  open(
-    identity: { kind: 'object'; location: string; key: string; etag: string; versionId?: string },
-    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string },
-  ): Promise<{ read(offset: number, length: number): Promise<Buffer>; completePath(): string | undefined; close(): void }>;
-}
+import type { ObjectStore } from '../../storage/object-store.js';
+import { DaemonMemory } from '../../memory/index.js';
+import { Uploader, type StagedFile, type UploadStatus } from '../../upload/index.js';
+import type { ObjectCache } from '../content.js';
+import type { Child } from './metadata.js';
+import { BucketNamespace, type BucketNode, type NodeStat, type OpenFile } from './namespace.js';
 
 export interface BucketViewOptions {
   store: ObjectStore;
   cache: ObjectCache;
-  /** Where files being written are staged (the cache's staging directory); absent: read-only (EROFS). */
-  write?: { stagingDir: string; retryBackoff?: BackoffOptions };
+  /**
+   * The process's write-through machinery (src/upload); absent: read-only (EROFS). A view given only a
+   * staging directory (a test or bench mounting one view) makes an uploader of its own, whose part budget
+   * it shares with no other view.
+   */
+  write?: ({ uploader: Uploader } | { stagingDir: string }) & { retryBackoff?: BackoffOptions };
   /** How long metadata is trusted, here and in the kernel. */
   metadataTtlMs: number;
   uid?: number;
@@ -49,90 +41,63 @@ export interface BucketViewOptions {
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
-/** CopyObject's limit: larger objects cannot be renamed server-side in one request. */
-const MAX_COPY_BYTES = 5 * 1024 ** 3;
 const READDIR_BATCH = 1024;
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
 
-interface Node {
-  ino: number;
-  /** Store-relative key without a trailing '/'; '' for the view's root. */
-  key: string;
-  kind: 'file' | 'dir';
-  meta?: ObjectMeta;
-  /** When meta was last confirmed (ms). */
-  metaAt: number;
-  /** The ETag of the bytes the kernel's page cache may hold for this inode. */
-  pageCacheEtag?: string;
-  /**
-   * Its name is gone (unlinked, or replaced by a rename) while the kernel may still hold it open: it keeps
-   * its last attributes, and `orphan` holds its staged bytes if it was being written, as on a local disk.
-   */
-  unlinked?: boolean;
-  orphan?: StagedFile;
+interface Handle {
+  file: OpenFile;
+  /** Opened for writing: writes, flushes and ftruncate go to its staged file. */
+  writable: boolean;
 }
 
-type Handle =
-  | { kind: 'object'; node: Node; content: { read(offset: number, length: number): Promise<Buffer>; close(): void } }
-  | { kind: 'staged'; node: Node; file: StagedFile; writable: boolean };
-
 export class BucketView implements Filesystem {
-  private readonly store: ObjectStore;
-  private readonly meta: BucketMetadata;
-  private readonly uploads: Uploads | undefined = undefined;
+  private readonly ns: BucketNamespace;
   private readonly ttlSec: number;
-  private readonly byIno = new Map<number, Node>();
-  private readonly byKey = new Map<string, Node>();
-  /** Files being written or waiting for upload, by key: they are the truth for their key until uploaded. */
-  private readonly staged = new Map<string, StagedFile>();
-  private readonly staging = new Map<string, Promise<StagedFile>>();
   private readonly handles = new Map<number, Handle>();
+  /** Directory listings being read, by handle: one snapshot per pass (offset 0 takes a new one). */
   private readonly listings = new Map<number, [string, Child][]>();
-  private nextIno = ROOT_INO + 1;
+  /** The ETag of the bytes the kernel's page cache may hold, by inode. */
+  private readonly pageCacheEtag = new Map<number, string>();
   private nextFh = 1;
   private readonly createdAt = Date.now();
 
   constructor(private readonly opts: BucketViewOptions) {
-    this.store = opts.store;
-    if (opts.write) {
-      const uploads: ConstructorParameters<typeof Uploads>[0] = {
-        store: opts.store,
-        stagingDir: opts.write.stagingDir,
-        onUploaded: (file, info) => this.onUploaded(file, info),
-        onIdle: (file) => this.onIdle(file),
-      };
-      if (opts.write.retryBackoff) uploads.backoff = opts.write.retryBackoff;
-      if (opts.log) uploads.log = opts.log;
-      this.uploads = new Uploads(uploads);
-    }
     this.ttlSec = opts.metadataTtlMs / 1000;
-    this.meta = new BucketMetadata(opts.store, {
-      ttlMs: opts.metadataTtlMs,
-      onSkippedKey: (key, why) => opts.log?.warn({ key, why }, 'bucket key not shown'),
+    const w = opts.write;
+    this.ns = new BucketNamespace({
+      store: opts.store,
+      cache: opts.cache,
+      metadataTtlMs: opts.metadataTtlMs,
+      ...(w
+        ? {
+            write: {
+              uploader: 'uploader' in w ? w.uploader : new Uploader({ stagingDir: w.stagingDir, memory: new DaemonMemory() }),
+              ...(w.retryBackoff ? { retryBackoff: w.retryBackoff } : {}),
+            },
+          }
+        : {}),
+      ...(opts.log ? { log: opts.log } : {}),
     });
-    const root: Node = { ino: ROOT_INO, key: '', kind: 'dir', metaAt: 0 };
-    this.byIno.set(ROOT_INO, root);
-    this.byKey.set('', root);
   }
 
   get readOnly(): boolean {
-    return this.uploads === undefined;
+    return this.ns.readOnly;
   }
 
   /** Takes over uploads an earlier run left pending for this bucket: they show and upload as usual. */
-  async start(): Promise<void> {
-    for (const file of (await this.uploads?.recover()) ?? []) {
-      this.staged.set(file.key, file);
-    }
+  start(): Promise<void> {
+    return this.ns.start();
   }
 
   /** Files not yet in the bucket (for `gradient status`). */
   uploadStatus(): UploadStatus[] {
-    return this.uploads?.status() ?? [];
+    return this.ns.uploadStatus();
   }
 
   /** Tries pending uploads once more (daemon stop); resolves with how many are still not in the bucket. */
-  async drain(timeoutMs: number): Promise<number> {
-    return this.uploads ? this.uploads.drain(timeoutMs) : 0;
+  drain(timeoutMs: number): Promise<number> {
+    return this.ns.drain(timeoutMs);
   }
 
   /** Files open through this view. */
@@ -142,161 +107,72 @@ export class BucketView implements Filesystem {
 
   /** The view is gone for good (daemon stop, retired): stop retries and let go of files and cache entries. */
   close(): void {
-    this.uploads?.close();
-    for (const h of this.handles.values()) if (h.kind === 'object') h.content.close();
+    for (const h of this.handles.values()) if (h.file.kind === 'object') h.file.bytes.close();
     this.handles.clear();
-    for (const file of this.staged.values()) {
-      // Bytes not in the bucket stay on disk, journaled when a close() asked for them.
-      if (file.dirty) void file.closeFile();
-      else void file.remove();
-    }
-    this.staged.clear();
+    this.ns.close();
   }
 
-  // -------------------------------------------------- nodes and attributes
+  // -------------------------------------------------- attributes
 
-  private node(ino: number): Node {
-    const n = this.byIno.get(ino);
-    if (!n) throw new FsError('ENOENT');
-    return n;
-  }
-
-  private dirNode(ino: number): Node {
-    const n = this.node(ino);
-    if (n.kind !== 'dir') throw new FsError('ENOTDIR');
-    return n;
-  }
-
-  /** The node for a key, created or refreshed from what the bucket (or our staging) says it is. */
-  private nodeFor(key: string, child: Child): Node {
-    let n = this.byKey.get(key);
-    if (!n || n.kind !== child.kind) {
-      n = { ino: this.nextIno++, key, kind: child.kind, metaAt: 0 };
-      this.byIno.set(n.ino, n);
-      this.byKey.set(key, n);
-    }
-    if (child.kind === 'file') {
-      n.meta = { size: child.size, etag: child.etag, mtimeMs: child.mtimeMs };
-      n.metaAt = Date.now();
-    }
-    return n;
-  }
-
-  private attr(n: Node): Attr {
+  private attr(s: NodeStat): Attr {
     const uid = this.opts.uid ?? 0;
     const gid = this.opts.gid ?? 0;
-    if (n.kind === 'dir') {
-      return { ino: n.ino, size: 4096, mode: this.readOnly ? 0o040555 : 0o040777, nlink: 2, uid, gid, mtimeMs: this.createdAt };
-    }
-    const s = this.stagedOf(n);
-    const size = s ? s.size : (n.meta?.size ?? 0);
-    const mtimeMs = s ? s.mtimeMs : (n.meta?.mtimeMs ?? this.createdAt);
-    return { ino: n.ino, size, mode: this.readOnly ? 0o100444 : 0o100666, nlink: 1, uid, gid, mtimeMs, blksize: 1 << 20 };
+    const mtimeMs = s.mtimeMs ?? this.createdAt;
+    if (s.kind === 'dir') return { ino: s.ino, size: s.size, mode: this.dirMode(), nlink: 2, uid, gid, mtimeMs };
+    return { ino: s.ino, size: s.size, mode: this.readOnly ? 0o100444 : 0o100666, nlink: 1, uid, gid, mtimeMs, blksize: 1 << 20 };
   }
 
-  /** The staged bytes an inode shows, if it is being written or waits for upload. */
-  private stagedOf(n: Node): StagedFile | undefined {
-    return n.unlinked ? n.orphan : this.staged.get(n.key);
+  private dirMode(): number {
+    return this.readOnly ? 0o040555 : 0o040777;
   }
 
-  /** A name goes away: the kernel may still hold the inode open (fstat, reads and writes go on). */
-  private unlinkNode(key: string, orphan: StagedFile | undefined): void {
-    const n = this.byKey.get(key);
-    if (!n) return;
-    this.byKey.delete(key);
-    n.unlinked = true;
-    if (orphan) n.orphan = orphan;
-  }
-
-  private entry(n: Node): Entry {
+  private entry(n: BucketNode): Entry {
+    const s = this.ns.stat(n);
     // Files being written change under the kernel: let it ask again at every stat.
-    const ttl = this.stagedOf(n) ? 0 : this.ttlSec;
-    return { attr: this.attr(n), entryTtl: ttl, attrTtl: ttl };
+    const ttl = s.staged ? 0 : this.ttlSec;
+    return { attr: this.attr(s), entryTtl: ttl, attrTtl: ttl };
   }
 
-  /** Re-reads a file's metadata once it is older than the TTL. */
-  private async fresh(n: Node): Promise<Node> {
-    if (n.kind === 'dir' || n.ino === ROOT_INO || n.unlinked || this.staged.has(n.key)) return n;
-    if (Date.now() - n.metaAt < this.opts.metadataTtlMs) return n;
-    const { dir, name } = splitKey(n.key);
-    const child = await this.guard(() => this.meta.lookup(dir, name), n.key);
-    if (!child || child.kind !== n.kind) throw new FsError('ENOENT');
-    return this.nodeFor(n.key, child);
+  private attrReply(n: BucketNode): AttrReply {
+    const e = this.entry(n);
+    return { attr: e.attr, ttl: e.attrTtl };
   }
 
   // -------------------------------------------------- lookups and listings
 
-  /**
-   * The key for a name the kernel sent us. A name no listing would show (over 255 bytes; '', '.', '..' and
-   * NUL never come from the kernel) or a key longer than the store can hold is refused here, so that nothing
-   * is created that would vanish from the listing or fail every upload. `suffix`: a directory's marker '/'.
-   */
-  private keyOf(dir: Node, name: string, suffix = ''): string {
-    const why = badName(name);
-    if (why) throw new FsError(Buffer.byteLength(name) > 255 ? 'ENAMETOOLONG' : 'EINVAL', `${why}: ${JSON.stringify(name.slice(0, 64))}`);
-    const key = childKey(dir.key, name);
-    const tooLong = this.store.invalidKeyReason?.(key + suffix);
-    if (tooLong) throw new FsError('ENAMETOOLONG', tooLong);
-    return key;
-  }
-
   async lookup(_ctx: RequestContext, parent: number, name: string): Promise<Entry> {
-    const dir = this.dirNode(parent);
-    const key = this.keyOf(dir, name);
-    if (this.staged.has(key)) return this.entry(this.byKey.get(key) ?? this.nodeFor(key, this.stagedChild(key)));
-    const child = await this.guard(() => this.meta.lookup(dir.key, name), key);
-    if (!child) throw new FsError('ENOENT');
-    return this.entry(this.nodeFor(key, child));
-  }
-
-  private stagedChild(key: string): Child {
-    const s = this.staged.get(key)!;
-    return { kind: 'file', size: s.size, etag: '', mtimeMs: s.mtimeMs };
+    return this.entry(await this.ns.lookup(this.ns.dirNode(parent), name));
   }
 
   async getattr(_ctx: RequestContext, ino: number): Promise<AttrReply> {
-    const n = await this.fresh(this.node(ino));
-    return { attr: this.attr(n), ttl: this.entry(n).attrTtl };
+    return this.attrReply(await this.ns.refresh(this.ns.node(ino)));
   }
 
   async opendir(_ctx: RequestContext, ino: number): Promise<OpenReply> {
-    this.dirNode(ino);
+    this.ns.dirNode(ino);
     const fh = this.nextFh++;
     this.listings.set(fh, []);
     return { fh };
   }
 
   async readdir(_ctx: RequestContext, ino: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
-    const dir = this.dirNode(ino);
+    const dir = this.ns.dirNode(ino);
     let children = this.listings.get(fh);
     if (!children || offset === 0) {
-      children = await this.snapshot(dir);
+      children = await this.ns.list(dir);
       this.listings.set(fh, children);
     }
-    const dirMode = this.readOnly ? 0o040555 : 0o040777;
     const out: DirEntry[] = [];
-    if (offset === 0) out.push({ name: '.', ino, mode: dirMode, nextOffset: 1 });
-    if (offset <= 1) out.push({ name: '..', ino: this.byKey.get(splitKey(dir.key).dir)?.ino ?? ROOT_INO, mode: dirMode, nextOffset: 2 });
+    if (offset === 0) out.push({ name: '.', ino, mode: this.dirMode(), nextOffset: 1 });
+    if (offset <= 1) out.push({ name: '..', ino: this.ns.parentIno(dir), mode: this.dirMode(), nextOffset: 2 });
     const start = Math.max(0, offset - 2);
     const end = Math.min(children.length, start + READDIR_BATCH);
     for (let i = start; i < end; i++) {
       const [name, child] = children[i]!;
-      const n = this.nodeFor(childKey(dir.key, name), child);
-      const e = this.entry(n);
-      const d: DirEntry = { name, ino: n.ino, mode: e.attr.mode, nextOffset: i + 3 };
+      const e = this.entry(this.ns.child(dir, name, child));
+      const d: DirEntry = { name, ino: e.attr.ino, mode: e.attr.mode, nextOffset: i + 3 };
       if (plus) d.entry = e;
       out.push(d);
-    }
-    return out;
-  }
-
-  /** One listing of the directory, plus files staged in it that the bucket does not have yet. */
-  private async snapshot(dir: Node): Promise<[string, Child][]> {
-    const listed = await this.guard(() => this.meta.list(dir.key), dir.key);
-    const out = [...listed.entries()];
-    for (const [key, s] of this.staged) {
-      const { dir: parent, name } = splitKey(key);
-      if (parent === dir.key && !s.deleted && !listed.has(name)) out.push([name, this.stagedChild(key)]);
     }
     return out;
   }
@@ -306,140 +182,73 @@ export class BucketView implements Filesystem {
   }
 
   forget(ino: number): void {
-    const n = this.byIno.get(ino);
-    if (!n || ino === ROOT_INO) return;
-    this.byIno.delete(ino);
-    if (this.byKey.get(n.key) === n) this.byKey.delete(n.key);
+    this.pageCacheEtag.delete(ino);
+    this.ns.forget(ino);
   }
 
   // -------------------------------------------------- open, read, write, close
 
   async open(_ctx: RequestContext, ino: number, flags: number): Promise<OpenReply> {
-    const n = this.node(ino);
-    if (n.kind === 'dir') throw new FsError('EISDIR');
     const writable = (flags & 3) !== fsConstants.O_RDONLY;
     const truncate = (flags & fsConstants.O_TRUNC) !== 0;
-    if ((writable || truncate) && this.readOnly) throw new FsError('EROFS');
-    let file = this.staged.get(n.key);
-    if (!writable && !truncate) return file ? this.openStaged(n, file, false) : this.openObject(n);
-    if (!file) file = await this.stage(n, truncate);
-    else if (truncate) await file.truncate(0);
-    return this.openStaged(n, file, writable);
+    const file = await this.ns.open(this.ns.node(ino), { write: writable, truncate });
+    return this.reply(file, writable);
   }
 
-  private async openObject(n: Node): Promise<OpenReply> {
-    await this.fresh(n);
-    const meta = n.meta;
-    if (!meta) throw new FsError('ENOENT');
-    if (meta.etag === '') throw this.fail('EIO', `${this.store.location}${n.key} has no ETag: it cannot be cached safely`);
-    const content = await this.guard(
-      () =>
-        this.opts.cache.open(
-          { kind: 'object', location: this.store.location, key: n.key, etag: meta.etag },
-          { store: this.store, key: n.key, size: meta.size, ifMatch: meta.etag },
-        ),
-      n.key,
-    );
+  async create(_ctx: RequestContext, parent: number, name: string, _mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
+    const file = await this.ns.create(this.ns.dirNode(parent), name, (flags & fsConstants.O_EXCL) !== 0);
+    return { entry: this.entry(file.node), open: this.reply(file, (flags & 3) !== fsConstants.O_RDONLY) };
+  }
+
+  private reply(file: OpenFile, writable: boolean): OpenReply {
     const fh = this.nextFh++;
-    this.handles.set(fh, { kind: 'object', node: n, content });
+    this.handles.set(fh, { file, writable });
+    const ino = file.node.ino;
+    if (file.kind === 'staged') {
+      this.pageCacheEtag.delete(ino);
+      // Writes land in the staging file from the engine's C threads (written() reports them), and skip the
+      // kernel's page cache: a second copy of the bytes that only costs memory. Reads of a staged file skip
+      // it too, so that no handle can see pages that predate a write.
+      return writable ? { fh, writeFd: file.file.fd, directIo: true } : { fh, directIo: true };
+    }
     // Keep the kernel's pages only if they were filled from these very bytes.
-    const reply: OpenReply = { fh, keepCache: n.pageCacheEtag === meta.etag };
-    n.pageCacheEtag = meta.etag;
-    const backing = content.completePath();
+    const reply: OpenReply = { fh, keepCache: this.pageCacheEtag.get(ino) === file.etag };
+    this.pageCacheEtag.set(ino, file.etag);
+    const backing = file.bytes.completePath();
     if (backing) reply.backingPath = backing;
     return reply;
   }
 
-  private openStaged(n: Node, file: StagedFile, writable: boolean): OpenReply {
-    file.refs++;
-    n.pageCacheEtag = undefined;
-    const fh = this.nextFh++;
-    this.handles.set(fh, { kind: 'staged', node: n, file, writable });
-    // Writes land in the staging file from the engine's C threads (written() reports them), and skip the
-    // kernel's page cache: a second copy of the bytes that only costs memory. Reads of a staged file skip
-    // it too, so that no handle can see pages that predate a write.
-    return writable ? { fh, writeFd: file.fd, directIo: true } : { fh, directIo: true };
-  }
-
-  /** Stages a file for writing: empty (create, O_TRUNC) or holding the object's current bytes. */
-  private stage(n: Node, empty: boolean): Promise<StagedFile> {
-    const key = n.key;
-    let p = this.staging.get(key);
-    if (!p) {
-      p = (async () => {
-        const dir = this.uploads!.stagingDir;
-        let file: StagedFile;
-        if (empty || !n.meta || n.meta.size === 0) {
-          file = await StagedFile.create(dir, key);
-          if (empty) await file.truncate(0); // an emptied object is a change to upload
-        } else {
-          file = await this.guard(async () => StagedFile.fromStream(dir, key, await this.store.stream(key)), key);
-        }
-        this.staged.set(key, file);
-        return file;
-      })().finally(() => this.staging.delete(key));
-      this.staging.set(key, p);
-    }
-    return p;
-  }
-
   async read(_ctx: RequestContext, _ino: number, fh: number, offset: number, size: number): Promise<Buffer> {
-    const h = this.handle(fh);
-    if (h.kind === 'staged') return h.file.read(offset, size);
-    try {
-      return await h.content.read(offset, size);
-    } catch (err) {
-      if (causeIs(err, 'PreconditionFailed')) {
-        // Changed in the bucket since open: never hand out a mix of two versions.
-        h.node.metaAt = 0;
-        this.meta.forget(h.node.key);
-        throw this.fail('EIO', `${this.store.location}${h.node.key} changed in the bucket while open: reopen it`);
-      }
-      throw this.mapError(err, h.node.key);
-    }
+    return this.ns.read(this.handle(fh).file, offset, size);
   }
 
   async write(_ctx: RequestContext, _ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
-    const file = this.writing(fh);
+    const file = this.writableFile(fh);
     if (!file) throw new FsError('EBADF');
-    return file.write(offset, data);
+    return this.ns.write(file, offset, data);
   }
 
   written(_ino: number, fh: number, offset: number, length: number): void {
-    this.writing(fh)?.wrote(offset, length);
-  }
-
-  /** The staged file a write through `fh` changes (its parts start going up from the first write), if any. */
-  private writing(fh: number): StagedFile | undefined {
-    const h = this.handles.get(fh);
-    if (h?.kind !== 'staged' || !h.writable) return undefined;
-    if (!h.file.deleted) this.uploads?.watch(h.file);
-    return h.file;
+    const file = this.writableFile(fh);
+    if (file) this.ns.written(file, offset, length);
   }
 
   async flush(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
-    const h = this.handles.get(fh);
-    if (h?.kind === 'staged' && h.writable) await this.upload(h.file);
+    const file = this.writableFile(fh);
+    if (file) await this.ns.sync(file);
   }
 
   async fsync(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
-    const h = this.handles.get(fh);
-    if (h?.kind === 'staged') await this.upload(h.file);
+    const f = this.handles.get(fh)?.file;
+    if (f?.kind === 'staged') await this.ns.sync(f.file);
   }
 
   async release(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
-    if (h.kind === 'object') {
-      h.content.close();
-      return;
-    }
-    const file = h.file;
-    file.refs--;
-    if (file.refs > 0) return;
-    if (file.deleted || (!file.dirty && !file.inflight)) await this.drop(file);
-    else this.uploads?.keepTrying(file);
+    await this.ns.release(h.file);
   }
 
   private handle(fh: number): Handle {
@@ -448,240 +257,35 @@ export class BucketView implements Filesystem {
     return h;
   }
 
-  /** Waits until the bucket holds the file's bytes; an error is close()'s and fsync()'s answer. */
-  private async upload(file: StagedFile): Promise<void> {
-    try {
-      await this.uploads!.sync(file);
-    } catch (err) {
-      throw this.mapError(err, file.key, 'upload failed; the data is kept and retried');
-    }
-  }
-
-  /** Called by Uploads once the bucket holds a file. */
-  private onUploaded(file: StagedFile, info: ObjectInfo): void {
-    if (file.deleted) return;
-    const meta = metaOf(info);
-    this.meta.putFile(file.key, meta);
-    const n = this.byKey.get(file.key);
-    if (n?.kind === 'file') {
-      n.meta = meta;
-      n.metaAt = Date.now();
-    }
-  }
-
-  /** Called by Uploads when a released file has nothing left to upload. */
-  private onIdle(file: StagedFile): void {
-    if (file.refs === 0) void this.drop(file);
-  }
-
-  private async drop(file: StagedFile): Promise<void> {
-    if (this.staged.get(file.key) === file) this.staged.delete(file.key);
-    this.uploads?.forgetFile(file);
-    await file.remove();
+  /** The staged file a handle opened for writing writes to. */
+  private writableFile(fh: number | undefined): StagedFile | undefined {
+    const h = fh === undefined ? undefined : this.handles.get(fh);
+    return h?.writable && h.file.kind === 'staged' ? h.file.file : undefined;
   }
 
   // -------------------------------------------------- changes to the tree
 
-  private writable(): Uploads {
-    if (!this.uploads) throw new FsError('EROFS');
-    return this.uploads;
-  }
-
   async setattr(_ctx: RequestContext, ino: number, changes: SetattrChanges): Promise<AttrReply> {
-    const n = this.node(ino);
-    if (n.kind === 'file' && changes.size !== undefined) {
-      this.writable();
-      const h = changes.fh === undefined ? undefined : this.handles.get(changes.fh);
-      if (h?.kind === 'staged' && h.writable) {
-        await h.file.truncate(changes.size);
-      } else {
-        // truncate(2) by path: no close() will follow, so the change goes to the bucket now.
-        const file = this.staged.get(n.key) ?? (await this.stage(n, changes.size === 0));
-        file.refs++;
-        try {
-          await file.truncate(changes.size);
-          await this.upload(file);
-        } finally {
-          file.refs--;
-          if (file.refs === 0 && !file.dirty) await this.drop(file);
-        }
-      }
-    }
-    if (changes.mtimeMs !== undefined && n.kind === 'file') {
-      const s = this.stagedOf(n);
-      if (s) s.mtimeMs = changes.mtimeMs;
-      else if (n.meta) n.meta.mtimeMs = changes.mtimeMs;
-    }
-    return { attr: this.attr(n), ttl: this.entry(n).attrTtl };
-  }
-
-  async create(_ctx: RequestContext, parent: number, name: string, _mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
-    const uploads = this.writable();
-    const dir = this.dirNode(parent);
-    const key = this.keyOf(dir, name);
-    const existing = this.staged.get(key);
-    if (existing) {
-      if (flags & fsConstants.O_EXCL) throw new FsError('EEXIST');
-      await existing.truncate(0);
-    } else {
-      const file = await StagedFile.create(uploads.stagingDir, key);
-      await file.truncate(0); // even an empty new file is uploaded at close
-      this.staged.set(key, file);
-    }
-    const file = this.staged.get(key)!;
-    const n = this.nodeFor(key, this.stagedChild(key));
-    return { entry: this.entry(n), open: this.openStaged(n, file, (flags & 3) !== fsConstants.O_RDONLY) };
+    const n = this.ns.node(ino);
+    if (n.kind === 'file' && changes.size !== undefined) await this.ns.truncate(n, changes.size, this.writableFile(changes.fh));
+    if (changes.mtimeMs !== undefined) this.ns.setMtime(n, changes.mtimeMs);
+    return this.attrReply(n);
   }
 
   async mkdir(_ctx: RequestContext, parent: number, name: string): Promise<Entry> {
-    this.writable();
-    const dir = this.dirNode(parent);
-    const key = this.keyOf(dir, name, '/');
-    if (this.staged.has(key) || (await this.guard(() => this.meta.lookup(dir.key, name), key))) throw new FsError('EEXIST');
-    // A zero-byte `name/` marker: the directory exists while empty, as in the S3 console.
-    await this.guard(() => this.store.write(`${key}/`, ''), key);
-    this.meta.createdDir(key);
-    return this.entry(this.nodeFor(key, { kind: 'dir' }));
+    return this.entry(await this.ns.mkdir(this.ns.dirNode(parent), name));
   }
 
   async rmdir(_ctx: RequestContext, parent: number, name: string): Promise<void> {
-    this.writable();
-    const dir = this.dirNode(parent);
-    const key = childKey(dir.key, name);
-    const child = await this.guard(() => this.meta.lookup(dir.key, name), key);
-    if (!child) throw new FsError('ENOENT');
-    if (child.kind !== 'dir') throw new FsError('ENOTDIR');
-    for (const [k, s] of this.staged) if (k.startsWith(`${key}/`) && !s.deleted) throw new FsError('ENOTEMPTY');
-    await this.guard(async () => {
-      for await (const page of this.store.list(`${key}/`, { delimiter: '/', maxKeys: 2 })) {
-        if (page.prefixes.length > 0 || page.objects.some((o) => o.key !== `${key}/`)) throw new FsError('ENOTEMPTY');
-        break;
-      }
-      await this.store.delete(`${key}/`);
-    }, key);
-    this.meta.removed(key);
-    this.byKey.delete(key);
+    await this.ns.rmdir(this.ns.dirNode(parent), name);
   }
 
   async unlink(_ctx: RequestContext, parent: number, name: string): Promise<void> {
-    this.writable();
-    const dir = this.dirNode(parent);
-    const key = childKey(dir.key, name);
-    const file = this.staged.get(key);
-    const child = file ? undefined : await this.guard(() => this.meta.lookup(dir.key, name), key);
-    if (!file && !child) throw new FsError('ENOENT');
-    if (child?.kind === 'dir') throw new FsError('EISDIR');
-    if (file) await this.discard(file);
-    // Deleting a key that was never uploaded is harmless: S3 deletes are idempotent.
-    await this.guard(() => this.store.delete(key), key);
-    this.meta.removed(key);
-    this.unlinkNode(key, file);
-  }
-
-  /** A staged file whose name is gone: no more uploads; its bytes live on for handles still open. */
-  private async discard(file: StagedFile): Promise<void> {
-    file.deleted = true;
-    await file.inflight?.catch(() => undefined); // else a late upload would resurrect the object
-    if (this.staged.get(file.key) === file) this.staged.delete(file.key);
-    this.uploads?.forgetFile(file);
-    if (file.refs === 0) await file.remove();
+    await this.ns.unlink(this.ns.dirNode(parent), name);
   }
 
   async rename(_ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void> {
-    this.writable();
-    if (flags & 2 /* RENAME_EXCHANGE */) throw new FsError('EINVAL');
-    const from = childKey(this.dirNode(parent).key, name);
-    const to = this.keyOf(this.dirNode(newParent), newName);
-    if (from === to) return;
-    const file = this.staged.get(from);
-    const src = file ? this.stagedChild(from) : await this.guard(() => this.meta.lookup(splitKey(from).dir, name), from);
-    if (!src) throw new FsError('ENOENT');
-    if (src.kind === 'dir') throw new FsError('EXDEV', 'directories are not renamed in place on S3: mv copies them instead');
-    const dstStaged = this.staged.get(to);
-    const dst = dstStaged ? this.stagedChild(to) : await this.guard(() => this.meta.lookup(splitKey(to).dir, newName), to);
-    if (dst && flags & 1 /* RENAME_NOREPLACE */) throw new FsError('EEXIST');
-    if (dst?.kind === 'dir') throw new FsError('EISDIR');
-    if (dstStaged) await this.discard(dstStaged);
-    const replaced = this.byKey.get(to);
-
-    if (file) {
-      // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
-      this.staged.delete(from);
-      file.abandonEager(); // its parts went to the old key
-      file.key = to;
-      this.staged.set(to, file);
-      file.generation++; // make sure the new key gets the bytes even if nothing changed since the last upload
-      await this.upload(file);
-      await this.guard(() => this.store.delete(from), from);
-    } else {
-      if (src.kind === 'file' && src.size > MAX_COPY_BYTES) {
-        throw new FsError('EXDEV', 'objects over 5 GiB cannot be copied server-side in one request: mv copies them instead');
-      }
-      const info = await this.guard(() => this.store.copy(from, to), from);
-      await this.guard(() => this.store.delete(from), from);
-      this.meta.putFile(to, metaOf(info));
-    }
-    this.meta.removed(from);
-    const n = this.byKey.get(from);
-    this.byKey.delete(from);
-    if (replaced && replaced !== n) this.unlinkNode(to, dstStaged);
-    if (n) {
-      n.key = to;
-      n.metaAt = 0;
-      this.byKey.set(to, n);
-    }
+    const how = { noReplace: (flags & RENAME_NOREPLACE) !== 0, exchange: (flags & RENAME_EXCHANGE) !== 0 };
+    await this.ns.rename(this.ns.dirNode(parent), name, this.ns.dirNode(newParent), newName, how);
   }
-
-  // -------------------------------------------------- errors
-
-  /** Runs a storage call, turning its failure into an errno (logged when it is an I/O error). */
-  private async guard<T>(fn: () => Promise<T>, key: string): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw this.mapError(err, key);
-    }
-  }
-
-  private mapError(err: unknown, key: string, what = 'bucket request failed'): FsError {
-    if (err instanceof FsError) return err;
-    const storage = storageErrorIn(err);
-    const errno: ErrnoName =
-      storage?.code === 'NotFound'
-        ? 'ENOENT'
-        : storage?.code === 'AccessDenied' || storage?.code === 'BadCredentials'
-          ? 'EACCES'
-          : storage?.code === 'NoSpace' || isNoSpace(err)
-            ? 'ENOSPC'
-            : storage?.code === 'InvalidKey'
-              ? 'EINVAL'
-              : 'EIO';
-    const message = err instanceof Error ? err.message : String(err);
-    if (errno !== 'ENOENT') this.opts.log?.warn({ key, errno, err: message }, what);
-    return new FsError(errno, message, { cause: err });
-  }
-
-  private fail(errno: ErrnoName, message: string): FsError {
-    this.opts.log?.warn({ errno }, message);
-    return new FsError(errno, message);
-  }
-}
-
-function storageErrorIn(err: unknown): StorageError | undefined {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isStorageError(e)) return e;
-  }
-  return undefined;
-}
-
-function causeIs(err: unknown, code: StorageError['code']): boolean {
-  return storageErrorIn(err)?.code === code;
-}
-
-function isNoSpace(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT' || (e as { code?: string }).code === 'NoSpace') return true;
-  }
-  return false;
 }

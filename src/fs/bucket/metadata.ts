@@ -162,10 +162,18 @@ export class BucketMetadata {
     return false;
   }
 
-  /** Forgets what is known of a key (e.g. its ETag changed under a reader). */
-  forget(key: string): void {
+  /** Drops what is known of a key (e.g. its ETag changed under a reader): the next lookup asks the bucket. */
+  invalidate(key: string): void {
     this.names.delete(key);
     this.listings.delete(splitKey(key).dir);
+  }
+
+  /** True if nothing but its own marker is under `dir/`: asks the bucket, never the cache (rmdir). */
+  async isEmptyDir(dir: string): Promise<boolean> {
+    for await (const page of this.store.list(`${dir}/`, { delimiter: '/', maxKeys: 2 })) {
+      return page.prefixes.length === 0 && page.objects.every((o) => o.key === `${dir}/`);
+    }
+    return true;
   }
 
   // -------------------------------------------------- our own changes, visible at once

@@ -1,4 +1,4 @@
-// The ObjectStore contract, run against every implementation (S3 on the real RGW, the local store).
+// The ObjectStore contract, run against every implementation (S3 on the real RGW, the local store, the in-memory store).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -6,35 +6,26 @@
 // truncate into bytes already sent), a failed part, or a rename gives it up: the close() then uploads the
 // file whole, as it would without this. Nothing is visible in the bucket before the upload completes; an
 // abandoned one is aborted (or, after a crash, left as invisible parts for a bucket lifecycle rule).
-import { AlignedPools } from '../../memory/index.js';
-import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../storage/object-store.js';
+import type { MultipartUpload, ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import type { DaemonMemory } from '../memory/index.js';
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */
 export const EAGER_PART_BYTES = 16 * 1024 * 1024;
-/** Parts read from the staging file and in flight at once, per file (each one part of memory)… */
+/** Parts read from the staging file and in flight at once, per file (each one part of memory); the
+ *  process-wide part slots bound them for all files together. */
 const MAX_PARTS_IN_FLIGHT = 4;
-/** …and for the whole process, so that many files written at once stay within 128 MiB. */
-const MAX_PARTS_IN_FLIGHT_TOTAL = 8;
-let partsInFlightTotal = 0;
-/** Page-aligned part buffers, so that parts are read around the page cache (StagedFile.readAligned). */
-const partBuffers = new AlignedPools(EAGER_PART_BYTES, 2 * EAGER_PART_BYTES, 30_000);
-/** Uploads with a full part ready that found no free slot: pumped again when a part ends. */
-const waitingForSlot = new Set<EagerUpload>();
-
-function partEnded(): void {
-  partsInFlightTotal--;
-  for (const upload of waitingForSlot) {
-    if (partsInFlightTotal >= MAX_PARTS_IN_FLIGHT_TOTAL) break;
-    waitingForSlot.delete(upload);
-    upload.pump();
-  }
-}
 /** S3 allows 10,000 parts; the last one is kept for the tail. */
 const MAX_EAGER_PARTS = 9_999;
 
-type MultipartStore = ObjectStore & Required<Pick<ObjectStore, 'startMultipart'>>;
+/**
+ * The process-wide memory parts are read into: page-aligned part buffers (so that parts are read around the
+ * page cache, StagedFile.readAligned) and the slots that bound parts in flight for the whole process.
+ */
+export type PartMemory = Pick<DaemonMemory, 'partBuffers' | 'partSlots'>;
 
-export function canUploadEagerly(store: ObjectStore): store is MultipartStore {
+type MultipartStore = Required<Pick<ObjectStore, 'startMultipart'>>;
+
+export function canUploadEagerly<T extends Pick<ObjectStore, 'startMultipart'>>(store: T): store is T & MultipartStore {
   return typeof store.startMultipart === 'function';
 }
 
@@ -54,14 +45,21 @@ export class EagerUpload {
   private readonly parts: Promise<void>[] = [];
   private upload: Promise<MultipartUpload> | undefined;
   private givenUp = false;
+  /** Has a full part ready and waits for a process-wide slot. */
+  private waitingForSlot = false;
+  /** A slot granted after a wait, not yet used by a part. */
+  private slotGranted = false;
+  /** Ends the wait for a slot when the upload is given up. */
+  private readonly stopWaiting = new AbortController();
   /** Wakes finish() when a part of this upload ends. */
   private onPartEnded: (() => void) | undefined;
 
   constructor(
     private readonly store: MultipartStore,
-    /** The key the parts go to (a rename abandons the upload: StagedFile.abandonEager). */
+    /** The key the parts go to (a rename cancels the upload: StagedFile.cancelEagerUpload). */
     private readonly key: string,
     private readonly source: PartSource,
+    private readonly memory: PartMemory,
   ) {}
 
   /** The file's bytes from `offset` on changed; it is now `size` bytes long. */
@@ -76,32 +74,28 @@ export class EagerUpload {
   }
 
   /** Starts parts for the full parts written past the frontier, as slots allow. */
-  pump(): void {
+  private pump(): void {
     while (
       !this.givenUp &&
       this.inFlight < MAX_PARTS_IN_FLIGHT &&
       this.nextPart <= MAX_EAGER_PARTS &&
       this.size - this.frontier >= EAGER_PART_BYTES
     ) {
-      if (partsInFlightTotal >= MAX_PARTS_IN_FLIGHT_TOTAL) {
-        waitingForSlot.add(this);
-        return;
-      }
+      if (!this.takeSlot()) return;
       const offset = this.frontier;
       const partNumber = this.nextPart++;
       this.frontier += EAGER_PART_BYTES;
       this.inFlight++;
-      partsInFlightTotal++;
       this.upload ??= this.store.startMultipart(this.key);
       const sent = (async () => {
         const upload = await this.upload!;
-        const buf = partBuffers.take(EAGER_PART_BYTES);
+        const buf = this.memory.partBuffers.take(EAGER_PART_BYTES);
         try {
           const n = await this.source.readAligned(offset, buf);
           if (n !== EAGER_PART_BYTES) throw new Error(`staging file ended ${n} bytes into a part`);
           await upload.uploadPart(partNumber, buf);
         } finally {
-          partBuffers.give(buf);
+          this.memory.partBuffers.give(buf);
         }
       })();
       this.parts.push(
@@ -112,7 +106,7 @@ export class EagerUpload {
           })
           .finally(() => {
             this.inFlight--;
-            partEnded();
+            this.memory.partSlots.release();
             this.pump();
             this.onPartEnded?.();
           }),
@@ -120,12 +114,38 @@ export class EagerUpload {
     }
   }
 
+  /** Takes a process-wide part slot, or starts waiting for one (pump() runs again when it is granted). */
+  private takeSlot(): boolean {
+    if (this.slotGranted) {
+      this.slotGranted = false;
+      return true;
+    }
+    if (this.memory.partSlots.tryAcquire()) return true;
+    if (!this.waitingForSlot) {
+      this.waitingForSlot = true;
+      this.memory.partSlots.acquire(1, this.stopWaiting.signal).then(
+        () => {
+          this.waitingForSlot = false;
+          this.slotGranted = true;
+          this.pump();
+          // Given up meanwhile, or no full part any more: the slot goes back.
+          if (this.slotGranted) {
+            this.slotGranted = false;
+            this.memory.partSlots.release();
+          }
+        },
+        () => undefined, // aborted by cancel(): nothing was taken
+      );
+    }
+    return false;
+  }
+
   /**
    * Sends bytes [frontier, size) as the last part and completes the upload. Undefined when the parts cannot
    * be used (nothing sent early, or given up): the caller uploads the file whole.
    */
   async finish(size: number): Promise<ObjectInfo | undefined> {
-    const nothingEarly = !this.upload && !waitingForSlot.has(this);
+    const nothingEarly = !this.upload && !this.waitingForSlot;
     if (nothingEarly || this.givenUp || size < this.frontier) {
       await this.cancel();
       return undefined;
@@ -156,7 +176,8 @@ export class EagerUpload {
   /** Gives up: no more parts, and the upload (if started) is aborted. */
   async cancel(): Promise<void> {
     this.givenUp = true;
-    waitingForSlot.delete(this);
+    this.waitingForSlot = false;
+    this.stopWaiting.abort();
     this.onPartEnded?.();
     if (!this.upload) return;
     const upload = this.upload;

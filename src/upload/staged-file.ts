@@ -17,14 +17,14 @@ export class StagedFile {
   mtimeMs = Date.now();
   /** Open handles (read or write) on this file. */
   refs = 0;
-  /** Unlinked: nothing more is uploaded; the local file goes with the last handle. */
-  deleted = false;
-  /** Upload bookkeeping (src/fs/bucket/uploads.ts). */
+  /** Its name is gone (unlinked, replaced): nothing more is uploaded; the local file goes with the last handle. */
+  abandoned = false;
+  /** Upload bookkeeping (upload-queue.ts). */
   inflight: Promise<void> | undefined;
   attempts = 0;
   lastError: string | undefined;
   retryTimer: NodeJS.Timeout | undefined;
-  /** Parts of these bytes already on their way to the bucket (uploads.ts), told of every change. */
+  /** Parts of these bytes already on their way to the bucket (eager-upload.ts), told of every change. */
   eager: EagerUpload | undefined;
 
   /** The data file opened O_DIRECT (readAligned), null where the filesystem refuses it. */
@@ -84,7 +84,7 @@ export class StagedFile {
   }
 
   get dirty(): boolean {
-    return !this.deleted && this.generation > this.uploadedGeneration;
+    return !this.abandoned && this.generation > this.uploadedGeneration;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -147,7 +147,7 @@ export class StagedFile {
   }
 
   /** Stops sending parts early and aborts what was sent (the bytes will not go there, or not that way). */
-  abandonEager(): void {
+  cancelEagerUpload(): void {
     void this.eager?.cancel();
     this.eager = undefined;
   }
@@ -155,7 +155,7 @@ export class StagedFile {
   /** Closes the local file, keeping it on disk (journaled data is picked up by the next run). */
   async closeFile(): Promise<void> {
     clearTimeout(this.retryTimer);
-    this.abandonEager();
+    this.cancelEagerUpload();
     const direct = this.direct;
     this.direct = undefined;
     await Promise.all([this.fh.close().catch(() => undefined), direct?.then((fh) => fh?.close()).catch(() => undefined)]);

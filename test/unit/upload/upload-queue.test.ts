@@ -3,9 +3,11 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StagedFile } from '../../../src/fs/bucket/staged-file.js';
-import { Uploads } from '../../../src/fs/bucket/uploads.js';
 import type { ObjectStore, WriteBody } from '../../../src/storage/object-store.js';
+import { DaemonMemory } from '../../../src/memory/index.js';
+import { StagedFile } from '../../../src/upload/staged-file.js';
+import { Staging } from '../../../src/upload/staging.js';
+import { UploadQueue, type UploadQueueOptions } from '../../../src/upload/upload-queue.js';
 
 function fakeStore(opts: { failures?: number; delayMs?: number } = {}) {
   const puts: string[] = [];
@@ -25,8 +27,10 @@ function fakeStore(opts: { failures?: number; delayMs?: number } = {}) {
   return { store, puts };
 }
 
-describe('uploads', () => {
+describe('upload queue', () => {
   let dir: string;
+  const queue = (target: ObjectStore, opts: Partial<UploadQueueOptions> = {}) =>
+    new UploadQueue({ target, staging: new Staging(dir), memory: new DaemonMemory(), ...opts });
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'gd-uploads-'));
   });
@@ -36,7 +40,7 @@ describe('uploads', () => {
 
   it('coalesces writes made while an upload is in flight into one more upload', async () => {
     const { store, puts } = fakeStore({ delayMs: 30 });
-    const uploads = new Uploads({ store, stagingDir: dir });
+    const uploads = queue(store);
     const file = await StagedFile.create(dir, 'k');
     await file.write(0, Buffer.from('a'));
     const first = uploads.sync(file);
@@ -51,7 +55,7 @@ describe('uploads', () => {
 
   it('keeps a failed upload journaled, reports it, and retries it in the background', async () => {
     const { store, puts } = fakeStore({ failures: 2 });
-    const uploads = new Uploads({ store, stagingDir: dir, backoff: { baseMs: 10, capMs: 20 } });
+    const uploads = queue(store, { backoff: { baseMs: 10, capMs: 20 } });
     const file = await StagedFile.create(dir, 'k');
     await file.write(0, Buffer.from('data'));
     await expect(uploads.sync(file)).rejects.toThrow(/cannot reach/);
@@ -66,15 +70,15 @@ describe('uploads', () => {
 
   it('recovers journaled files of its own store after a restart', async () => {
     const { store, puts } = fakeStore({ failures: 1 });
-    const first = new Uploads({ store, stagingDir: dir });
+    const first = queue(store);
     const file = await StagedFile.create(dir, 'later');
     await file.write(0, Buffer.from('x'));
     await expect(first.sync(file)).rejects.toThrow();
     first.close();
     await file.closeFile();
-    const other = new Uploads({ store: { ...store, location: 's3://elsewhere/' } as ObjectStore, stagingDir: dir });
+    const other = queue({ ...store, location: 's3://elsewhere/' } as ObjectStore);
     expect(await other.recover()).toEqual([]);
-    const again = new Uploads({ store, stagingDir: dir, backoff: { baseMs: 1, capMs: 5 } });
+    const again = queue(store, { backoff: { baseMs: 1, capMs: 5 } });
     const [recovered] = await again.recover();
     expect(recovered?.key).toBe('later');
     for (let i = 0; i < 100 && again.status().length > 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -1,7 +1,8 @@
 // Eager multipart uploads against a fake store that records parts: what is sent early, the bounds on parts
 // in flight, and giving up when bytes already sent change.
 import { describe, expect, it } from 'vitest';
-import { EAGER_PART_BYTES, EagerUpload, type PartSource } from '../../../src/fs/bucket/eager-upload.js';
+import { EAGER_PART_BYTES, EagerUpload, type PartSource } from '../../../src/upload/eager-upload.js';
+import { DaemonMemory } from '../../../src/memory/index.js';
 import type { MultipartUpload, ObjectInfo, ObjectStore } from '../../../src/storage/object-store.js';
 
 const PART = EAGER_PART_BYTES;
@@ -52,7 +53,8 @@ const bytes: PartSource = {
 describe('eager multipart upload', () => {
   it('sends full parts as they are written, at most 4 per file and 8 in all, and only the tail at finish', async () => {
     const { store, state, drain } = fakeStore();
-    const uploads = ['a', 'b', 'c'].map((key) => new EagerUpload(store, key, bytes));
+    const memory = new DaemonMemory(); // one process: its 8 slots are shared by the three files
+    const uploads = ['a', 'b', 'c'].map((key) => new EagerUpload(store, key, bytes, memory));
     const size = 6 * PART + 123;
     for (const u of uploads) u.changed(0, size);
     await new Promise((r) => setImmediate(r));
@@ -70,7 +72,7 @@ describe('eager multipart upload', () => {
 
   it('gives up when bytes already sent change: the parts are aborted and finish leaves the upload to the caller', async () => {
     const { store, state, drain } = fakeStore();
-    const u = new EagerUpload(store, 'k', bytes);
+    const u = new EagerUpload(store, 'k', bytes, new DaemonMemory());
     u.changed(0, 2 * PART);
     u.changed(10, 2 * PART); // a rewrite inside the first part, already on its way
     const done = u.finish(2 * PART);
@@ -82,7 +84,7 @@ describe('eager multipart upload', () => {
 
   it('a file smaller than one part never starts a multipart upload', async () => {
     const { store, state } = fakeStore();
-    const u = new EagerUpload(store, 'small', bytes);
+    const u = new EagerUpload(store, 'small', bytes, new DaemonMemory());
     u.changed(0, PART - 1);
     expect(await u.finish(PART - 1)).toBeUndefined();
     expect(state.maxInFlight).toBe(0);

@@ -1,0 +1,73 @@
+// A bucket in memory for fast tests of bucket views: a MemoryStore that counts requests, an ObjectCache that
+// reads straight from the store (If-Match on every read, as the real cache fetches), and a staging directory.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ObjectCache } from '../../src/fs/content.js';
+import { MemoryStore } from '../../src/storage/memory-store.js';
+import type { ListOptions, ListPage, ObjectInfo } from '../../src/storage/object-store.js';
+import { DaemonMemory } from '../../src/memory/index.js';
+import { Uploader } from '../../src/upload/index.js';
+
+export class CountingMemoryStore extends MemoryStore {
+  readonly requests: string[] = [];
+
+  override head(key: string, opts?: { versionId?: string }): Promise<ObjectInfo> {
+    this.requests.push(`HEAD ${key}`);
+    return super.head(key, opts);
+  }
+
+  override list(prefix: string, opts?: ListOptions): AsyncIterable<ListPage> {
+    this.requests.push(`LIST ${prefix}`);
+    return super.list(prefix, opts);
+  }
+
+  /** The object's bytes as text (not counted as a request). */
+  async text(key: string): Promise<string> {
+    return (await this.read(key)).toString();
+  }
+
+  /** Whether the bucket holds the key (not counted as a request). */
+  async has(key: string): Promise<boolean> {
+    return super.head(key).then(
+      () => true,
+      () => false,
+    );
+  }
+}
+
+/** Reads every range from the store with If-Match, as a cache fill does; keeps nothing. */
+export const storeReadingCache: ObjectCache = {
+  async open(_identity, source) {
+    return {
+      read: (offset, length) =>
+        source.store.read(source.key, {
+          range: { start: offset, end: Math.min(source.size, offset + length) },
+          ifMatch: source.ifMatch,
+          ...(source.versionId ? { versionId: source.versionId } : {}),
+        }),
+      completePath: () => undefined,
+      close: () => undefined,
+    };
+  },
+};
+
+export interface MemoryBucket {
+  store: CountingMemoryStore;
+  uploader: Uploader;
+  stagingDir: string;
+  /** Files left in the staging directory. */
+  staged(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+export async function memoryBucket(): Promise<MemoryBucket> {
+  const stagingDir = await mkdtemp(path.join(tmpdir(), 'gd-mstaging-'));
+  return {
+    store: new CountingMemoryStore(),
+    uploader: new Uploader({ stagingDir, memory: new DaemonMemory() }),
+    stagingDir,
+    staged: async () => (await readdir(stagingDir)).sort(),
+    cleanup: () => rm(stagingDir, { recursive: true, force: true }),
+  };
+}
