@@ -2,35 +2,35 @@
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
 import { openCache } from '../cache/index.js';
-import { cacheOptionsFrom, parseCacheConfig } from '../cache/config.js';
+import { cacheOptionsFrom } from '../cache/config.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { CliIO } from '../cli/context.js';
 import type { MountOptions, MountRunner } from '../cli/mount.js';
-import { allProviders, loadConfig, managedProviderId } from '../config/config-file.js';
+import { allProviders, managedProviderId } from '../config/config-file.js';
 import { configPath } from '../config/paths.js';
-import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/config.js';
 import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
 import { BucketMounts } from './bucket-mounts.js';
+import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
 
 export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Promise<RunningDaemon> => {
   const log = createLogger();
-  const { config } = await loadConfig(configPath(opts.config, io.env));
+  const config = await loadDaemonConfig(configPath(opts.config, io.env));
   const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
-  const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags));
+  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags));
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await dropAbandonedStaging(cache.stagingDir, Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
+  const buckets = new BucketMounts({ cache, config: config.buckets, log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PUBLIC_DATASET_NAMES, PublicCatalog } from '../../../src/catalog/public-datasets.js';
-import { configSchema } from '../../../src/config/config-file.js';
+import { PUBLIC_DATASET_NAMES, PublicCatalog, publicDatasetsConfigSchema } from '../../../src/catalog/public-datasets.js';
+import { configSchema, configSection } from '../../../src/config/config-file.js';
 import { desiredEntries } from '../../../src/daemon/resolvers.js';
 import { parseSettings } from '../../../src/settings/parse.js';
 
@@ -45,9 +45,12 @@ describe('desiredEntries', () => {
 });
 
 describe('publicDatasets in the config file', () => {
-  it('is accepted by the config schema and feeds the public catalog', () => {
-    const config = configSchema.parse({ publicDatasets: { source: { bucket: 'gradient-public', endpoint: 'http://127.0.0.1:7480' } } });
-    expect(new PublicCatalog(config.publicDatasets).source('coco')).toMatchObject({ bucket: 'gradient-public', prefix: 'coco' });
-    expect(() => configSchema.parse({ publicDatasets: { sources: {} } })).toThrow();
+  it('is validated by its schema and feeds the public catalog', () => {
+    const loaded = (publicDatasets: unknown) => ({ path: 'config.yaml', exists: true, config: configSchema.parse({ publicDatasets }) });
+    const config = configSection(loaded({ source: { bucket: 'gradient-public', endpoint: 'http://127.0.0.1:7480' } }), 'publicDatasets', publicDatasetsConfigSchema);
+    expect(new PublicCatalog(config).source('coco')).toMatchObject({ bucket: 'gradient-public', prefix: 'coco' });
+    expect(() => configSection(loaded({ sources: {} }), 'publicDatasets', publicDatasetsConfigSchema)).toThrow(
+      'config file config.yaml is invalid: publicDatasets: unknown key "sources"',
+    );
   });
 });
