@@ -5,9 +5,8 @@ import { openCache } from '../cache/index.js';
 import { cacheOptionsFrom } from '../cache/config.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
-import type { CliIO } from '../cli/context.js';
-import type { MountOptions, MountRunner } from '../cli/mount.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
+import type { MountOptions } from '../config/mount-options.js';
 import { configPath } from '../config/paths.js';
 import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
 import { RootFs } from '../fs/root.js';
@@ -19,7 +18,8 @@ import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
 
-export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Promise<RunningDaemon> => {
+// The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
+export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
   const config = await loadDaemonConfig(configPath(opts.config, io.env));
   const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
