@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { mapLimit } from '../src/catalog/pool.js';
+import { mapLimit } from '../src/catalog/map-limit.js';
 import { run } from '../src/cli/main.js';
 import { median, printTable, saveResults, type Row } from './lib.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';

@@ -12,7 +12,7 @@ import { CatalogError } from './errors.js';
 import { newDatasetId, newVersionId, TAG_NAME, VERSION_ID } from './ids.js';
 import * as L from './layout.js';
 import { comparePaths, isUnder } from './paths.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from './map-limit.js';
 import { openStore } from './providers.js';
 import {
   committedRecord,
