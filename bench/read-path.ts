@@ -9,7 +9,7 @@
 // Also stat() of 10k distinct files, cold (fresh mount) and warm.
 import { parseArgs } from 'node:util';
 import { MemFs } from '../test/helpers/memfs.js';
-import { FuseSession, type MountOptions } from '../src/fuse/session.js';
+import { FuseSession, type FuseMountOptions } from '../src/fuse/session.js';
 import { readFileSync } from 'node:fs';
 import { median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
 
@@ -20,7 +20,7 @@ const work = (await sh('mktemp -d /tmp/gd-bench-read-XXXX')).trim();
 const mnt = `${work}/mnt`;
 const files = [0, 1, 2, 3].map((i) => `${work}/f${i}.bin`);
 
-async function withMount<T>(opts: MountOptions, build: (fs: MemFs) => void, body: () => Promise<T>): Promise<{ result: T; session: FuseSession }> {
+async function withMount<T>(opts: FuseMountOptions, build: (fs: MemFs) => void, body: () => Promise<T>): Promise<{ result: T; session: FuseSession }> {
   const fs = new MemFs({ ttl: 3600, keepCache: true });
   build(fs);
   const session = await FuseSession.mount(fs, mnt, opts);
@@ -46,7 +46,7 @@ try {
   console.log(`preparing ${files.length} × ${sizeMiB} MiB backing files in ${work}`);
   await sh(`mkdir -p ${mnt}; head -c ${sizeMiB}M /dev/urandom > ${files[0]}; for i in 1 2 3; do cp ${files[0]} ${work}/f$i.bin; done`);
 
-  const configs: { name: string; opts: MountOptions }[] = [
+  const configs: { name: string; opts: FuseMountOptions }[] = [
     { name: 'passthrough', opts: { passthrough: true } },
     { name: 'C read path (passthrough off; large files direct_io + splice)', opts: { passthrough: false } },
     { name: 'C read path, page cache forced (passthrough off)', opts: { passthrough: false, directIoFromBytes: Infinity } },
