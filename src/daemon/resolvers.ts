@@ -7,7 +7,7 @@ import { embeddedMnist, type EmbeddedDataset } from '../catalog/embedded-mnist.j
 import type { AnonymousS3Source, PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import type { DatasetEntry, S3Entry } from '../settings/schema.js';
-import { resolveEntryCredentials, type S3Credentials } from '../settings/secrets.js';
+import { resolveEntryCredentials, type EntryCredentials } from '../settings/secrets.js';
 import { EntryError, type EntryResolver, type MountEntry, type Resolution } from './reconciler.js';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
 
@@ -33,7 +33,7 @@ export type MountPayload<V extends ResolvedDataset> =
       region?: string;
       endpoint?: string;
       /** undefined = anonymous (public bucket). */
-      credentials?: S3Credentials;
+      credentials?: EntryCredentials;
       readOnly: boolean;
       pin?: { etag?: string; versionId?: string };
     }
