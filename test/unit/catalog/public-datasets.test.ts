@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PUBLIC_DATASET_NAMES, PublicCatalog, publicDatasetsConfigSchema } from '../../../src/catalog/public-datasets.js';
 import { configSchema, configSection } from '../../../src/config/config-file.js';
-import { desiredEntries } from '../../../src/daemon/resolvers.js';
+import { createEntryResolver, desiredEntries } from '../../../src/daemon/resolvers.js';
 import { parseSettings } from '../../../src/settings/parse.js';
 
 describe('PublicCatalog', () => {
@@ -41,6 +41,20 @@ describe('desiredEntries', () => {
     expect([...desired.keys()]).toEqual(['fastai', 'lsun', 'openslr', 'tiny-imagenet-200', 'mine', 'mnist']);
     expect(desired.get('mnist')).toMatchObject({ type: 'dataset', id: 'd1' });
     expect([...desiredEntries(undefined, new PublicCatalog())]).toEqual([['mnist', { type: 'public', dataset: 'mnist' }]]);
+  });
+});
+
+describe('the public entry resolver', () => {
+  it('builds the embedded MNIST once and serves that one copy to every resolution', async () => {
+    const resolve = createEntryResolver({ catalog: { resolve: () => Promise.reject(new Error('unused')) }, publicCatalog: new PublicCatalog() });
+    const mnist = () => resolve('mnist', { type: 'public', dataset: 'mnist' }, { settings: undefined, refresh: false });
+    const dataset = async (r: ReturnType<typeof mnist>) => {
+      const { payload } = await r;
+      return payload.kind === 'embedded' ? payload.dataset : undefined;
+    };
+    const [a, b] = await Promise.all([dataset(mnist()), dataset(mnist())]);
+    expect(a?.name).toBe('mnist');
+    expect(b === a && (await dataset(mnist())) === a).toBe(true); // one object: no diff of 6.7 MB on failure
   });
 });
 
