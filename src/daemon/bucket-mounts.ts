@@ -12,7 +12,7 @@ import type { UploadStatus } from '../fs/bucket/uploads.js';
 import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
-import { sharedRateLimiter } from '../storage/rate-limit.js';
+import type { RateLimiters } from '../storage/rate-limit.js';
 import { S3Store, type S3StoreOptions } from '../storage/s3-store.js';
 import type { Logger } from './logger.js';
 import { EntryError } from './reconciler.js';
@@ -24,6 +24,8 @@ export type PublicS3Payload = Extract<MountPayload<ResolvedDataset>, { kind: 'pu
 export interface BucketMountsOptions {
   cache: ObjectCache & ContentCache & { readonly stagingDir: string };
   config: BucketsConfig;
+  /** The daemon's rate limiters: one per bucket, whichever mount sends the requests. */
+  rateLimiters: RateLimiters;
   log?: Logger;
 }
 
@@ -46,7 +48,7 @@ export class BucketMounts {
   }
 
   private makeStore(options: S3StoreOptions): S3Store {
-    return new S3Store({ ...options, rateLimiter: sharedRateLimiter(options.endpoint, options.bucket, this.opts.config.rateLimits) });
+    return new S3Store({ ...options, rateLimiter: this.opts.rateLimiters.for(options.endpoint, options.bucket, this.opts.config.rateLimits) });
   }
 
   private async bucketView(name: string, options: S3StoreOptions, readOnly: boolean, ttlSeconds: number, from: 'settings' | 'public'): Promise<Filesystem> {

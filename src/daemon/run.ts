@@ -12,6 +12,7 @@ import { dropAbandonedStaging } from '../fs/bucket/uploads.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
+import { RateLimiters } from '../storage/rate-limit.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
@@ -30,7 +31,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await dropAbandonedStaging(cache.stagingDir, Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, config: config.buckets, log });
+  const buckets = new BucketMounts({ cache, config: config.buckets, rateLimiters: new RateLimiters(), log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),
