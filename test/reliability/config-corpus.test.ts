@@ -18,9 +18,10 @@ import type { S3Entry } from '../../src/settings/schema.js';
 import { resolveEntryCredentials } from '../../src/settings/secrets.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { daemonHome, laterTempDir, until } from '../helpers/daemon-process.js';
+import { daemonHome, laterTempDir } from '../helpers/daemon-process.js';
 import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
+import { until } from '../helpers/until.js';
 
 /** A distinctive fake secret: it sits on bad lines, in wrong fields and in secret files, and must never come back. */
 const FAKE = `gdFAKEsecret${randomBytes(12).toString('hex')}`;
