@@ -11,11 +11,12 @@ import { parseArgs } from 'node:util';
 import { MemFs } from '../test/helpers/memfs.js';
 import { FuseSession, type FuseMountOptions } from '../src/fuse/session.js';
 import { readFileSync } from 'node:fs';
-import { median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
+import { median, perRound, printTable, sh, startRun, timeSh, type Row } from './lib.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '1024' } } });
 const rounds = Number(values.rounds);
 const sizeMiB = Number(values['size-mib']);
+const bench = startRun('read-path');
 const work = (await sh('mktemp -d /tmp/gd-bench-read-XXXX')).trim();
 const mnt = `${work}/mnt`;
 const files = [0, 1, 2, 3].map((i) => `${work}/f${i}.bin`);
@@ -87,7 +88,7 @@ try {
   const d4 = median(raw['direct 4']!);
   const rows: Row[] = [];
   const row = (path: string, readers: number, key: string, d: number) =>
-    rows.push({ path, readers, 'MB/s': median(raw[key]!), 'direct MB/s': d, 'paired ratio': median(raw[`${key} ratio`]!), 'min–max': `${Math.min(...raw[`${key} ratio`]!).toFixed(2)}–${Math.max(...raw[`${key} ratio`]!).toFixed(2)}` });
+    rows.push({ path, readers, 'MB/s': median(raw[key]!), 'direct MB/s': d, 'paired ratio': median(raw[`${key} ratio`]!), 'ratio per round': perRound(raw[`${key} ratio`]) });
   for (const c of configs) {
     row(c.name, 1, `${c.name} 1`, d1);
     row(c.name, 4, `${c.name} 4`, d4);
@@ -112,10 +113,14 @@ print(10000/(time.perf_counter()-t))" ${mnt}`;
       warm.push(Number(await sh(statScript)));
     });
   }
-  statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold) });
-  statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm) });
+  statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold), 'per round': perRound(cold) });
+  statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm), 'per round': perRound(warm) });
   printTable('Metadata', statRows);
-  console.log(`\nresults: ${saveResults('read-path', { sizeMiB, rounds, maxWrite, raw, rows, statRows })}`);
+  const saved = bench.save({ sizeMiB, rounds, maxWrite, raw, rows, statRows }, [
+    { title: `Sequential read, ${sizeMiB} MiB per reader: medians of ${rounds} rounds, each FUSE read paired with a direct read just before it`, rows },
+    { title: 'Metadata', rows: statRows },
+  ]);
+  console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rm -rf ${work}`).catch(() => undefined);
 }
