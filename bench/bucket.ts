@@ -15,7 +15,7 @@ import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { startRgw } from '../test/helpers/rgw.js';
-import { dropCaches, median, perRound, printTable, sdkClient, sh, startRun, timeSh, type Row } from './lib.js';
+import { dropCaches, median, perRound, pool, printTable, sdkClient, sh, startRun, timeSh, type Row } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,13 +33,6 @@ const QUEUE = 4;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
-
-async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let i = next++; i < total; i = next++) await fn(i);
-  }));
-}
 
 const bench = startRun('bucket');
 const rgw = await startRgw({ name: 'bench-bucket', memstoreBytes: '8G' });

@@ -15,7 +15,7 @@ import { openCache, type Cache, type CacheIdentity } from '../src/cache/index.js
 import { S3Store } from '../src/storage/s3-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
-import { median, perRound, printTable, sdkClient, startRun, timeSh, type Row } from './lib.js';
+import { median, perRound, pool, printTable, sdkClient, startRun, timeSh, type Row } from './lib.js';
 import { startRgw } from '../test/helpers/rgw.js';
 
 const { values } = parseArgs({
@@ -34,23 +34,12 @@ const nRandom = Number(values.random);
 const MiB = 2 ** 20;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 /** CPU seconds (user + system) this process used since c0: on 2 shared cores, throughput follows CPU cost. */
 const cpuSecs = (c0: NodeJS.CpuUsage) => {
   const d = process.cpuUsage(c0);
   return (d.user + d.system) / 1e6;
 };
-
-/** N workers pulling from a shared counter. */
-async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      for (let i = next++; i < total; i = next++) await fn(i);
-    }),
-  );
-}
 
 // ---------------------------------------------------------------- RGW
 const bench = startRun('cache');
