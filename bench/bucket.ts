@@ -16,7 +16,7 @@ import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { startRgw } from '../test/helpers/rgw.js';
-import { dropCaches, median, printTable, saveResults, sdkClient, sh, timeSh, type Row } from './lib.js';
+import { dropCaches, median, perRound, pool, printTable, sdkClient, sh, startRun, timeSh, type Row } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,13 +35,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let i = next++; i < total; i = next++) await fn(i);
-  }));
-}
-
+const bench = startRun('bucket');
 const rgw = await startRgw({ name: 'bench-bucket', memstoreBytes: '8G' });
 const work = mkdtempSync(path.join(tmpdir(), 'gd-bench-bucket-'));
 const rows: Row[] = [];
@@ -99,9 +93,9 @@ try {
       await m.close();
     }
   }
-  rows.push({ test: `write ${size / MiB} MiB: direct SDK multipart upload (${PART / MiB} MiB parts × ${QUEUE})`, value: median(sdkWrite), unit: 'MiB/s' });
-  rows.push({ test: `write ${size / MiB} MiB through the mount until close() returns`, value: median(mountWrite), unit: 'MiB/s' });
-  ratios.push({ ratio: 'write via mount / SDK multipart upload', value: median(mountWrite) / median(sdkWrite), target: '≥ 0.8' });
+  rows.push({ test: `write ${size / MiB} MiB: direct SDK multipart upload (${PART / MiB} MiB parts × ${QUEUE})`, value: median(sdkWrite), unit: 'MiB/s', 'per round': perRound(sdkWrite) });
+  rows.push({ test: `write ${size / MiB} MiB through the mount until close() returns`, value: median(mountWrite), unit: 'MiB/s', 'per round': perRound(mountWrite) });
+  ratios.push({ ratio: 'write via mount / SDK multipart upload', value: median(mountWrite) / median(sdkWrite), target: '≥ 0.8', 'per round': perRound(mountWrite.map((x, i) => x / sdkWrite[i]!)) });
 
   // ------------------------------------------------------------ 2: cold sequential read
   const direct8: number[] = [];
@@ -127,9 +121,9 @@ try {
       await m.close();
     }
   }
-  rows.push({ test: `read ${size / MiB} MiB: 8-way ranged SDK GETs (8 MiB)`, value: median(direct8), unit: 'MiB/s' });
-  rows.push({ test: `read ${size / MiB} MiB cold through the mount`, value: median(cold), unit: 'MiB/s' });
-  ratios.push({ ratio: 'cold read via mount / 8-way SDK GETs', value: median(cold) / median(direct8), target: '≥ 0.9' });
+  rows.push({ test: `read ${size / MiB} MiB: 8-way ranged SDK GETs (8 MiB)`, value: median(direct8), unit: 'MiB/s', 'per round': perRound(direct8) });
+  rows.push({ test: `read ${size / MiB} MiB cold through the mount`, value: median(cold), unit: 'MiB/s', 'per round': perRound(cold) });
+  ratios.push({ ratio: 'cold read via mount / 8-way SDK GETs', value: median(cold) / median(direct8), target: '≥ 0.9', 'per round': perRound(cold.map((x, i) => x / direct8[i]!)) });
 
   // ------------------------------------------------------------ 3: ls -l of a large prefix
   await pool(64, nFiles, async (i) => {
@@ -145,14 +139,17 @@ try {
       await m.close();
     }
   }
-  rows.push({ test: `ls -l of a ${nFiles}-object prefix, fresh mount`, value: median(ls), unit: 'ms' });
+  rows.push({ test: `ls -l of a ${nFiles}-object prefix, fresh mount`, value: median(ls), unit: 'ms', 'per round': perRound(ls) });
 
   printTable('Bucket mounts (RGW on 127.0.0.1)', rows);
   printTable('Ratios', ratios);
   console.log(`\nload average at the end: ${(await sh('cat /proc/loadavg')).trim()}`);
-  const perRound = { sdkWriteMiBs: sdkWrite, mountWriteMiBs: mountWrite, sdkGet8MiBs: direct8, mountColdMiBs: cold, lsMs: ls };
-  console.log(`per round: ${JSON.stringify(perRound, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v))}`);
-  console.log(saveResults('bucket', { rounds, sizeBytes: size, files: nFiles, rows, ratios, perRound }));
+  const rawRounds = { sdkWriteMiBs: sdkWrite, mountWriteMiBs: mountWrite, sdkGet8MiBs: direct8, mountColdMiBs: cold, lsMs: ls };
+  const saved = bench.save({ rounds, sizeBytes: size, files: nFiles, rows, ratios, perRound: rawRounds }, [
+    { title: `Figures: medians of ${rounds} rounds`, rows },
+    { title: 'Ratios of the medians (per round: that round\'s pair)', rows: ratios },
+  ]);
+  console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);
   client.destroy();
   store.close();
 } finally {

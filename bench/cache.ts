@@ -16,7 +16,7 @@ import { DaemonMemory } from '../src/memory/index.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
-import { median, printTable, saveResults, sdkClient, timeSh, type Row } from './lib.js';
+import { median, perRound, pool, printTable, sdkClient, startRun, timeSh, type Row } from './lib.js';
 import { startRgw } from '../test/helpers/rgw.js';
 
 const { values } = parseArgs({
@@ -35,7 +35,6 @@ const nRandom = Number(values.random);
 const MiB = 2 ** 20;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 /** CPU seconds (user + system) this process used since c0: on 2 shared cores, throughput follows CPU cost. */
 const cpuSecs = (c0: NodeJS.CpuUsage) => {
@@ -43,17 +42,8 @@ const cpuSecs = (c0: NodeJS.CpuUsage) => {
   return (d.user + d.system) / 1e6;
 };
 
-/** N workers pulling from a shared counter. */
-async function pool(n: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      for (let i = next++; i < total; i = next++) await fn(i);
-    }),
-  );
-}
-
 // ---------------------------------------------------------------- RGW
+const bench = startRun('cache');
 const rgw = await startRgw({ name: 'bench-cache', memstoreBytes: '8G' });
 const work = mkdtempSync(path.join(tmpdir(), 'gd-bench-cache-'));
 const stopRgw = rgw.stop;
@@ -166,17 +156,17 @@ try {
       await cache.close();
     }
   }
-  rows.push({ test: `${sizeLabel} sequential: 8-way ranged SDK GETs (8 MiB)`, value: median(direct8), unit: 'MiB/s' });
-  rows.push({ test: `${sizeLabel} sequential: cold, through the cache (1 MiB reads)`, value: median(cold), unit: 'MiB/s' });
-  rows.push({ test: 'sequential: CPU of this process per GiB, 8-way SDK GETs', value: median(direct8Cpu), unit: 's/GiB' });
-  rows.push({ test: 'sequential: CPU of this process per GiB, cold through the cache', value: median(coldCpu), unit: 's/GiB' });
-  rows.push({ test: `${sizeLabel} sequential: cached re-read, FUSE handle bound to the cache file (dd bs=1M)`, value: median(fuseRead), unit: 'MiB/s' });
-  rows.push({ test: `${sizeLabel} sequential: direct read of the cache file (dd bs=1M)`, value: median(fileRead), unit: 'MiB/s' });
-  rows.push({ test: `${sizeLabel} sequential: cached re-read via handle.read() in JS (1 MiB)`, value: median(cachedReread), unit: 'MiB/s' });
-  rows.push({ test: `${sizeLabel} sequential: direct pread of the cache file in JS (1 MiB)`, value: median(jsFileRead), unit: 'MiB/s' });
-  ratios.push({ ratio: 'cold via cache / 8-way SDK GETs', value: median(cold) / median(direct8), target: '≥ 0.9' });
-  ratios.push({ ratio: 'cached re-read (FUSE fast path) / direct file read', value: median(fuseRead) / median(fileRead), target: '≥ 0.9' });
-  ratios.push({ ratio: 'cached re-read (JS handle.read) / direct pread in JS', value: median(cachedReread) / median(jsFileRead), target: '-' });
+  rows.push({ test: `${sizeLabel} sequential: 8-way ranged SDK GETs (8 MiB)`, value: median(direct8), unit: 'MiB/s', 'per round': perRound(direct8) });
+  rows.push({ test: `${sizeLabel} sequential: cold, through the cache (1 MiB reads)`, value: median(cold), unit: 'MiB/s', 'per round': perRound(cold) });
+  rows.push({ test: 'sequential: CPU of this process per GiB, 8-way SDK GETs', value: median(direct8Cpu), unit: 's/GiB', 'per round': perRound(direct8Cpu) });
+  rows.push({ test: 'sequential: CPU of this process per GiB, cold through the cache', value: median(coldCpu), unit: 's/GiB', 'per round': perRound(coldCpu) });
+  rows.push({ test: `${sizeLabel} sequential: cached re-read, FUSE handle bound to the cache file (dd bs=1M)`, value: median(fuseRead), unit: 'MiB/s', 'per round': perRound(fuseRead) });
+  rows.push({ test: `${sizeLabel} sequential: direct read of the cache file (dd bs=1M)`, value: median(fileRead), unit: 'MiB/s', 'per round': perRound(fileRead) });
+  rows.push({ test: `${sizeLabel} sequential: cached re-read via handle.read() in JS (1 MiB)`, value: median(cachedReread), unit: 'MiB/s', 'per round': perRound(cachedReread) });
+  rows.push({ test: `${sizeLabel} sequential: direct pread of the cache file in JS (1 MiB)`, value: median(jsFileRead), unit: 'MiB/s', 'per round': perRound(jsFileRead) });
+  ratios.push({ ratio: 'cold via cache / 8-way SDK GETs', value: median(cold) / median(direct8), target: '≥ 0.9', 'per round': perRound(cold.map((x, i) => x / direct8[i]!)) });
+  ratios.push({ ratio: 'cached re-read (FUSE fast path) / direct file read', value: median(fuseRead) / median(fileRead), target: '≥ 0.9', 'per round': perRound(fuseRead.map((x, i) => x / fileRead[i]!)) });
+  ratios.push({ ratio: 'cached re-read (JS handle.read) / direct pread in JS', value: median(cachedReread) / median(jsFileRead), target: '-', 'per round': perRound(cachedReread.map((x, i) => x / jsFileRead[i]!)) });
 
   // ------------------------------------------------------------ 3: many small files
   const conc = 16;
@@ -267,4 +257,8 @@ try {
 const loadEnd = load();
 printTable(`cache benchmark (RGW on 127.0.0.1, 2 shared cores: noisy; load ${loadStart} → ${loadEnd})`, rows);
 printTable('ratios', ratios);
-console.log(`\nresults: ${saveResults('cache', { loadavg: { start: loadStart, end: loadEnd }, rounds, sizeMiB: size / MiB, files: nFiles, random: nRandom, rows, ratios })}`);
+const saved = bench.save({ loadavg: { start: loadStart, end: loadEnd }, rounds, sizeMiB: size / MiB, files: nFiles, random: nRandom, rows, ratios }, [
+  { title: `Figures: medians of ${rounds} rounds for the sequential rows (per round in run order), one pass for the others`, rows },
+  { title: 'Ratios of the medians', rows: ratios },
+]);
+console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);

@@ -13,7 +13,7 @@ import type { ManifestEntry } from '../src/catalog/records.js';
 import { allProviders, loadConfig, managedProviderId } from '../src/config/config-file.js';
 import { configPath } from '../src/config/paths.js';
 import { buildDist, removeHome, startDaemonProcess, type DaemonProcess, type MemoryFigures } from './daemon-process.js';
-import { printTable, saveResults, sh, type Row } from './lib.js';
+import { printTable, sh, startRun, type Row } from './lib.js';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '1000000' } } });
 const n = Number(values.files);
@@ -48,6 +48,7 @@ async function bigVersion(env: NodeJS.ProcessEnv): Promise<string> {
   }
 }
 
+const bench = startRun('daemon-rss');
 const home = await mkdtemp(path.join(tmpdir(), 'gd-bench-rss-'));
 const env: NodeJS.ProcessEnv = { HOME: home, PATH: process.env.PATH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 let daemon: DaemonProcess | undefined;
@@ -87,7 +88,11 @@ try {
   ];
   printTable('gradient mount daemon RSS (after a full GC)', rows);
   console.log(`\nRSS left alone, every 5 s after mounting: ${rssNoGc.join(', ')} MiB; settings edit → mounted: ${mountSeconds.toFixed(1)} s`);
-  console.log(`results: ${saveResults('daemon-rss', { files: n, baseline, mounted, rssNoGc, mountSeconds })}`);
+  const saved = bench.save({ files: n, baseline, mounted, rssNoGc, mountSeconds }, [
+    { title: 'RSS of the `gradient mount` process after a full GC (MiB)', rows },
+    { title: 'After mounting, left alone (no forced GC)', rows: [{ 'RSS MiB every 5 s': rssNoGc.join(' / '), 'settings edit → mounted, s': mountSeconds }] },
+  ]);
+  console.log(`results: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await daemon?.stop();
   removeHome(home);

@@ -1,4 +1,5 @@
-// Small helpers shared by the benchmarks: timing shell commands, medians, tables, results files.
+// Small helpers shared by the benchmarks: timing shell commands, medians, tables, and each run's results:
+// in full under bench/results/runs/ (not in git), and as a short summary in bench/results/<name>.md (in git).
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -73,7 +74,15 @@ export async function dropCaches(): Promise<void> {
   await sh('sync; echo 3 > /proc/sys/vm/drop_caches').catch(() => undefined);
 }
 
-export function machine(): Record<string, string | number> {
+export interface Machine {
+  cpus: number;
+  cpu: string;
+  memGiB: number;
+  kernel: string;
+  node: string;
+}
+
+export function machine(): Machine {
   return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version };
 }
 
@@ -81,21 +90,88 @@ export interface Row {
   [k: string]: string | number;
 }
 
-export function printTable(title: string, rows: Row[]): void {
-  if (rows.length === 0) return;
-  const cols = Object.keys(rows[0]!);
-  const fmt = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : v);
-  console.log(`\n### ${title}\n`);
-  console.log(`| ${cols.join(' | ')} |`);
-  console.log(`|${cols.map(() => '---').join('|')}|`);
-  for (const r of rows) console.log(`| ${cols.map((c) => fmt(r[c] ?? '')).join(' | ')} |`);
+/** Numbers as the tables print them: integers as they are, others whole from 100 up, else two decimals. */
+const fmt = (v: string | number): string =>
+  typeof v !== 'number' || Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
+
+/** Per-round values as one cell, in run order: "275 / 176 / 174". */
+export const perRound = (xs: readonly number[] | undefined): string => (xs?.length ? xs.map(fmt).join(' / ') : '—');
+
+function markdownTable(rows: Row[]): string[] {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c] ?? '')).join(' | ')} |`)];
 }
 
-export function saveResults(name: string, data: object): string {
-  const dir = path.resolve(import.meta.dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: machine(), ...data }, null, 2));
+export function printTable(title: string, rows: Row[]): void {
+  if (rows.length === 0) return;
+  console.log(`\n### ${title}\n`);
+  for (const line of markdownTable(rows)) console.log(line);
+}
+
+const RESULTS = path.resolve(import.meta.dirname, 'results');
+
+/** Where a run came from, as its summary states it. */
+export interface RunInfo {
+  /** ISO time the run started. */
+  startedAt: string;
+  command: string;
+  machine: Machine;
+  /** /proc/loadavg (1, 5, 15 min) at the start and the end; absent in older results. */
+  load: { start?: string; end?: string };
+  /** Where the run's full results are: bench/results/runs/<file>, or for older runs a commit that holds them. */
+  fullResults: string;
+}
+
+export interface SummaryTable {
+  title: string;
+  rows: Row[];
+}
+
+export interface BenchRun {
+  /**
+   * Writes the full results to bench/results/runs/<name>-<time>.json (ignored by git) and overwrites
+   * bench/results/<name>.md (committed) with the run's headline tables; returns both paths.
+   */
+  save(data: object, summary: SummaryTable[], notes?: string[]): { full: string; summary: string };
+}
+
+/** Call first thing in a benchmark: notes when, where and how the run started, and its load. */
+export function startRun(name: string): BenchRun {
+  const started = new Date();
+  const script = process.argv[1] ? path.relative(path.dirname(import.meta.dirname), process.argv[1]) : `bench/${name}.ts`;
+  const command = ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
+  const loadStart = loadAvg();
+  return {
+    save(data, summary, notes = []) {
+      const runs = path.join(RESULTS, 'runs');
+      mkdirSync(runs, { recursive: true });
+      const full = path.join(runs, `${name}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+      const fullResults = path.relative(path.dirname(import.meta.dirname), full);
+      const run: RunInfo = { startedAt: started.toISOString(), command, machine: machine(), load: { start: loadStart, end: loadAvg() }, fullResults };
+      writeFileSync(full, JSON.stringify({ benchmark: name, ...run, ...data }, null, 2));
+      return { full, summary: writeSummary(name, run, summary, notes) };
+    },
+  };
+}
+
+/** bench/results/<name>.md: a short account of one run (under 40 lines), overwritten by the next. */
+export function writeSummary(name: string, run: RunInfo, tables: SummaryTable[], notes: string[] = []): string {
+  const m = run.machine;
+  const lines = [
+    `# bench/${name}.ts: latest run`,
+    '',
+    `Written by the benchmark at the end of each run (\`startRun\` in bench/lib.ts); a run's full results go to bench/results/runs/, which git ignores.`,
+    `- **Run**: ${run.startedAt}; full results: \`${run.fullResults}\``,
+    `- **Machine**: ${m.cpus} cores (${m.cpu}), ${m.memGiB} GiB, kernel ${m.kernel}, Node ${m.node}`,
+    `- **Load** (1/5/15 min): ${run.load.start || run.load.end ? `${run.load.start ?? '?'} at the start, ${run.load.end ?? '?'} at the end` : 'not recorded'}`,
+    `- **Command**: \`${run.command}\``,
+    ...notes.map((n) => `- ${n}`),
+  ];
+  for (const t of tables) if (t.rows.length) lines.push('', `**${t.title}**`, '', ...markdownTable(t.rows));
+  const file = path.join(RESULTS, `${name}.md`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  if (lines.length >= 40) console.warn(`${file}: ${lines.length} lines, a summary should stay under 40`);
   return file;
 }
 

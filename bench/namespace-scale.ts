@@ -10,9 +10,10 @@ import { datasetVersionView, type VersionFile } from '../src/fs/views.js';
 import type { ContentCache } from '../src/fs/content.js';
 import type { ObjectStore } from '../src/storage/object-store.js';
 import { FuseSession } from '../src/fuse/session.js';
-import { median, printTable, saveResults, sh, type Row } from './lib.js';
+import { median, perRound, printTable, sh, startRun, type Row } from './lib.js';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } } });
+const bench = startRun('namespace-scale');
 
 /** A manifest shaped like real data: 100 files per directory, 3 levels, realistic names and hashes. */
 function manifest(n: number): VersionFile[] {
@@ -59,11 +60,12 @@ try {
     });
   }
   const rows: Row[] = [
-    { case: `find + stat, ${n} files, cold mount`, value: median(cold), unit: 'entries/s' },
-    { case: `find + stat, ${n} files, warm (kernel caches)`, value: median(warm), unit: 'entries/s' },
+    { case: `find + stat, ${n} files, cold mount`, value: median(cold), unit: 'entries/s', 'per round': perRound(cold) },
+    { case: `find + stat, ${n} files, warm (kernel caches)`, value: median(warm), unit: 'entries/s', 'per round': perRound(warm) },
   ];
   printTable('Namespace scale', rows);
-  console.log(`\nresults: ${saveResults('namespace-scale', { files: n, cold, warm })}`);
+  const saved = bench.save({ files: n, cold, warm }, [{ title: `Medians of ${cold.length} rounds`, rows }]);
+  console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rmdir ${mnt}`).catch(() => undefined);
 }

@@ -29,7 +29,7 @@ import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { S3Store } from '../src/storage/s3-store.js';
 import { startRgw } from '../test/helpers/rgw.js';
-import { dropCaches, loadAvg, median, pool, printTable, saveResults, sdkClient, sh, type Row } from './lib.js';
+import { dropCaches, loadAvg, median, perRound, pool, printTable, sdkClient, sh, startRun, type Row } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,6 +70,7 @@ const CMD_TIMEOUT_MS = Number(values['timeout-s']) * 1000;
 const sizeLabel = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / MiB} MiB`;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
+const bench = startRun('peers');
 const t0Run = Date.now();
 const log = (msg: string) => console.error(`[peers ${((Date.now() - t0Run) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -690,6 +691,7 @@ try {
     row.limit = cell(m.samples.limit);
     for (const t of tools) if (t !== 'ours') row[`ours vs ${t}`] = ratio(m, t);
     row['ours vs limit'] = ratio(m, 'limit');
+    row['ours per round'] = perRound(m.samples.ours);
     rows.push(row);
     const c: Row = { workload: id };
     for (const w of [...tools, 'limit' as const]) c[w] = m.cpu[w] ? `${median(m.cpu[w].server).toFixed(1)} / ${median(m.cpu[w].rgw).toFixed(1)}` : '—';
@@ -715,7 +717,7 @@ try {
     kernel: (await sh('uname -r')).trim(),
     pipeMaxSize: readFileSync('/proc/sys/fs/pipe-max-size', 'utf8').trim(),
   };
-  const file = saveResults('peers', {
+  const saved = bench.save({
     quick,
     rounds,
     bigRounds,
@@ -740,8 +742,14 @@ try {
     ),
     errors,
     table: rows,
-  });
-  console.log(`results: ${file}`);
+  }, [
+    { title, rows },
+    { title: 'Failures', rows: errors.map((e) => ({ ...e })) },
+  ], [
+    `**Peers**: ${versions.rclone}, ${versions.s3fs}; fs.pipe-max-size ${versions.pipeMaxSize}`,
+    `**Load by workload** (1/5/15 min): ${loads.map((l) => `${l.at} ${l.load}`).join('; ')}`,
+  ]);
+  console.log(`results: ${saved.full}\nsummary: ${saved.summary}`);
   client.destroy();
   store.close();
 } finally {

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { mapLimit } from '../src/catalog/pool.js';
+import { mapLimit } from '../src/catalog/map-limit.js';
 import { run } from '../src/cli/main.js';
-import { median, printTable, saveResults, type Row } from './lib.js';
+import { median, printTable, startRun, type Row } from './lib.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
 import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
 
@@ -29,6 +29,7 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const parallel = Number(values.parallel);
+const bench = startRun('put');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 
@@ -147,11 +148,13 @@ try {
       'direct MiB/s': mib / median(d),
       'gradient MiB/s': mib / median(o),
       ratio: median(d) / median(o),
+      'per round: direct / gradient s': d.map((x, i) => `${x.toFixed(2)} / ${o[i]!.toFixed(2)}`).join(', '),
     });
     await rm(dir, { recursive: true, force: true });
   }
   printTable(`datasets files put vs direct SDK upload (parallel ${parallel}, median of ${rounds})`, rows);
-  console.log(`\nresults: ${saveResults('put', { rows, rounds, parallel })}`);
+  const saved = bench.save({ rows, rounds, parallel }, [{ title: `Medians of ${rounds} rounds (ratio = direct time / our time)`, rows }]);
+  console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   client.destroy();
   await rm(work, { recursive: true, force: true });

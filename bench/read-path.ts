@@ -9,18 +9,19 @@
 // Also stat() of 10k distinct files, cold (fresh mount) and warm.
 import { parseArgs } from 'node:util';
 import { MemFs } from '../test/helpers/memfs.js';
-import { FuseSession, type MountOptions } from '../src/fuse/session.js';
+import { FuseSession, type FuseMountOptions } from '../src/fuse/session.js';
 import { readFileSync } from 'node:fs';
-import { median, printTable, saveResults, sh, timeSh, type Row } from './lib.js';
+import { median, perRound, printTable, sh, startRun, timeSh, type Row } from './lib.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'size-mib': { type: 'string', default: '1024' } } });
 const rounds = Number(values.rounds);
 const sizeMiB = Number(values['size-mib']);
+const bench = startRun('read-path');
 const work = (await sh('mktemp -d /tmp/gd-bench-read-XXXX')).trim();
 const mnt = `${work}/mnt`;
 const files = [0, 1, 2, 3].map((i) => `${work}/f${i}.bin`);
 
-async function withMount<T>(opts: MountOptions, build: (fs: MemFs) => void, body: () => Promise<T>): Promise<{ result: T; session: FuseSession }> {
+async function withMount<T>(opts: FuseMountOptions, build: (fs: MemFs) => void, body: () => Promise<T>): Promise<{ result: T; session: FuseSession }> {
   const fs = new MemFs({ ttl: 3600, keepCache: true });
   build(fs);
   const session = await FuseSession.mount(fs, mnt, opts);
@@ -46,7 +47,7 @@ try {
   console.log(`preparing ${files.length} × ${sizeMiB} MiB backing files in ${work}`);
   await sh(`mkdir -p ${mnt}; head -c ${sizeMiB}M /dev/urandom > ${files[0]}; for i in 1 2 3; do cp ${files[0]} ${work}/f$i.bin; done`);
 
-  const configs: { name: string; opts: MountOptions }[] = [
+  const configs: { name: string; opts: FuseMountOptions }[] = [
     { name: 'passthrough', opts: { passthrough: true } },
     { name: 'C read path (passthrough off; large files direct_io + splice)', opts: { passthrough: false } },
     { name: 'C read path, page cache forced (passthrough off)', opts: { passthrough: false, directIoFromBytes: Infinity } },
@@ -87,7 +88,7 @@ try {
   const d4 = median(raw['direct 4']!);
   const rows: Row[] = [];
   const row = (path: string, readers: number, key: string, d: number) =>
-    rows.push({ path, readers, 'MB/s': median(raw[key]!), 'direct MB/s': d, 'paired ratio': median(raw[`${key} ratio`]!), 'min–max': `${Math.min(...raw[`${key} ratio`]!).toFixed(2)}–${Math.max(...raw[`${key} ratio`]!).toFixed(2)}` });
+    rows.push({ path, readers, 'MB/s': median(raw[key]!), 'direct MB/s': d, 'paired ratio': median(raw[`${key} ratio`]!), 'ratio per round': perRound(raw[`${key} ratio`]) });
   for (const c of configs) {
     row(c.name, 1, `${c.name} 1`, d1);
     row(c.name, 4, `${c.name} 4`, d4);
@@ -112,10 +113,14 @@ print(10000/(time.perf_counter()-t))" ${mnt}`;
       warm.push(Number(await sh(statScript)));
     });
   }
-  statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold) });
-  statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm) });
+  statRows.push({ case: 'stat 10k distinct files, cold (1 LOOKUP each, answered in JS)', 'ops/s': median(cold), 'per round': perRound(cold) });
+  statRows.push({ case: 'stat 10k distinct files, warm (kernel dcache, TTL 1 h)', 'ops/s': median(warm), 'per round': perRound(warm) });
   printTable('Metadata', statRows);
-  console.log(`\nresults: ${saveResults('read-path', { sizeMiB, rounds, maxWrite, raw, rows, statRows })}`);
+  const saved = bench.save({ sizeMiB, rounds, maxWrite, raw, rows, statRows }, [
+    { title: `Sequential read, ${sizeMiB} MiB per reader: medians of ${rounds} rounds, each FUSE read paired with a direct read just before it`, rows },
+    { title: 'Metadata', rows: statRows },
+  ]);
+  console.log(`\nresults: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; rm -rf ${work}`).catch(() => undefined);
 }

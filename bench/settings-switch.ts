@@ -17,11 +17,12 @@ import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
 import { freshBucket, s3Server } from '../test/helpers/s3.js';
 import { writeTree } from '../test/helpers/tree.js';
 import { buildDist, removeHome, startDaemonProcess, type DaemonProcess } from './daemon-process.js';
-import { printTable, saveResults } from './lib.js';
+import { printTable, startRun } from './lib.js';
 
 const { values } = parseArgs({ options: { switches: { type: 'string', default: '50' }, 'poll-ms': { type: 'string', default: '2' } } });
 const switches = Number(values.switches);
 const pollMs = Number(values['poll-ms']);
+const bench = startRun('settings-switch');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 let stopRgw = () => undefined as void;
@@ -100,7 +101,10 @@ try {
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
   const row = { switches, 'p50 ms': pct(50), 'p99 ms': pct(99), 'max ms': sorted.at(-1)!, 'target p99 ms': 1000 };
   printTable('settings.yaml saved (rename-and-replace) → stat + read through the mount show the new version', [row]);
-  console.log(`results: ${saveResults('settings-switch', { row, pollMs, catalog: 'S3 (Ceph RGW on 127.0.0.1)', samplesMs: ms })}`);
+  const saved = bench.save({ row, pollMs, catalog: 'S3 (Ceph RGW on 127.0.0.1)', samplesMs: ms }, [
+    { title: 'settings.yaml saved (rename-and-replace) → stat + read through the mount show the new version', rows: [row] },
+  ]);
+  console.log(`results: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await daemon?.stop();
   if (bucket) await emptyAndDeleteBucket(bucket).catch(() => undefined);

@@ -12,7 +12,7 @@ import { CatalogError } from './errors.js';
 import { newDatasetId, newVersionId, TAG_NAME, VERSION_ID } from './ids.js';
 import * as L from './layout.js';
 import { comparePaths, isUnder } from './paths.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from './map-limit.js';
 import { openStore } from './providers.js';
 import {
   committedRecord,
@@ -393,8 +393,12 @@ export class Catalog {
     if (entries.length === 0) return;
     const { store } = await this.getDataset(datasetId);
     const record: JournalRecord = { format: 1, writtenAt: new Date().toISOString(), entries };
-    const key = L.journalKey(this.teamId, datasetId, versionId, randomBytes(6).toString('hex'));
+    const at = Date.now();
+    const key = L.journalKey(this.teamId, datasetId, versionId, at, randomBytes(6).toString('hex'));
     await store.write(key, json(record), { ifNoneMatch: '*', contentType: JSON_TYPE });
+    // Replay follows key order. Once this returns, the next batch (from this catalog, another one, or
+    // another process on this machine) must sort after this one: it must not share this millisecond.
+    while (Date.now() === at) await new Promise((r) => setTimeout(r, 1));
   }
 
   /**

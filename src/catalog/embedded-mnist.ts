@@ -38,18 +38,11 @@ export interface EmbeddedDataset {
   files: readonly EmbeddedFile[];
 }
 
-let cached: Promise<EmbeddedDataset> | undefined;
-
-/** The embedded MNIST sample, built once per process (~100 ms) and kept in memory (~6.7 MB). */
-export function embeddedMnist(): Promise<EmbeddedDataset> {
-  cached ??= buildEmbeddedMnist().catch((err: unknown) => {
-    cached = undefined;
-    throw err;
-  });
-  return cached;
-}
-
-async function buildEmbeddedMnist(): Promise<EmbeddedDataset> {
+/**
+ * Builds the embedded MNIST sample (~100 ms, ~6.7 MB kept in memory). Each call builds it anew: the daemon
+ * builds it once and shares it (src/daemon/resolvers.ts).
+ */
+export async function buildEmbeddedMnist(): Promise<EmbeddedDataset> {
   const digitsDir = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist/package.json')), 'src', 'digits');
   const train: Sample[] = [];
   const test: Sample[] = [];

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Catalog } from './catalog.js';
 import { CatalogError } from './errors.js';
 import { blobKey } from './layout.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from './map-limit.js';
 import type { TransferProgress } from './put.js';
 import { formatRef, parseRef } from './refs.js';
 

@@ -1,4 +1,4 @@
-// Ids in Gradient's shapes: datasets "dst" + 12, storage providers "spl" + 12, versions 7 characters,
+// Ids in Gradient's shapes: datasets "ds" + 13, storage providers "spl" + 12, versions 7 characters,
 // all lowercase base36 and random (no coordination needed between machines).
 import { randomInt } from 'node:crypto';
 

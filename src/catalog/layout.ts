@@ -30,9 +30,6 @@ export const commitMarkerKey = (t: string, ds: string, v: string, at: Date): str
 export const tagsPrefix = (t: string, ds: string): string => `${datasetRoot(t, ds)}tags/`;
 export const tagKey = (t: string, ds: string, tag: string): string => `${tagsPrefix(t, ds)}${tag}.json`;
 
-let lastSeq = 0;
-/** Journal batch names sort in write order (per process; across machines by clock, ties broken randomly). */
-export function journalKey(t: string, ds: string, v: string, random: string): string {
-  lastSeq = Math.max(Date.now(), lastSeq + 1);
-  return `${journalPrefix(t, ds, v)}${String(lastSeq).padStart(15, '0')}-${random}.json`;
-}
+/** Journal batch names sort by their write time `at` (ms), ties broken by the random part (see appendJournal). */
+export const journalKey = (t: string, ds: string, v: string, at: number, random: string): string =>
+  `${journalPrefix(t, ds, v)}${String(at).padStart(15, '0')}-${random}.json`;

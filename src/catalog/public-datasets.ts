@@ -25,7 +25,7 @@ const s3Location = z.strictObject({
   endpoint: z.url({ protocol: /^https?$/ }).optional(),
 });
 
-/** The `publicDatasets` section of the daemon's config file (src/config/ embeds this schema). */
+/** The `publicDatasets` section of the config file (validated through configSection, src/daemon/config.ts). */
 export const publicDatasetsConfigSchema = z.strictObject({
   /** An anonymous bucket holding every public dataset under `<prefix>/<name>/`. */
   source: s3Location.optional(),

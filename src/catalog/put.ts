@@ -11,7 +11,7 @@ import { findFileDirClash } from './catalog.js';
 import { CatalogError, isCatalogError } from './errors.js';
 import { blobKey } from './layout.js';
 import { normalizeDatasetPath } from './paths.js';
-import { mapLimit } from './pool.js';
+import { mapLimit } from './map-limit.js';
 import type { ManifestEntry } from './records.js';
 import { formatRef, parseRef } from './refs.js';
 

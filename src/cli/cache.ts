@@ -3,14 +3,14 @@
 // owns it rather than delete a file it is serving.
 import { Command, Option } from 'commander';
 import { cacheOptionsFrom, formatSize, inspectCache, openCache, parseCacheConfig, parseSize, resolveCacheOptions } from '../cache/index.js';
-import { action, type CliIO, type Session } from './context.js';
+import { action, type CliIO, type CommandContext } from './context.js';
 import { table } from './output.js';
 
 interface DirOpts {
   cacheDir?: string;
 }
 
-async function cacheOptions(s: Session, opts: DirOpts) {
+async function cacheOptions(s: CommandContext, opts: DirOpts) {
   const { config } = await s.config();
   return resolveCacheOptions(cacheOptionsFrom(parseCacheConfig(config.cache), { cacheDir: opts.cacheDir }));
 }

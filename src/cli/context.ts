@@ -13,7 +13,7 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
 }
 
-export interface Session {
+export interface CommandContext {
   io: CliIO;
   out: Output;
   /** The config file path in effect (--config, GRADIENT_CONFIG, or the XDG default). */
@@ -29,10 +29,10 @@ interface GlobalOpts {
   json?: boolean;
 }
 
-/** Wraps a command action: builds its session from the global options and closes what it opened. */
+/** Wraps a command action: builds its context from the global options and closes what it opened. */
 export function action<A extends unknown[]>(
   io: CliIO,
-  fn: (s: Session, ...args: A) => Promise<void>,
+  fn: (s: CommandContext, ...args: A) => Promise<void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const cmd = args[args.length - 1] as Command;
@@ -40,7 +40,7 @@ export function action<A extends unknown[]>(
     const file = configPath(globals.config, io.env);
     let loaded: Promise<LoadedConfig> | undefined;
     let catalog: Catalog | undefined;
-    const session: Session = {
+    const ctx: CommandContext = {
       io,
       out: createOutput(globals.json === true, io.stdout, io.stderr),
       configPath: file,
@@ -48,7 +48,7 @@ export function action<A extends unknown[]>(
       config: () => (loaded ??= loadConfig(file)),
       catalog: async () => {
         if (!catalog) {
-          const { config } = await session.config();
+          const { config } = await ctx.config();
           catalog = new Catalog({
             teamId: config.teamId,
             providers: allProviders(config, io.env),
@@ -60,7 +60,7 @@ export function action<A extends unknown[]>(
       },
     };
     try {
-      await fn(session, ...args);
+      await fn(ctx, ...args);
     } finally {
       catalog?.close();
     }

@@ -4,7 +4,7 @@ import { getFiles } from '../catalog/get.js';
 import { putFiles } from '../catalog/put.js';
 import { formatRef, parseDatasetId, parseRef } from '../catalog/refs.js';
 import { CatalogError } from '../catalog/errors.js';
-import { action, type CliIO, type Session } from './context.js';
+import { action, type CliIO, type CommandContext } from './context.js';
 import { formatBytes, table } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -14,7 +14,7 @@ function parallelism(value: string): number {
   return n;
 }
 
-async function providerLabel(s: Session, providerId: string): Promise<string> {
+async function providerLabel(s: CommandContext, providerId: string): Promise<string> {
   const catalog = await s.catalog();
   const p = catalog.providers.find((x) => x.id === providerId);
   return p ? `${p.name} (${p.id})` : providerId;

@@ -4,6 +4,7 @@
 // by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseSize } from '../cache/index.js';
+import type { MountOptions } from '../config/mount-options.js';
 import { startInBackground } from '../daemon/background.js';
 import { DaemonClientError, requestRefresh } from '../daemon/client.js';
 import type { RunningDaemon } from '../daemon/daemon.js';
@@ -12,19 +13,6 @@ import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CliIO } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { formatStatus, STATUS_EXIT, statusExitCode } from './status.js';
-
-export interface MountOptions {
-  settings: string;
-  mountpoint: string;
-  socket: string;
-  metricsPort?: number;
-  /** The global --config, when given. */
-  config?: string;
-  /** --cache-dir: overrides cache.dir of the config file (see cacheOptionsFrom in src/cache/config.ts). */
-  cacheDir?: string;
-  /** --cache-size, parsed: overrides cache.maxSize of the config file. */
-  cacheBytes?: number;
-}
 
 /** Starts the daemon in this process (mount, views, cache, catalog) and returns it running. */
 export type MountRunner = (opts: MountOptions, io: CliIO) => Promise<RunningDaemon>;

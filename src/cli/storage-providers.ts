@@ -7,7 +7,7 @@ import { openStore } from '../catalog/providers.js';
 import { addStorageProvider, allProviders, managedProviderId, type S3Provider } from '../config/config-file.js';
 import { isSecretRef, secretsDir } from '../config/secrets.js';
 import { CatalogError } from '../catalog/errors.js';
-import { action, type CliIO, type Session } from './context.js';
+import { action, type CliIO, type CommandContext } from './context.js';
 import { table } from './output.js';
 
 interface CreateS3Opts {
@@ -25,7 +25,7 @@ interface CreateS3Opts {
  * The config keeps only `secret:<name>` references: a plain secret given on the command line is saved as
  * a secret file (mode 0600) in the secrets directory, and the config refers to it.
  */
-async function storeSecret(s: Session, providerId: string, value: string): Promise<string> {
+async function storeSecret(s: CommandContext, providerId: string, value: string): Promise<string> {
   if (isSecretRef(value)) return value;
   const name = `${providerId}-secret-access-key`;
   const dir = secretsDir(s.io.env);

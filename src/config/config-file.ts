@@ -1,14 +1,14 @@
-// The user config file (see paths.ts for its location): team id, storage providers, the managed provider,
-// and room for other sections (`cache:` belongs to the cache). Validated with zod; written back through
-// the yaml Document API so that comments and sections we don't own survive our edits.
+// The user config file (see paths.ts for its location). This module owns the file (reading it safely, its
+// YAML, its top-level keys) and its own fields: team id, storage providers, the managed provider. Each other
+// section belongs to the part it configures, which validates it through configSection(); the daemon
+// assembles them (src/daemon/config.ts). Validated with zod; written back through the yaml Document API so
+// that comments and sections we don't own survive our edits.
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome } from './paths.js';
 import { FileTooLargeError, readSmallFile, yamlErrorText } from './yaml-file.js';
-import { publicDatasetsConfigSchema } from '../catalog/public-datasets.js';
-import { bucketsConfigSchema } from '../fs/bucket/config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -66,14 +66,17 @@ export const configSchema = z.strictObject({
   /** Directory of the built-in managed local store. */
   localStorePath: z.string().optional(),
   storageProviders: z.array(storageProviderSchema).default([]),
-  /** Owned by the cache (src/cache): dir, maxSize, minFreeSpace. */
+  // Sections owned elsewhere, kept as written until their owner validates them (configSection). Named here
+  // so that any other top-level key is still an error.
+  /** The cache's: dir, maxSize, minFreeSpace (src/cache/config.ts). */
   cache: z.unknown().optional(),
-  /** Where public datasets (mnist, coco, …) come from: see src/catalog/public-datasets.ts. */
-  publicDatasets: publicDatasetsConfigSchema.optional(),
+  /** Where public datasets (mnist, coco, …) come from (src/catalog/public-datasets.ts). */
+  publicDatasets: z.unknown().optional(),
   /** Bucket mounts: metadata TTLs, upload drain time, rate limits (src/fs/bucket/config.ts). */
-  buckets: bucketsConfigSchema.optional(),
+  buckets: z.unknown().optional(),
 });
 export type Config = z.infer<typeof configSchema>;
+export type ConfigSectionName = 'cache' | 'publicDatasets' | 'buckets';
 
 export interface LoadedConfig {
   path: string;
@@ -81,10 +84,11 @@ export interface LoadedConfig {
   config: Config;
 }
 
-function formatIssues(err: z.ZodError): string {
+/** Each issue as `field.path: what is wrong`; `under` is the path of the section that was validated. */
+function formatIssues(err: z.ZodError, under: PropertyKey[] = []): string {
   return err.issues
     .map((i) => {
-      const where = i.path.join('.') || '(top level)';
+      const where = [...under, ...i.path].join('.') || '(top level)';
       // Unknown keys are named unless one could be a value pasted in the wrong place (a secret is longer).
       if (i.code === 'unrecognized_keys') {
         const keys = i.keys.map((k) => (/^[A-Za-z0-9_-]{1,32}$/.test(k) ? `"${k}"` : '(a key not shown)'));
@@ -134,6 +138,18 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
     ids.add(p.id);
   }
   return { path: file, exists: true, config: parsed.data };
+}
+
+/**
+ * A section of a loaded file validated by its owner's schema (undefined when the file has none). Errors
+ * read as the loader's own: the file, then each field's path from the top of the file.
+ */
+export function configSection<S extends z.ZodType>(loaded: LoadedConfig, name: ConfigSectionName, schema: S): z.output<S> | undefined {
+  const raw = loaded.config[name];
+  if (raw === undefined) return undefined;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError('Invalid', `config file ${loaded.path} is invalid: ${formatIssues(parsed.error, [name])}`);
+  return parsed.data;
 }
 
 /** All providers, the built-in managed local store first (unless another provider is the managed one). */

@@ -10,7 +10,7 @@ import { BucketView, type BucketsConfig, type ObjectCache, type UploadStatus } f
 import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
-import { sharedRateLimiter } from '../storage/rate-limit.js';
+import type { RateLimiters } from '../storage/rate-limit.js';
 import { S3Store, type S3StoreOptions } from '../storage/s3-store.js';
 import type { Uploader } from '../upload/index.js';
 import type { Logger } from './logger.js';
@@ -25,6 +25,8 @@ export interface BucketMountsOptions {
   /** The process's write-through machinery, shared by every writable bucket view. */
   uploader: Uploader;
   config: BucketsConfig;
+  /** The daemon's rate limiters: one per bucket, whichever mount sends the requests. */
+  rateLimiters: RateLimiters;
   log?: Logger;
 }
 
@@ -47,7 +49,7 @@ export class BucketMounts {
   }
 
   private makeStore(options: S3StoreOptions): S3Store {
-    return new S3Store({ ...options, rateLimiter: sharedRateLimiter(options.endpoint, options.bucket, this.opts.config.rateLimits) });
+    return new S3Store({ ...options, rateLimiter: this.opts.rateLimiters.for(options.endpoint, options.bucket, this.opts.config.rateLimits) });
   }
 
   private async bucketView(name: string, options: S3StoreOptions, readOnly: boolean, ttlSeconds: number, from: 'settings' | 'public'): Promise<Filesystem> {

@@ -11,7 +11,7 @@ import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPay
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
-import { withHitRatio, type CacheStats, type DaemonPhase, type DaemonStatus, type PendingUpload } from './status.js';
+import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type PendingUpload } from './status.js';
 
 export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
@@ -26,7 +26,7 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   /** Waits for pending write-through uploads before anything is unmounted. */
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
-  cacheStats?: () => CacheStats | Promise<CacheStats>;
+  cacheStats?: () => CacheStatus | Promise<CacheStatus>;
   /** Writes not yet in their bucket (bucket mounts). */
   uploads?: () => PendingUpload[];
   /** Default: defaultSocketPath(). */

@@ -3,11 +3,11 @@
 // entries come from the public catalog. Resolved secrets are registered with the redactor at once.
 import { createHash } from 'node:crypto';
 import { isCatalogError } from '../catalog/errors.js';
-import { embeddedMnist, type EmbeddedDataset } from '../catalog/embedded-mnist.js';
+import { buildEmbeddedMnist, type EmbeddedDataset } from '../catalog/embedded-mnist.js';
 import type { AnonymousS3Source, PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import type { DatasetEntry, S3Entry } from '../settings/schema.js';
-import { resolveEntryCredentials, type S3Credentials } from '../settings/secrets.js';
+import { resolveEntryCredentials, type EntryCredentials } from '../settings/secrets.js';
 import { EntryError, type EntryResolver, type MountEntry, type Resolution } from './reconciler.js';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
 
@@ -33,7 +33,7 @@ export type MountPayload<V extends ResolvedDataset> =
       region?: string;
       endpoint?: string;
       /** undefined = anonymous (public bucket). */
-      credentials?: S3Credentials;
+      credentials?: EntryCredentials;
       readOnly: boolean;
       pin?: { etag?: string; versionId?: string };
     }
@@ -49,6 +49,13 @@ export interface ResolverOptions<V extends ResolvedDataset> {
 
 export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOptions<V>): EntryResolver<MountPayload<V>> {
   const redactor = opts.redactor ?? defaultRedactor;
+  // The embedded sample, built on first use and shared by every resolution after (one resolver per daemon).
+  let mnist: Promise<EmbeddedDataset> | undefined;
+  const embeddedMnist = () =>
+    (mnist ??= buildEmbeddedMnist().catch((err: unknown) => {
+      mnist = undefined; // a failed build is tried again at the next resolution
+      throw err;
+    }));
   return async (name, entry, ctx) => {
     switch (entry.type) {
       case 'dataset':
@@ -56,7 +63,7 @@ export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOpt
       case 's3':
         return resolveS3(name, entry, ctx.settings, opts.env ?? process.env, redactor);
       case 'public':
-        return resolvePublic(opts.publicCatalog, entry.dataset);
+        return resolvePublic(opts.publicCatalog, entry.dataset, embeddedMnist);
     }
   };
 }
@@ -102,7 +109,11 @@ function resolveS3<V extends ResolvedDataset>(
   return { resolved: `s3://${entry.bucket}/${entry.prefix}`.replace(/\/$/, ''), identity: `s3:${fingerprint}`, payload };
 }
 
-async function resolvePublic<V extends ResolvedDataset>(catalog: PublicCatalog, dataset: string): Promise<Resolution<MountPayload<V>>> {
+async function resolvePublic<V extends ResolvedDataset>(
+  catalog: PublicCatalog,
+  dataset: string,
+  embeddedMnist: () => Promise<EmbeddedDataset>,
+): Promise<Resolution<MountPayload<V>>> {
   const source = catalog.source(dataset);
   if (!source) throw new EntryError('UnknownPublicDataset', `no source is configured for public dataset ${dataset}`);
   if (source.kind === 'embedded') {

@@ -1,40 +1,41 @@
 // `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
-import { cacheOptionsFrom, openCache, parseCacheConfig } from '../cache/index.js';
+import { cacheOptionsFrom, openCache } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
-import type { CliIO } from '../cli/context.js';
-import type { MountOptions, MountRunner } from '../cli/mount.js';
-import { allProviders, loadConfig, managedProviderId } from '../config/config-file.js';
+import { allProviders, managedProviderId } from '../config/config-file.js';
+import type { MountOptions } from '../config/mount-options.js';
 import { configPath } from '../config/paths.js';
-import { DEFAULT_BUCKETS_CONFIG } from '../fs/bucket/index.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
 import { DaemonMemory } from '../memory/index.js';
+import { RateLimiters } from '../storage/rate-limit.js';
 import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
+import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
 
-export const runMount: MountRunner = async (opts: MountOptions, io: CliIO): Promise<RunningDaemon> => {
+// The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
+export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
-  const { config } = await loadConfig(configPath(opts.config, io.env));
+  const config = await loadDaemonConfig(configPath(opts.config, io.env));
   const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
   const memory = new DaemonMemory();
-  const cache = await openCache(cacheOptionsFrom(parseCacheConfig(config.cache), cacheFlags), memory);
+  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory);
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, uploader, config: config.buckets ?? DEFAULT_BUCKETS_CONFIG, log });
+  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),

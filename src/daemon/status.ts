@@ -2,7 +2,7 @@
 // refs, resolved version ids, states and error messages (which never carry secret values).
 import type { EntryStatus } from './reconciler.js';
 
-export interface CacheStats {
+export interface CacheStatus {
   usedBytes: number;
   capacityBytes: number;
   hits: number;
@@ -38,14 +38,14 @@ export interface DaemonStatus {
     appliedAt: string | null;
   };
   mounts: EntryStatus[];
-  cache: (CacheStats & { hitRatio: number | null }) | null;
+  cache: (CacheStatus & { hitRatio: number | null }) | null;
   /** Writes the bucket does not hold yet: uploading, waiting for a retry, or failed (data kept). */
   uploads: PendingUpload[];
   /** Set while the daemon cannot start (e.g. the mount failed): scripts waiting for readiness print it. */
   fatalError: string | null;
 }
 
-export function withHitRatio(stats: CacheStats): CacheStats & { hitRatio: number | null } {
+export function withHitRatio(stats: CacheStatus): CacheStatus & { hitRatio: number | null } {
   const total = stats.hits + stats.misses;
   return { ...stats, hitRatio: total > 0 ? stats.hits / total : null };
 }

@@ -67,20 +67,18 @@ export interface NativeFuse {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// src/fuse or dist/fuse → ../../native/build/Release
-// GRADIENT_NATIVE_ADDON selects another build (the AddressSanitizer one in tests).
-const addonPath = process.env.GRADIENT_NATIVE_ADDON ?? path.resolve(here, '../../native/build/Release/gradient_fuse.node');
 
-let loaded: NativeFuse | undefined;
-
-export function nativeFuse(): NativeFuse {
-  if (!loaded) {
-    const require = createRequire(import.meta.url);
-    try {
-      loaded = require(addonPath) as NativeFuse;
-    } catch (err) {
-      throw new Error(`cannot load the native FUSE core at ${addonPath}: run \`npm run build:native\``, { cause: err });
-    }
+/**
+ * The C core, loaded on first use so that commands that never mount need no built addon. The memo is
+ * Node's: its module cache keeps the one instance loaded and returns it to every later call.
+ * GRADIENT_NATIVE_ADDON selects another build (the AddressSanitizer one in tests); by default
+ * src/fuse or dist/fuse → ../../native/build/Release.
+ */
+export function nativeFuse(env: NodeJS.ProcessEnv = process.env): NativeFuse {
+  const addonPath = env.GRADIENT_NATIVE_ADDON ?? path.resolve(here, '../../native/build/Release/gradient_fuse.node');
+  try {
+    return createRequire(import.meta.url)(addonPath) as NativeFuse;
+  } catch (err) {
+    throw new Error(`cannot load the native FUSE core at ${addonPath}: run \`npm run build:native\``, { cause: err });
   }
-  return loaded;
 }

@@ -9,7 +9,7 @@ import { abortConnection, mountsAt, reclaimMountpoint, setReadahead, unmountPath
 import { BIND_READ, BIND_WRITE, nativeFuse, OP_WRITTEN, type NativeFuse, type NativeInitInfo, type NativeStats, type SessionHandle } from './native.js';
 import * as P from './protocol.js';
 
-export interface MountOptions {
+export interface FuseMountOptions {
   fsname?: string;
   subtype?: string;
   /** Let users other than the daemon's see the mount (needs user_allow_other when unprivileged). */
@@ -50,8 +50,11 @@ export interface SessionLogger {
 interface KernelHandle {
   fsFh: number;
   ino: number;
-  /** How this handle's reads (or, for 'boundWrite', writes) are served. */
-  path: 'js' | 'bound' | 'passthrough' | 'boundWrite';
+  /**
+   * Who serves this handle's data: the filesystem through JS, the kernel (passthrough), or the C core for
+   * reads from a bound file ('boundRead') or writes into one ('boundWrite', whose reads go through JS).
+   */
+  servedBy: 'js' | 'passthrough' | 'boundRead' | 'boundWrite';
 }
 
 interface InodeIo {
@@ -83,7 +86,7 @@ export class FuseSession {
   private constructor(
     private readonly fs: Filesystem,
     readonly mountpoint: string,
-    private readonly opts: MountOptions,
+    private readonly opts: FuseMountOptions,
   ) {
     this.native = nativeFuse();
     this.passthroughUsable = opts.passthrough ?? true;
@@ -91,7 +94,7 @@ export class FuseSession {
   }
 
   /** Mounts `fs` at `mountpoint` (cleaning up a dead mount left there) and starts serving. */
-  static async mount(fs: Filesystem, mountpoint: string, opts: MountOptions = {}): Promise<FuseSession> {
+  static async mount(fs: Filesystem, mountpoint: string, opts: FuseMountOptions = {}): Promise<FuseSession> {
     await reclaimMountpoint(mountpoint, (msg) => opts.log?.warn({ mountpoint }, msg));
     const s = new FuseSession(fs, mountpoint, opts);
     const { fd } = s.native.mount(mountpoint, {
@@ -309,7 +312,7 @@ export class FuseSession {
       case P.Op.OPENDIR: {
         const flags = r.u32();
         const reply = fs.opendir ? await fs.opendir(ctx, ino, flags) : { fh: 0 };
-        const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'js' });
+        const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'js' });
         return [openOut(kfh, reply.cacheDir ? P.FOPEN_CACHE_DIR | P.FOPEN_KEEP_CACHE : 0)];
       }
       case P.Op.READDIR:
@@ -469,28 +472,28 @@ export class FuseSession {
         if (backingId > 0) {
           io.backingId = backingId;
           io.passthroughOpens++;
-          const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'passthrough' });
+          const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'passthrough' });
           return openOut(kfh, P.FOPEN_PASSTHROUGH | P.FOPEN_NOFLUSH, backingId);
         }
       }
-      const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'bound' });
+      const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'boundRead' });
       const boundSize = this.bindBacking(kfh, reply.backingPath);
       if (boundSize >= 0) {
         io.cachedOpens++;
         if (boundSize >= (this.opts.directIoFromBytes ?? 32 << 20)) openFlags = (openFlags | P.FOPEN_DIRECT_IO) & ~P.FOPEN_KEEP_CACHE;
         return openOut(kfh, openFlags);
       }
-      this.handles.set(kfh, { fsFh: reply.fh, ino, path: 'js' });
+      this.handles.set(kfh, { fsFh: reply.fh, ino, servedBy: 'js' });
       io.cachedOpens++;
       return openOut(kfh, openFlags);
     }
     if (reply.backingPath && !readOnly) openFlags &= ~P.FOPEN_KEEP_CACHE;
     io.cachedOpens++;
-    const kfh = this.allocHandle({ fsFh: reply.fh, ino, path: 'js' });
+    const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'js' });
     if (reply.writeFd !== undefined && !readOnly && this.fs.written) {
       // Writes land in the file from C threads: the JS thread, busy with uploads, no longer paces the writer.
       const rc = this.native.bind(this.session, kfh, reply.writeFd, BIND_WRITE);
-      if (rc === 0) this.handles.set(kfh, { fsFh: reply.fh, ino, path: 'boundWrite' });
+      if (rc === 0) this.handles.set(kfh, { fsFh: reply.fh, ino, servedBy: 'boundWrite' });
       else this.opts.log?.warn({ errno: -rc }, 'cannot bind a handle to the C write path; writes go through the filesystem');
     }
     return openOut(kfh, openFlags);
@@ -538,13 +541,13 @@ export class FuseSession {
     const h = this.freeHandle(kfh);
     if (!h) return [];
     const io = this.ioOf(h.ino);
-    if (h.path === 'passthrough') {
+    if (h.servedBy === 'passthrough') {
       if (--io.passthroughOpens === 0) {
         this.native.backingClose(this.session, io.backingId);
         io.backingId = 0;
       }
     } else {
-      if (h.path === 'bound' || h.path === 'boundWrite') this.native.unbind(this.session, kfh);
+      if (h.servedBy === 'boundRead' || h.servedBy === 'boundWrite') this.native.unbind(this.session, kfh);
       io.cachedOpens--;
     }
     if (io.passthroughOpens === 0 && io.cachedOpens === 0) this.inodeIo.delete(h.ino);

@@ -5,7 +5,7 @@ import { SettingsError } from './errors.js';
 import { fieldPath, type Settings } from './parse.js';
 import type { S3Entry } from './schema.js';
 
-export interface S3Credentials {
+export interface EntryCredentials {
   accessKeyId: string;
   secretAccessKey: string;
 }
@@ -16,7 +16,7 @@ export function resolveEntryCredentials(
   name: string,
   entry: S3Entry,
   env: NodeJS.ProcessEnv = process.env,
-): S3Credentials | undefined {
+): EntryCredentials | undefined {
   if (entry.accessKeyId === undefined || entry.secretAccessKey === undefined) return undefined;
   return {
     accessKeyId: resolveField(settings, name, 'accessKeyId', entry.accessKeyId, env),

@@ -107,17 +107,20 @@ export class RateLimiter {
 }
 
 /**
- * One limiter per (endpoint, bucket), shared by every store of this process that talks to it: the limits
- * are the server's, whichever mount or catalog sends the requests.
+ * The limiters of one daemon, one per (endpoint, bucket, limits): every store the daemon opens to a bucket
+ * shares its limiter, since the limits are the server's whichever mount sends the requests. Built once by
+ * the daemon (src/daemon/run.ts) and handed to what opens stores.
  */
-const shared = new Map<string, RateLimiter>();
+export class RateLimiters {
+  private readonly limiters = new Map<string, RateLimiter>();
 
-export function sharedRateLimiter(endpoint: string | undefined, bucket: string, limits: RateLimits = defaultLimitsFor(endpoint)): RateLimiter {
-  const key = `${endpoint ?? 'aws'}|${bucket}|${limits.opsPerSecond}|${limits.writesPerSecond}`;
-  let limiter = shared.get(key);
-  if (!limiter) {
-    limiter = new RateLimiter(limits);
-    shared.set(key, limiter);
+  for(endpoint: string | undefined, bucket: string, limits: RateLimits = defaultLimitsFor(endpoint)): RateLimiter {
+    const key = `${endpoint ?? 'aws'}|${bucket}|${limits.opsPerSecond}|${limits.writesPerSecond}`;
+    let limiter = this.limiters.get(key);
+    if (!limiter) {
+      limiter = new RateLimiter(limits);
+      this.limiters.set(key, limiter);
+    }
+    return limiter;
   }
-  return limiter;
 }

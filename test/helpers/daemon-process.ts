@@ -128,23 +128,6 @@ export class DaemonProcess {
   }
 }
 
-/** Polls `probe` until `ok` holds; throws naming `what` and the last value at the deadline (a hang guard, not a timing assertion). */
-export async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastErr: unknown;
-  while (Date.now() < end) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last) ?? String(lastErr)})`);
-}
-
 /** The number of mounts at `dir` in this mount namespace. */
 export function mountCount(dir: string): number {
   const abs = path.resolve(dir);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Filesystem } from '../../src/fuse/filesystem.js';
 import { unmountPath, mountsAt } from '../../src/fuse/mountpoint.js';
-import { FuseSession, type MountOptions } from '../../src/fuse/session.js';
+import { FuseSession, type FuseMountOptions } from '../../src/fuse/session.js';
 
 export const run = promisify(execFile);
 
@@ -45,7 +45,7 @@ export interface Mounted {
 /** Mounts not yet cleaned up in this test file (see unmountLeftovers). */
 const live = new Set<Mounted>();
 
-export async function mountForTest(fs: Filesystem, opts: MountOptions = {}): Promise<Mounted> {
+export async function mountForTest(fs: Filesystem, opts: FuseMountOptions = {}): Promise<Mounted> {
   const { dir, remove } = tempDir('gd-mnt-');
   const session = await FuseSession.mount(fs, dir, opts);
   const mounted: Mounted = {

@@ -9,10 +9,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { daemonHome, until } from '../helpers/daemon-process.js';
+import { daemonHome } from '../helpers/daemon-process.js';
 import { Fsio, settle } from '../helpers/fsio.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
+import { until } from '../helpers/until.js';
 
 const LONG = process.env.GRADIENT_RELIABILITY_LONG === '1';
 const READERS = LONG ? 300 : 100;

@@ -1,6 +1,6 @@
 // Malformed settings.yaml and config.yaml files, table-driven: bad YAML, wrong types, unknown types, missing
 // fields, bad URLs, secrets on the offending line or in the wrong place, huge files, binary garbage,
-// duplicate and invalid names. The bulk goes through the loaders (loadSettings, loadConfig, secret
+// duplicate and invalid names. The bulk goes through the loaders (loadSettings, loadDaemonConfig, secret
 // resolution); a set of them goes to the real `gradient mount` as live edits (it must keep serving the last
 // good settings) and as config files at start (it must refuse to start, naming the file and field). Every
 // message must say what is wrong and where, and no secret may appear in any message, log line or status.
@@ -10,16 +10,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/config-file.js';
+import { ConfigError } from '../../src/config/config-file.js';
+import { loadDaemonConfig } from '../../src/daemon/config.js';
 import { SettingsError } from '../../src/settings/errors.js';
 import { loadSettings } from '../../src/settings/parse.js';
 import type { S3Entry } from '../../src/settings/schema.js';
 import { resolveEntryCredentials } from '../../src/settings/secrets.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { daemonHome, laterTempDir, until } from '../helpers/daemon-process.js';
+import { daemonHome, laterTempDir } from '../helpers/daemon-process.js';
 import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
+import { until } from '../helpers/until.js';
 
 /** A distinctive fake secret: it sits on bad lines, in wrong fields and in secret files, and must never come back. */
 const FAKE = `gdFAKEsecret${randomBytes(12).toString('hex')}`;
@@ -140,7 +142,7 @@ describe('reliability: a corpus of malformed settings and config files', () => {
 
   it.each(configRows)('config.yaml: $what', async (row) => {
     const file = place('config.yaml', row.content);
-    const err = await loadConfig(file).then(
+    const err = await loadDaemonConfig(file).then(
       () => undefined,
       (e: unknown) => e,
     );

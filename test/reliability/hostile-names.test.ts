@@ -13,11 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { putFiles } from '../../src/catalog/put.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
-import { daemonHome, until } from '../helpers/daemon-process.js';
+import { daemonHome } from '../helpers/daemon-process.js';
 import { pythonJson } from '../helpers/fsio.js';
 import { sh } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
+import { until } from '../helpers/until.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const NFC = 'caf\u00e9';

@@ -11,12 +11,13 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { runCli } from '../helpers/cli.js';
-import { daemonHome, mountCount, until } from '../helpers/daemon-process.js';
+import { daemonHome, mountCount } from '../helpers/daemon-process.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { Fsio, settle, type FsioLine } from '../helpers/fsio.js';
 import { shStatus } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
 import { writeTree } from '../helpers/tree.js';
+import { until } from '../helpers/until.js';
 
 const LONG = process.env.GRADIENT_RELIABILITY_LONG === '1';
 const MiB = 1 << 20;

@@ -215,6 +215,17 @@ for (const [name, makeBackend] of [
       b.close();
     });
 
+    it('journal batches written one after another replay in that order, whichever client wrote them', async () => {
+      const clients = [client(), client()];
+      const ds = await clients[0]!.createDataset({ name: 'order' });
+      const v = await clients[0]!.createVersion(ds.id);
+      for (let i = 0; i < 20; i++) {
+        await clients[i % 2]!.appendJournal(ds.id, v.id, [{ path: 'x.txt', size: i, sha256: sha(String(i)), mtime: i }]);
+      }
+      expect((await clients[1]!.journalEntries(ds.id, v.id)).get('x.txt')?.size).toBe(19);
+      clients.forEach((c) => c.close());
+    });
+
     it('concurrent version creation and concurrent commits: distinct versions, exactly one commit wins', async () => {
       const clients = [client(), client(), client()];
       const ds = await clients[0]!.createDataset({ name: 'race' });

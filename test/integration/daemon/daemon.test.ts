@@ -18,6 +18,7 @@ import { putFiles } from '../../../src/catalog/put.js';
 import type { StorageProvider } from '../../../src/config/config-file.js';
 import { StatusServer } from '../../../src/daemon/status-server.js';
 import type { DaemonStatus } from '../../../src/daemon/status.js';
+import { until } from '../../helpers/until.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
@@ -70,14 +71,6 @@ const bucket = 'bkt:\n  type: s3\n  url: s3://bkt/data\n  accessKeyId: AK123\n  
 const mount = (s: DaemonStatus, name: string) => s.mounts.find((m) => m.name === name);
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('daemon', () => {
   let dir: string;
@@ -159,7 +152,7 @@ describe('daemon', () => {
   it('switches a version on a rename-and-replace save within a second', async () => {
     const t0 = Date.now();
     save(ds('reports', team.v2) + bucket);
-    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v2));
+    const s = await until('reports on v2', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v2));
     expect(mount(s, 'reports')).toMatchObject({ ref: ref(team.v2), state: 'ok' });
     expect(ns.files.get('reports')).toEqual(['q2.csv']);
     expect(Date.now() - t0).toBeLessThan(1000);
@@ -167,24 +160,24 @@ describe('daemon', () => {
 
   it('keeps every mount through a bad edit and shows file:line and field, then recovers', async () => {
     save(ds('reports', team.v1).replace('version', 'verison') + bucket);
-    const bad = await until(() => fetchStatus(daemon.socketPath), (s) => s.settings.state === 'error');
+    const bad = await until('the settings error', () => fetchStatus(daemon.socketPath), (s) => s.settings.state === 'error');
     expect(bad.settings.lastError).toContain(`${file}:4:3: reports.verison: unknown field for type dataset`);
     expect(mount(bad, 'reports')).toMatchObject({ resolved: ref(team.v2), state: 'ok' });
     save(ds('reports', team.v1) + bucket);
-    const good = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v1));
+    const good = await until('reports back on v1', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.resolved === ref(team.v1));
     expect(good.settings).toMatchObject({ state: 'ok', lastError: null });
   });
 
   it('keeps the last good version of an entry whose new ref fails; other entries still apply', async () => {
     save(ds('reports', 'nosuchtag') + ds('more', 'latest') + bucket);
-    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'more')?.state === 'ok' && mount(s, 'reports')?.state === 'stale');
+    const s = await until('more ok, reports stale', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'more')?.state === 'ok' && mount(s, 'reports')?.state === 'stale');
     expect(mount(s, 'more')).toMatchObject({ ref: ref('latest'), resolved: ref(team.v2) });
     expect(mount(s, 'reports')).toMatchObject({ ref: ref('nosuchtag'), resolved: ref(team.v1), state: 'stale' });
     expect(mount(s, 'reports')!.lastError).toMatch(new RegExp(`^${esc(file)}:4:12: reports\\.version: dataset version ${team.id}:nosuchtag not found`));
     expect(ns.views.get('reports')).toBe(ref(team.v1));
 
     save(ds('reports', team.wip) + ds('gone', 'v1', 'dsnosuchdataset') + bucket);
-    const next = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.ref === ref(team.wip) && mount(s, 'gone')?.state === 'error');
+    const next = await until('reports on wip, gone in error', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'reports')?.ref === ref(team.wip) && mount(s, 'gone')?.state === 'error');
     expect(mount(next, 'reports')!.lastError).toMatch(/:4:12: reports\.version: .*is not committed/);
     expect(mount(next, 'gone')!.lastError).toMatch(new RegExp(`^${esc(file)}:7:7: gone\\.id: dataset "dsnosuchdataset" not found`));
     expect(ns.views.has('more')).toBe(false);
@@ -193,10 +186,10 @@ describe('daemon', () => {
 
   it('reports a missing secret by entry and secret name, keeping the mount', async () => {
     save(ds('reports', team.v1) + bucket.replace('secret:bkt-key', 'secret:nope'));
-    const s = await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'stale');
+    const s = await until('bkt stale', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'stale');
     expect(mount(s, 'bkt')!.lastError).toMatch(new RegExp(`^${esc(file)}:9:20: bkt\\.secretAccessKey: secret "nope" not found`));
     save(ds('reports', 'prod') + bucket);
-    await until(() => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'ok' && mount(s, 'reports')?.ref === ref('prod'));
+    await until('bkt ok, reports on prod', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'ok' && mount(s, 'reports')?.ref === ref('prod'));
   });
 
   it('picks up a moved tag on refresh (SIGHUP / gradient mount --refresh)', async () => {
@@ -279,7 +272,7 @@ describe('daemon signals', () => {
       expect(ns.views.get('reports')).toBe(`${team.id}:${team.v1}`);
       await team.catalog.setTag(team.id, team.v2, 'prod');
       process.kill(process.pid, 'SIGHUP');
-      const s = await until(() => daemon.status(), (s) => mount(s, 'reports')?.resolved === `${team.id}:${team.v2}`);
+      const s = await until('reports on v2', () => daemon.status(), (s) => mount(s, 'reports')?.resolved === `${team.id}:${team.v2}`);
       expect(mount(s, 'reports')!.resolved).toBe(`${team.id}:${team.v2}`);
       process.kill(process.pid, 'SIGTERM');
       await daemon.stopped;

@@ -13,26 +13,11 @@ import type { DaemonStatus } from '../../../src/daemon/status.js';
 import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { forceUnmount, sh } from '../../helpers/fuse-mount.js';
 import { freshBucket, s3Server } from '../../helpers/s3.js';
+import { until } from '../../helpers/until.js';
 import { writeTree } from '../../helpers/tree.js';
 import { runCli } from '../../helpers/cli.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
-
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
 
 describe('gradient mount with team datasets on RGW', () => {
   let home: string;

@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedMnist } from '../../../src/catalog/embedded-mnist.js';
+import { buildEmbeddedMnist } from '../../../src/catalog/embedded-mnist.js';
 import { MemoryContent } from '../../../src/fs/content.js';
 import { RootFs } from '../../../src/fs/root.js';
 import { Tree } from '../../../src/fs/tree.js';
@@ -22,7 +22,7 @@ describe('RootFs mounted', () => {
   let m: Mounted;
   let mnt: string;
   beforeAll(async () => {
-    root.attach('mnist', embeddedView(await embeddedMnist()));
+    root.attach('mnist', embeddedView(await buildEmbeddedMnist()));
     root.attach('reports', memoryView({ 'q1/summary.txt': 'version one\n', 'readme.md': 'v1 readme\n' }));
     m = await mountForTest(root);
     mnt = m.mountpoint;

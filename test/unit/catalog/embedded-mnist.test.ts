@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { embeddedMnist, materializeEmbedded, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildEmbeddedMnist, materializeEmbedded, type EmbeddedDataset, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
 
 /** A minimal IDX reader, written from the format description: magic, dimensions, then bytes. */
 function parseIdx(buf: Buffer): { dims: number[]; data: Buffer } {
@@ -17,14 +17,18 @@ function parseIdx(buf: Buffer): { dims: number[]; data: Buffer } {
 }
 
 describe('embedded MNIST', () => {
+  let ds: EmbeddedDataset;
+  beforeAll(async () => {
+    ds = await buildEmbeddedMnist();
+  });
+
   it('builds quickly from the package', async () => {
     const t0 = performance.now();
-    await embeddedMnist();
+    await buildEmbeddedMnist();
     expect(performance.now() - t0).toBeLessThan(3000);
   });
 
   it('has the four usual files, as valid IDX with matching counts and labels 0..9', async () => {
-    const ds = await embeddedMnist();
     expect(ds.files.map((f) => f.path)).toEqual([
       'train-images-idx3-ubyte',
       'train-labels-idx1-ubyte',
@@ -51,7 +55,6 @@ describe('embedded MNIST', () => {
   });
 
   it('holds real handwritten digits: ink in the middle, blank borders, full grey range', async () => {
-    const ds = await embeddedMnist();
     const { data } = parseIdx(ds.files[0]!.bytes);
     const image = (i: number) => data.subarray(i * 784, (i + 1) * 784);
     for (let i = 0; i < 50; i++) {
@@ -65,9 +68,10 @@ describe('embedded MNIST', () => {
   });
 
   it('is deterministic across builds', async () => {
-    const a = await embeddedMnist();
-    expect(a.version).toMatch(/^[0-9a-f]{12}$/);
-    expect(a.files.map((f) => f.sha256)).toMatchSnapshot();
+    expect(ds.version).toMatch(/^[0-9a-f]{12}$/);
+    expect(ds.files.map((f) => f.sha256)).toMatchSnapshot();
+    const again = await buildEmbeddedMnist();
+    expect(again.files.map((f) => f.sha256)).toEqual(ds.files.map((f) => f.sha256));
   });
 
   it('reads grey levels without parsing the whole array, and refuses short or bad data', () => {
@@ -77,7 +81,6 @@ describe('embedded MNIST', () => {
   });
 
   it('materializes content-addressed files once, for the kernel fast path', async () => {
-    const ds = await embeddedMnist();
     const dir = mkdtempSync(path.join(tmpdir(), 'gd-mnist-'));
     try {
       const paths = await materializeEmbedded(ds, path.join(dir, 'embedded'));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PUBLIC_DATASET_NAMES, PublicCatalog } from '../../../src/catalog/public-datasets.js';
-import { configSchema } from '../../../src/config/config-file.js';
-import { desiredEntries } from '../../../src/daemon/resolvers.js';
+import { PUBLIC_DATASET_NAMES, PublicCatalog, publicDatasetsConfigSchema } from '../../../src/catalog/public-datasets.js';
+import { configSchema, configSection } from '../../../src/config/config-file.js';
+import { createEntryResolver, desiredEntries } from '../../../src/daemon/resolvers.js';
 import { parseSettings } from '../../../src/settings/parse.js';
 
 describe('PublicCatalog', () => {
@@ -44,10 +44,27 @@ describe('desiredEntries', () => {
   });
 });
 
+describe('the public entry resolver', () => {
+  it('builds the embedded MNIST once and serves that one copy to every resolution', async () => {
+    const resolve = createEntryResolver({ catalog: { resolve: () => Promise.reject(new Error('unused')) }, publicCatalog: new PublicCatalog() });
+    const mnist = () => resolve('mnist', { type: 'public', dataset: 'mnist' }, { settings: undefined, refresh: false });
+    const dataset = async (r: ReturnType<typeof mnist>) => {
+      const { payload } = await r;
+      return payload.kind === 'embedded' ? payload.dataset : undefined;
+    };
+    const [a, b] = await Promise.all([dataset(mnist()), dataset(mnist())]);
+    expect(a?.name).toBe('mnist');
+    expect(b === a && (await dataset(mnist())) === a).toBe(true); // one object: no diff of 6.7 MB on failure
+  });
+});
+
 describe('publicDatasets in the config file', () => {
-  it('is accepted by the config schema and feeds the public catalog', () => {
-    const config = configSchema.parse({ publicDatasets: { source: { bucket: 'gradient-public', endpoint: 'http://127.0.0.1:7480' } } });
-    expect(new PublicCatalog(config.publicDatasets).source('coco')).toMatchObject({ bucket: 'gradient-public', prefix: 'coco' });
-    expect(() => configSchema.parse({ publicDatasets: { sources: {} } })).toThrow();
+  it('is validated by its schema and feeds the public catalog', () => {
+    const loaded = (publicDatasets: unknown) => ({ path: 'config.yaml', exists: true, config: configSchema.parse({ publicDatasets }) });
+    const config = configSection(loaded({ source: { bucket: 'gradient-public', endpoint: 'http://127.0.0.1:7480' } }), 'publicDatasets', publicDatasetsConfigSchema);
+    expect(new PublicCatalog(config).source('coco')).toMatchObject({ bucket: 'gradient-public', prefix: 'coco' });
+    expect(() => configSection(loaded({ sources: {} }), 'publicDatasets', publicDatasetsConfigSchema)).toThrow(
+      'config file config.yaml is invalid: publicDatasets: unknown key "sources"',
+    );
   });
 });

@@ -47,8 +47,7 @@ describe('layout', () => {
     const early = commitMarkerKey('t', 'd', 'v1', new Date(1_000));
     const late = commitMarkerKey('t', 'd', 'v0', new Date(20_000));
     expect(early < late).toBe(true);
-    const j1 = journalKey('t', 'd', 'v', 'zz');
-    const j2 = journalKey('t', 'd', 'v', 'aa');
-    expect(j1 < j2).toBe(true);
+    expect(journalKey('t', 'd', 'v', 1_000, 'zz') < journalKey('t', 'd', 'v', 1_001, 'aa')).toBe(true);
+    expect(journalKey('t', 'd', 'v', 999, 'zz') < journalKey('t', 'd', 'v', 1_000, 'aa')).toBe(true);
   });
 });

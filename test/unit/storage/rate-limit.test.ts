@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RateLimiter, SPACES_LIMITS, TokenBucket, defaultLimitsFor } from '../../../src/storage/rate-limit.js';
+import { RateLimiter, RateLimiters, SPACES_LIMITS, TokenBucket, defaultLimitsFor } from '../../../src/storage/rate-limit.js';
 
 describe('client-side rate limits', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -29,6 +29,15 @@ describe('client-side rate limits', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(reads).toBe(3);
     expect(writes).toBe(1);
+  });
+
+  it('gives every store of one bucket the same limiter, per registry', () => {
+    const limiters = new RateLimiters();
+    const a = limiters.for('http://127.0.0.1:7480', 'bkt');
+    expect(limiters.for('http://127.0.0.1:7480', 'bkt')).toBe(a);
+    expect(limiters.for('http://127.0.0.1:7480', 'other')).not.toBe(a);
+    expect(limiters.for('http://127.0.0.1:7480', 'bkt', { opsPerSecond: 1, writesPerSecond: 1 })).not.toBe(a);
+    expect(new RateLimiters().for('http://127.0.0.1:7480', 'bkt')).not.toBe(a);
   });
 
   it("uses DigitalOcean Spaces' limits for Spaces endpoints", () => {

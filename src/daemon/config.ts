@@ -1,0 +1,20 @@
+// The daemon's configuration: the config file's own fields (src/config/config-file.ts) and the sections of
+// the parts the daemon wires together, each validated by the part that owns it.
+import { parseCacheConfig, type CacheConfig } from '../cache/config.js';
+import { publicDatasetsConfigSchema, type PublicDatasetsConfig } from '../catalog/public-datasets.js';
+import { configSection, loadConfig, type Config } from '../config/config-file.js';
+import { bucketsConfigSchema, DEFAULT_BUCKETS_CONFIG, type BucketsConfig } from '../fs/bucket/config.js';
+
+export interface DaemonConfig extends Omit<Config, 'cache' | 'publicDatasets' | 'buckets'> {
+  cache: CacheConfig;
+  publicDatasets: PublicDatasetsConfig;
+  buckets: BucketsConfig;
+}
+
+/** Loads and validates the whole file; the first problem found is thrown (ConfigError, or CacheError for `cache:`). */
+export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
+  const loaded = await loadConfig(file);
+  const publicDatasets = configSection(loaded, 'publicDatasets', publicDatasetsConfigSchema) ?? {};
+  const buckets = configSection(loaded, 'buckets', bucketsConfigSchema) ?? DEFAULT_BUCKETS_CONFIG;
+  return { ...loaded.config, cache: parseCacheConfig(loaded.config.cache), publicDatasets, buckets };
+}
