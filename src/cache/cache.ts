@@ -15,7 +15,8 @@ import path from 'node:path';
 import { AlignedPool, DaemonMemory } from '../memory/index.js';
 import { BlockMap } from './blocks.js';
 import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.js';
-import { OpenEntry, type EntryContext, type EntryRecord } from './entry.js';
+import type { EntryRecord } from './entry-record.js';
+import { OpenEntry, type EntryContext } from './entry.js';
 import { CacheError, ioError } from './errors.js';
 import { FetchQueue } from './fetch-queue.js';
 import { GroupCommit } from './group-commit.js';
@@ -94,7 +95,8 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   /** All entries, least recently used first (Map order; a touch moves an entry to the end). */
   private readonly records = new Map<string, EntryRecord>();
   private readonly opening = new Map<string, Promise<OpenEntry>>();
-  private readonly openEntries = new Set<OpenEntry>();
+  /** Entries with their data file open, by entry id. */
+  private readonly openEntries = new Map<string, OpenEntry>();
   private readonly closingFiles = new Set<Promise<void>>();
   private closed = false;
 
@@ -126,7 +128,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
         isListed: (rec) => this.records.get(rec.id) === rec,
         // Entries no handle holds any more close their files once their last writes are recorded.
         flushed: () => {
-          for (const entry of [...this.openEntries]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
+          for (const entry of [...this.openEntries.values()]) if (entry.rec.pins === 0) this.releaseIfIdle(entry.rec);
         },
       },
       opts.flushIntervalMs,
@@ -225,12 +227,12 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   }
 
   private openEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
-    if (rec.open) return Promise.resolve(rec.open);
+    const open = this.openEntries.get(rec.id);
+    if (open) return Promise.resolve(open);
     let p = this.opening.get(rec.id);
     if (!p) {
       p = this.createEntry(rec, source).then((entry) => {
-        rec.open = entry;
-        this.openEntries.add(entry);
+        this.openEntries.set(rec.id, entry);
         return entry;
       });
       const forget = (): void => void this.opening.delete(rec.id);
@@ -272,7 +274,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   }
 
   private evictable(rec: EntryRecord): boolean {
-    return rec.pins === 0 && !rec.open && !rec.closing && !this.opening.has(rec.id);
+    return rec.pins === 0 && !this.openEntries.has(rec.id) && !rec.closing && !this.opening.has(rec.id);
   }
 
   /** Removes entries: index rows first (one transaction), then files, so a crash in between leaves orphans. */
@@ -329,14 +331,13 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   /** Closes an entry's data file once no handle, fill or pending flush needs it. */
   private releaseIfIdle(rec: EntryRecord): void {
     if (rec.pins > 0 || this.opening.has(rec.id)) return;
-    const entry = rec.open;
+    const entry = this.openEntries.get(rec.id);
     if (entry) {
       if (this.commit.isDirty(entry) || entry.busy) {
         this.commit.schedule(); // the flush after the last write closes it
         return;
       }
-      rec.open = undefined;
-      this.openEntries.delete(entry);
+      this.openEntries.delete(rec.id);
       this.chunks.letGoAll(entry);
       if (!entry.failed) rec.runs = entry.map.runs(true);
       if (entry.fh) {
@@ -426,11 +427,11 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     await Promise.allSettled([...this.opening.values()]);
     this.closed = true;
     this.commit.stop();
-    for (let i = 0; i < 100 && [...this.openEntries].some((e) => e.busy); i++) {
+    for (let i = 0; i < 100 && [...this.openEntries.values()].some((e) => e.busy); i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.flush();
-    await Promise.allSettled([...this.openEntries].map((e) => e.closeFiles()));
+    await Promise.allSettled([...this.openEntries.values()].map((e) => e.closeFiles()));
     await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
     this.db.close();

@@ -6,7 +6,8 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
 import { alignDown, DIRECT_ALIGN, type AlignedPool } from '../memory/index.js';
-import { BlockMap, roundUp, type BlockRun } from './blocks.js';
+import { BlockMap, roundUp } from './blocks.js';
+import type { EntryRecord } from './entry-record.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
@@ -15,29 +16,6 @@ import type { CacheOptions } from './options.js';
 import type { Chunk, RetainedChunks } from './retained-chunks.js';
 import type { SpaceBudget } from './space.js';
 import type { StatsRecorder } from './stats.js';
-
-/** What the cache knows about an entry, open or not. */
-export interface EntryRecord {
-  id: string;
-  /** Canonical identity string. */
-  identity: string;
-  /** Set for team-dataset files: the whole file must hash to it before it is called complete. */
-  sha256?: string;
-  size: number;
-  blockSize: number;
-  /** Durable block runs, authoritative while the entry is not open (then `open.map` is). */
-  runs: BlockRun[];
-  /** Bytes the data file occupies on disk (written blocks, in whole 4 KiB filesystem blocks). */
-  diskBytes: number;
-  /** Every byte present and, for content identities, verified against the hash. */
-  complete: boolean;
-  lastAccess: number;
-  /** Open handles: a pinned entry is never evicted. */
-  pins: number;
-  open?: OpenEntry;
-  /** Data-file descriptors still being closed (the entry is not evictable meanwhile). */
-  closing?: number;
-}
 
 /** The parts of the cache an open entry works with: one set per cache, shared by its entries. */
 export interface EntryContext {

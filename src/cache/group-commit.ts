@@ -3,12 +3,25 @@
 // durable), and only then are their block runs, access times and the counters recorded in one SQLite
 // transaction. So the index never claims bytes that a crash could have lost: a kill -9 at any point loses at
 // most the last unrecorded blocks, which are fetched again.
+import type { FileHandle } from 'node:fs/promises';
 import { encodeRuns } from './blocks.js';
-import type { EntryRecord, OpenEntry } from './entry.js';
+import type { BlockMap } from './blocks.js';
+import type { EntryRecord } from './entry-record.js';
 import { ioError } from './errors.js';
 import type { EntryRow, IndexDb } from './index-db.js';
 import type { SpaceBudget } from './space.js';
 import type { StatsRecorder } from './stats.js';
+
+/** What a flush needs of an open entry (OpenEntry): its written blocks, its data file and its record. */
+export interface DirtyEntry {
+  readonly rec: EntryRecord;
+  readonly map: BlockMap;
+  readonly fh: FileHandle | undefined;
+  /** Set once the entry failed: nothing more of it is recorded. */
+  readonly failed?: unknown;
+  readonly path: string;
+  readonly blockCount: number;
+}
 
 /** The entry registry, as the flusher sees it. */
 export interface CommitHost {
@@ -20,7 +33,7 @@ export interface CommitHost {
 
 export class GroupCommit {
   /** Open entries with blocks written (or completed) since the last flush. */
-  private readonly dirty = new Set<OpenEntry>();
+  private readonly dirty = new Set<DirtyEntry>();
   /** Records whose last access changed since the last flush. */
   private readonly touched = new Set<EntryRecord>();
   private timer: NodeJS.Timeout | undefined;
@@ -37,12 +50,12 @@ export class GroupCommit {
   ) {}
 
   /** The entry wrote blocks (or became complete): record them at the next flush. */
-  markDirty(entry: OpenEntry): void {
+  markDirty(entry: DirtyEntry): void {
     this.dirty.add(entry);
     this.schedule();
   }
 
-  isDirty(entry: OpenEntry): boolean {
+  isDirty(entry: DirtyEntry): boolean {
     return this.dirty.has(entry);
   }
 
@@ -52,7 +65,7 @@ export class GroupCommit {
   }
 
   /** The entry left the index (evicted, dropped): its pending access time and written blocks are not recorded. */
-  dropPending(rec: EntryRecord, entry?: OpenEntry): void {
+  dropPending(rec: EntryRecord, entry?: DirtyEntry): void {
     this.touched.delete(rec);
     if (entry) this.dirty.delete(entry);
   }

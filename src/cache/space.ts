@@ -5,7 +5,7 @@
 // min(maxBytes, used + free − minFreeBytes). When nothing can be evicted the write is refused (the reader still
 // gets its bytes, uncached) and the condition is reported, naming which limit bit.
 import type { DiskProbe } from './directory.js';
-import type { EntryRecord } from './entry.js';
+import type { EntryRecord } from './entry-record.js';
 import { CacheError, ioError } from './errors.js';
 import { formatSize } from './size.js';
 import type { StatsRecorder } from './stats.js';

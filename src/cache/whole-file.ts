@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { BlockMap, roundUp } from './blocks.js';
-import { OpenEntry, type EntryContext, type EntryRecord } from './entry.js';
+import type { EntryRecord } from './entry-record.js';
+import { OpenEntry, type EntryContext } from './entry.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 import type { CacheSource } from './identity.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EntryRecord } from '../../../src/cache/entry.js';
+import type { EntryRecord } from '../../../src/cache/entry-record.js';
 import type { CacheError } from '../../../src/cache/errors.js';
 import { SpaceBudget } from '../../../src/cache/space.js';
 import { StatsRecorder } from '../../../src/cache/stats.js';
