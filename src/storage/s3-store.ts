@@ -1,33 +1,19 @@
 // ObjectStore over an S3 bucket (optionally under a prefix): AWS regions, custom S3-compatible endpoints
 // (path-style), static keys, the default AWS credential chain, or anonymous access for public buckets.
-// Every request goes through the SDK's retry loop with our jittered backoff; every error leaves as a
-// StorageError that names the bucket and endpoint.
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type GetObjectCommandOutput,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { NoAuthSigner } from '@smithy/core';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+// Requests go through our lean client (s3/client.ts on http/): SigV4, retries with jittered backoff, and
+// bodies read straight into the caller's buffer (readInto). Every error leaves as a StorageError that names
+// the bucket and endpoint.
+import type { S3Client as SdkS3Client } from '@aws-sdk/client-s3';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { DEFAULT_BACKOFF, jitteredBackoffMs, type BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { StorageError } from './errors.js';
+import { BodyStream } from './http/body-sink.js';
+import type { HttpResponse, RequestBody, ResponseMode } from './http/connection.js';
+import { HttpError } from './http/errors.js';
+import type { ResponseHead } from './http/response-parser.js';
 import type {
+  CopyOptions,
   ListOptions,
   ListPage,
   MultipartUpload,
@@ -37,9 +23,13 @@ import type {
   WriteBody,
   WriteOptions,
 } from './object-store.js';
-import { toStorageError, type S3ErrorContext } from './s3-errors.js';
-import { BackoffRetryStrategy } from './retry-strategy.js';
 import type { RateLimiter } from './rate-limit.js';
+import { S3Client, type S3Call } from './s3/client.js';
+import { fileParts, partSizeFor, sendParts, streamParts } from './s3/parts.js';
+import { sdkClient } from './s3/sdk-client.js';
+import { uriEncode, type CredentialProvider } from './s3/signer.js';
+import { completeMultipartXml, parseListV2, parseResultEtag, parseUploadId } from './s3/xml.js';
+import { toStorageError, type S3ErrorContext } from './s3-errors.js';
 
 export type S3Credentials =
   | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
@@ -72,6 +62,8 @@ export interface S3StoreOptions {
   idleTimeoutMs?: number;
   /** Client-side request rate limits (every attempt takes a token): see rate-limit.ts. */
   rateLimiter?: RateLimiter;
+  /** A PEM file of CAs to trust for an https endpoint, besides the system's; default $AWS_CA_BUNDLE. */
+  caBundle?: string;
 }
 
 const DEFAULTS = {
@@ -85,6 +77,7 @@ const DEFAULTS = {
 
 /** S3's (and RGW's, and Spaces') limit on a key, in UTF-8 bytes, bucket prefix included. */
 const MAX_KEY_BYTES = 1024;
+const META_PREFIX = 'x-amz-meta-';
 
 function stripQuotes(etag: string | undefined): string {
   return (etag ?? '').replace(/^W\//, '').replace(/^"|"$/g, '');
@@ -96,67 +89,76 @@ function normalizePrefix(prefix: string | undefined): string {
   return p === '' || p.endsWith('/') ? p : `${p}/`;
 }
 
+/** The signer's view of our credential settings; undefined = anonymous. */
+function credentialProvider(creds: S3Credentials): CredentialProvider | undefined {
+  if (creds.kind === 'anonymous') return undefined;
+  if (creds.kind === 'static') {
+    const value = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, sessionToken: creds.sessionToken };
+    return async () => value;
+  }
+  // The SDK's chain (env, profiles, SSO, web identity, IMDS, containers): memoised, refreshed before expiry.
+  let chain: Promise<CredentialProvider> | undefined;
+  return async () => {
+    chain ??= import('@aws-sdk/credential-provider-node').then((m) => m.defaultProvider() as CredentialProvider);
+    return (await chain)();
+  };
+}
+
+/** Headers for user metadata and content type. */
+function metadataHeaders(metadata: Record<string, string> | undefined, contentType: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata ?? {})) headers[META_PREFIX + k.toLowerCase()] = v;
+  if (contentType !== undefined) headers['content-type'] = contentType;
+  return headers;
+}
+
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
   readonly prefix: string;
-  /** The underlying client, for callers that need an operation the interface lacks (benchmarks, tests). */
-  readonly client: S3Client;
   private readonly where: string;
+  private readonly region: string;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly s3: S3Client;
+  private sdk: SdkS3Client | undefined;
 
-  constructor(opts: S3StoreOptions) {
+  constructor(private readonly opts: S3StoreOptions) {
     this.bucket = opts.bucket;
     this.prefix = normalizePrefix(opts.prefix);
-    const region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
-    this.where = opts.endpoint ?? `AWS ${region}`;
+    this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.where = opts.endpoint ?? `AWS ${this.region}`;
     this.location = `s3://${opts.bucket}/${this.prefix}${opts.endpoint ? ` (${opts.endpoint})` : ''}`;
     this.partSize = Math.max(5 * 1024 * 1024, opts.partSize ?? DEFAULTS.partSize);
     this.queueSize = opts.queueSize ?? DEFAULTS.queueSize;
-    const backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    const maxSockets = opts.maxSockets ?? DEFAULTS.maxSockets;
-    const config: S3ClientConfig = {
-      region,
+    this.s3 = new S3Client({
+      bucket: opts.bucket,
+      region: this.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-      // S3-compatible stores (RGW 16, Spaces) reject or mangle aws-chunked bodies with trailing checksums.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      // The SDK classifies throttling (503 SlowDown, 429), 5xx and connection resets; we choose the delays.
-      retryStrategy: new BackoffRetryStrategy(opts.maxAttempts ?? DEFAULTS.maxAttempts, (attempt) => jitteredBackoffMs(attempt, backoff)),
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: opts.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
-        requestTimeout: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
-        httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-        httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
-      }),
-    };
-    const creds = opts.credentials ?? { kind: 'default' };
-    if (creds.kind === 'static') {
-      config.credentials = {
-        accessKeyId: creds.accessKeyId,
-        secretAccessKey: creds.secretAccessKey,
-        sessionToken: creds.sessionToken,
-      };
-    } else if (creds.kind === 'anonymous') {
-      config.httpAuthSchemeProvider = () => [{ schemeId: 'smithy.api#noAuth' }];
-      config.httpAuthSchemes = [
-        { schemeId: 'smithy.api#noAuth', identityProvider: () => async () => ({}), signer: new NoAuthSigner() },
-      ];
-    }
-    this.client = new S3Client(config);
-    const limiter = opts.rateLimiter;
-    if (limiter) {
-      // The deserialize step runs inside the retry loop: each attempt, not each call, is counted.
-      this.client.middlewareStack.add(
-        (next, context) => async (args) => {
-          await limiter.acquire(context.commandName);
-          return next(args);
-        },
-        { step: 'deserialize', name: 'clientRateLimit', priority: 'high' },
-      );
-    }
+      credentials: credentialProvider(opts.credentials ?? { kind: 'default' }),
+      maxAttempts: opts.maxAttempts ?? DEFAULTS.maxAttempts,
+      backoff: opts.backoff ?? DEFAULT_BACKOFF,
+      maxSockets: opts.maxSockets ?? DEFAULTS.maxSockets,
+      connectionTimeoutMs: opts.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      rateLimiter: opts.rateLimiter,
+      caBundle: opts.caBundle,
+    });
+  }
+
+  /**
+   * An AWS SDK client for this bucket's endpoint and credentials, for operations the interface lacks
+   * (creating buckets in benchmarks and tests). Made on first use; the store itself never uses it.
+   */
+  get client(): SdkS3Client {
+    this.sdk ??= sdkClient({
+      region: this.region,
+      endpoint: this.opts.endpoint,
+      forcePathStyle: this.opts.forcePathStyle ?? this.opts.endpoint !== undefined,
+      credentials: this.opts.credentials ?? { kind: 'default' },
+    });
+    return this.sdk;
   }
 
   /** The full key in the bucket for a store-relative key. */
@@ -177,55 +179,79 @@ export class S3Store implements ObjectStore {
   }
 
   private ctx(op: string, key?: string): S3ErrorContext {
-    return { bucket: this.bucket, where: this.where, key: key === undefined ? undefined : this.prefix + key, op };
+    return { bucket: this.bucket, where: this.where, key: key === undefined ? undefined : this.prefix + key, op, region: this.region };
   }
 
-  private async call<T>(op: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /** One S3 request; any failure leaves as a StorageError. */
+  private async send(op: string, key: string | undefined, call: S3Call): Promise<HttpResponse> {
     try {
-      return await fn();
+      return await this.s3.send(call);
     } catch (err) {
       throw toStorageError(err, this.ctx(op, key));
     }
   }
 
-  async head(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectInfo> {
-    const Key = this.fullKey(key);
-    const out = await this.call('head', key, () =>
-      this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key, VersionId: opts.versionId }), {
-        abortSignal: opts.signal,
-      }),
-    );
-    return {
+  private infoOf(key: string, headers: Record<string, string>): ObjectInfo {
+    let metadata: Record<string, string> | undefined;
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.startsWith(META_PREFIX)) (metadata ??= {})[name.slice(META_PREFIX.length)] = value;
+    }
+    const info: ObjectInfo = {
       key,
-      size: out.ContentLength ?? 0,
-      etag: stripQuotes(out.ETag),
-      lastModified: out.LastModified ?? new Date(0),
-      versionId: out.VersionId,
+      size: Number(headers['content-length'] ?? 0),
+      etag: stripQuotes(headers.etag),
+      lastModified: headers['last-modified'] ? new Date(headers['last-modified']) : new Date(0),
+      versionId: headers['x-amz-version-id'],
     };
+    if (metadata) info.metadata = metadata;
+    return info;
   }
 
-  private async get(key: string, opts: ReadOptions): Promise<GetObjectCommandOutput | 'empty'> {
-    const Key = this.fullKey(key);
+  async head(key: string, opts: { versionId?: string; signal?: AbortSignal } = {}): Promise<ObjectInfo> {
+    const res = await this.send('head', key, {
+      op: 'HeadObjectCommand',
+      method: 'HEAD',
+      key: this.fullKey(key),
+      query: opts.versionId === undefined ? undefined : { versionId: opts.versionId },
+      signal: opts.signal,
+    });
+    return this.infoOf(key, res.headers);
+  }
+
+  /**
+   * GET of the object or a range of it, the body going where `response` says. 'empty' when there is
+   * nothing to read: an empty range, or a range at or past the end (RGW answers 416 to any range of a
+   * 0-byte object).
+   */
+  private async get(key: string, opts: ReadOptions, response: () => ResponseMode, more: Partial<S3Call> = {}): Promise<HttpResponse | 'empty'> {
+    const fullKey = this.fullKey(key);
     const range = opts.range;
     if (range && range.end <= range.start) {
       // Nothing to read; still honour If-Match so callers learn that the object changed.
       if (opts.ifMatch !== undefined) await this.checkEtag(key, opts.ifMatch, opts.versionId);
       return 'empty';
     }
+    const headers: Record<string, string> = {};
+    if (range) headers.range = `bytes=${range.start}-${range.end - 1}`;
+    if (opts.ifMatch !== undefined) headers['if-match'] = `"${opts.ifMatch}"`;
+    const onHead = (head: ResponseHead) => {
+      if (head.status < 300 && range) checkRange(head, range.start, range.end);
+      more.onHead?.(head);
+    };
     try {
-      return await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
-          IfMatch: opts.ifMatch === undefined ? undefined : `"${opts.ifMatch}"`,
-          VersionId: opts.versionId,
-        }),
-        { abortSignal: opts.signal },
-      );
+      return await this.s3.send({
+        op: 'GetObjectCommand',
+        method: 'GET',
+        key: fullKey,
+        query: opts.versionId === undefined ? undefined : { versionId: opts.versionId },
+        headers,
+        response,
+        signal: opts.signal,
+        ...more,
+        onHead,
+      });
     } catch (err) {
       const mapped = toStorageError(err, this.ctx('read', key));
-      // A range at or past the end (including any range of a 0-byte object) is an empty read, not an error.
       if (mapped.code === 'InvalidRange' && range) {
         const info = await this.head(key, { versionId: opts.versionId, signal: opts.signal });
         if (opts.ifMatch !== undefined && info.etag !== opts.ifMatch) throw this.changed(key);
@@ -247,172 +273,271 @@ export class S3Store implements ObjectStore {
     if (info.etag !== etag) throw this.changed(key);
   }
 
+  async readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    const range = opts.range;
+    if (range && range.end - range.start > into.length) {
+      throw new RangeError(`readInto: a ${range.end - range.start}-byte range does not fit in a ${into.length}-byte buffer`);
+    }
+    try {
+      const res = await this.get(key, opts, () => ({ into }));
+      return res === 'empty' ? 0 : res.length;
+    } catch (err) {
+      if (err instanceof StorageError && (err.cause as HttpError | undefined)?.code === 'BodyTooLarge') {
+        throw new StorageError('InvalidRange', `"${this.prefix + key}" in bucket "${this.bucket}" is larger than the ${into.length}-byte buffer`, {
+          location: this.location,
+          key,
+          cause: err.cause,
+        });
+      }
+      throw err;
+    }
+  }
+
   async read(key: string, opts: ReadOptions = {}): Promise<Buffer> {
-    const out = await this.get(key, opts);
-    if (out === 'empty') return Buffer.alloc(0);
-    return this.call('read', key, async () => {
-      const bytes = await out.Body!.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    });
+    const range = opts.range;
+    if (range) {
+      const buf = Buffer.allocUnsafe(Math.max(0, range.end - range.start));
+      return buf.subarray(0, await this.readInto(key, opts, buf));
+    }
+    const res = await this.get(key, opts, () => 'buffer');
+    return res === 'empty' ? Buffer.alloc(0) : res.body;
   }
 
   async stream(key: string, opts: ReadOptions = {}): Promise<Readable> {
-    const out = await this.get(key, opts);
-    if (out === 'empty') return Readable.from([]);
-    return out.Body as Readable;
-  }
-
-  async write(key: string, body: WriteBody, opts: WriteOptions = {}): Promise<ObjectInfo> {
-    const Key = this.fullKey(key);
-    const common = {
-      Bucket: this.bucket,
-      Key,
-      ContentType: opts.contentType,
-      Metadata: opts.metadata,
-      IfNoneMatch: opts.ifNoneMatch,
-    };
-    return this.call('write', key, async () => {
-      // Small bodies go as one PutObject from memory (the SDK can retry it); anything larger goes
-      // through lib-storage, which buffers each part so that parts are retryable too.
-      let bytes: Buffer | undefined;
-      let stream: Readable | undefined;
-      let size: number | undefined;
-      if (typeof body === 'string') bytes = Buffer.from(body);
-      else if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      else if ('path' in body) {
-        size = (await stat(body.path)).size;
-        if (size <= this.partSize) bytes = await readFile(body.path);
-        else stream = createReadStream(body.path, { highWaterMark: 1024 * 1024 });
-      } else {
-        stream = body.stream;
-        size = body.size;
-      }
-      if (bytes) {
-        const put = new PutObjectCommand({ ...common, Body: bytes });
-        if (opts.sha256 !== undefined) {
-          const sha = opts.sha256;
-          // SigV4 takes a preset x-amz-content-sha256 as the payload hash: one hashing pass fewer, and the
-          // server verifies that the bytes it got are the bytes we hashed.
-          put.middlewareStack.add(
-            (next) => async (args) => {
-              (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha;
-              return next(args);
-            },
-            { step: 'build', name: 'presetPayloadSha256' },
-          );
-        }
-        const out = await this.client.send(put, { abortSignal: opts.signal });
-        opts.onProgress?.(bytes.length);
-        return { key, size: bytes.length, etag: stripQuotes(out.ETag), lastModified: new Date(), versionId: out.VersionId };
-      }
-      const upload = new Upload({
-        client: this.client,
-        params: { ...common, Body: stream },
-        partSize: this.partSize,
-        queueSize: this.queueSize,
-        leavePartsOnError: false,
+    let body: BodyStream | undefined;
+    let handedOut = false;
+    return new Promise<Readable>((resolve, reject) => {
+      const done = this.get(key, opts, () => ({ stream: (body = new BodyStream()) }), {
+        // Once the body flows to the caller, a failure ends the stream with an error instead of a retry.
+        retryable: () => !handedOut,
+        onHead: (head) => {
+          if (head.status >= 300) return;
+          handedOut = true;
+          resolve(body!);
+        },
       });
-      if (opts.onProgress) {
-        const report = opts.onProgress;
-        upload.on('httpUploadProgress', (p) => {
-          if (p.loaded !== undefined) report(p.loaded);
-        });
-      }
-      const onAbort = () => void upload.abort();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        return await this.completedInfo(key, await upload.done(), size);
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-      }
+      done.then(
+        (res) => {
+          if (res === 'empty') resolve(Readable.from([]));
+        },
+        (err: unknown) => {
+          if (handedOut) body!.destroy(err as Error);
+          else reject(err);
+        },
+      );
     });
   }
 
-  /** What a completed multipart upload made. RGW answers it with an empty ETag: then ask for the real one. */
-  private async completedInfo(key: string, out: { ETag?: string; VersionId?: string }, size: number | undefined): Promise<ObjectInfo> {
-    const etag = stripQuotes(out.ETag);
-    if (etag === '' || size === undefined) return this.head(key);
-    return { key, size, etag, lastModified: new Date(), versionId: out.VersionId };
+  async write(key: string, body: WriteBody, opts: WriteOptions = {}): Promise<ObjectInfo> {
+    const fullKey = this.fullKey(key);
+    const headers = metadataHeaders(opts.metadata, opts.contentType);
+    if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      return this.putObject(key, fullKey, bytes, bytes.length, headers, opts);
+    }
+    if ('path' in body) {
+      const size = await this.call('write', key, async () => (await stat(body.path)).size);
+      if (size <= this.partSize) return this.putObject(key, fullKey, { path: body.path, start: 0, length: size }, size, headers, opts);
+      return this.multipartUpload(key, headers, fileParts(body.path, size, partSizeFor(size, this.partSize)), opts);
+    }
+    // A stream: its first part decides between one PutObject and a multipart upload.
+    const parts = streamParts(body.stream, this.partSize)[Symbol.asyncIterator]();
+    const first = await this.call('write', key, () => parts.next());
+    const second = first.done ? first : await this.call('write', key, () => parts.next());
+    if (second.done) {
+      const bytes = first.done ? Buffer.alloc(0) : first.value;
+      return this.putObject(key, fullKey, bytes, bytes.length, headers, opts);
+    }
+    async function* all(): AsyncGenerator<Buffer> {
+      yield first.value as Buffer;
+      yield second.value as Buffer;
+      for (let next = await parts.next(); !next.done; next = await parts.next()) yield next.value;
+    }
+    return this.multipartUpload(key, headers, all(), opts);
+  }
+
+  /** Runs non-S3 work (files, streams) of an operation, with its errors as StorageErrors too. */
+  private async call<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StorageError(code === 'ENOENT' ? 'NotFound' : 'Io', `cannot ${op} "${key}" to ${this.location}: ${(err as Error).message}`, {
+        location: this.location,
+        key,
+        cause: err,
+      });
+    }
+  }
+
+  private async putObject(
+    key: string,
+    fullKey: string,
+    body: RequestBody,
+    size: number,
+    headers: Record<string, string>,
+    opts: WriteOptions,
+  ): Promise<ObjectInfo> {
+    // A known SHA-256 is the signed payload hash: no second hashing pass, and the server rejects a body
+    // that does not match it.
+    const res = await this.send('write', key, {
+      op: 'PutObjectCommand',
+      method: 'PUT',
+      key: fullKey,
+      headers,
+      body,
+      sha256: opts.sha256,
+      signal: opts.signal,
+    });
+    opts.onProgress?.(size);
+    return { key, size, etag: stripQuotes(res.headers.etag), lastModified: new Date(), versionId: res.headers['x-amz-version-id'] };
+  }
+
+  private async multipartUpload(
+    key: string,
+    headers: Record<string, string>,
+    parts: Iterable<RequestBody> | AsyncIterable<RequestBody>,
+    opts: WriteOptions,
+  ): Promise<ObjectInfo> {
+    const upload = await this.createMultipart(key, headers);
+    let sent = 0;
+    try {
+      await sendParts(parts, this.queueSize, async (partNumber, body) => {
+        opts.signal?.throwIfAborted();
+        await upload.uploadPart(partNumber, body, opts.signal);
+        sent += Buffer.isBuffer(body) ? body.length : body.length;
+        opts.onProgress?.(sent);
+      });
+      opts.signal?.throwIfAborted();
+      return await upload.complete(opts.ifNoneMatch);
+    } catch (err) {
+      await upload.abort().catch(() => undefined);
+      if (err instanceof StorageError || (err as Error).name === 'AbortError') throw err;
+      throw toStorageError(err, this.ctx('write', key));
+    }
   }
 
   async startMultipart(key: string): Promise<MultipartUpload> {
-    const Key = this.fullKey(key);
-    const Bucket = this.bucket;
-    const created = await this.call('write', key, () => this.client.send(new CreateMultipartUploadCommand({ Bucket, Key })));
-    const UploadId = created.UploadId;
-    if (!UploadId) throw new StorageError('Io', `CreateMultipartUpload for "${Key}" in bucket "${this.bucket}" returned no upload id`, { location: this.location, key });
+    const upload = await this.createMultipart(key, {});
+    return {
+      uploadPart: (partNumber, body) => upload.uploadPart(partNumber, body),
+      complete: () => upload.complete(),
+      abort: () => upload.abort(),
+    };
+  }
+
+  private async createMultipart(key: string, headers: Record<string, string>) {
+    const fullKey = this.fullKey(key);
+    const created = await this.send('write', key, {
+      op: 'CreateMultipartUploadCommand',
+      method: 'POST',
+      key: fullKey,
+      query: { uploads: '' },
+      headers,
+    });
+    const uploadId = parseUploadId(created.body);
+    if (!uploadId) {
+      throw new StorageError('Io', `CreateMultipartUpload for "${fullKey}" in bucket "${this.bucket}" returned no upload id`, {
+        location: this.location,
+        key,
+      });
+    }
     const etags = new Map<number, string>();
     let size = 0;
     return {
-      uploadPart: async (PartNumber, body) => {
-        const out = await this.call('write', key, () =>
-          this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length })),
-        );
-        etags.set(PartNumber, out.ETag ?? '');
-        size += body.length;
+      uploadPart: async (partNumber: number, body: RequestBody, signal?: AbortSignal): Promise<void> => {
+        const res = await this.send('write', key, {
+          op: 'UploadPartCommand',
+          method: 'PUT',
+          key: fullKey,
+          query: { partNumber: String(partNumber), uploadId },
+          body,
+          signal,
+        });
+        etags.set(partNumber, res.headers.etag ?? '');
+        size += Buffer.isBuffer(body) ? body.length : body.length;
       },
-      complete: async () => {
-        const Parts = [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
-        const out = await this.call('write', key, () =>
-          this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } })),
-        );
-        return this.completedInfo(key, out, size);
+      complete: async (ifNoneMatch?: '*'): Promise<ObjectInfo> => {
+        const parts = [...etags].sort(([a], [b]) => a - b).map(([partNumber, etag]) => ({ partNumber, etag }));
+        const res = await this.send('write', key, {
+          op: 'CompleteMultipartUploadCommand',
+          method: 'POST',
+          key: fullKey,
+          query: { uploadId },
+          headers: ifNoneMatch === undefined ? { 'content-type': 'application/xml' } : { 'content-type': 'application/xml', 'if-none-match': ifNoneMatch },
+          body: Buffer.from(completeMultipartXml(parts)),
+          errorIn200: true,
+        });
+        // RGW answers with an empty ETag: then ask for the real one.
+        const etag = stripQuotes(parseResultEtag(res.body));
+        if (etag === '') return this.head(key);
+        return { key, size, etag, lastModified: new Date(), versionId: res.headers['x-amz-version-id'] };
       },
-      abort: async () => {
-        await this.call('write', key, () => this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })));
+      abort: async (): Promise<void> => {
+        await this.send('write', key, { op: 'AbortMultipartUploadCommand', method: 'DELETE', key: fullKey, query: { uploadId } });
       },
     };
   }
 
   async delete(key: string): Promise<void> {
-    const Key = this.fullKey(key);
-    await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })));
+    await this.send('delete', key, { op: 'DeleteObjectCommand', method: 'DELETE', key: this.fullKey(key) });
   }
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListPage> {
     let token: string | undefined;
     const strip = this.prefix.length;
     do {
-      const out = await this.call('list', prefix || undefined, () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.prefix + prefix,
-            Delimiter: opts.delimiter,
-            StartAfter: token === undefined && opts.startAfter !== undefined ? this.prefix + opts.startAfter : undefined,
-            ContinuationToken: token,
-            MaxKeys: opts.maxKeys,
-          }),
-          { abortSignal: opts.signal },
-        ),
-      );
+      const query: Record<string, string> = { 'list-type': '2', prefix: this.prefix + prefix };
+      if (opts.delimiter !== undefined) query.delimiter = opts.delimiter;
+      if (token !== undefined) query['continuation-token'] = token;
+      else if (opts.startAfter !== undefined) query['start-after'] = this.prefix + opts.startAfter;
+      if (opts.maxKeys !== undefined) query['max-keys'] = String(opts.maxKeys);
+      const res = await this.send('list', prefix || undefined, { op: 'ListObjectsV2Command', method: 'GET', query, signal: opts.signal });
+      let page: ReturnType<typeof parseListV2>;
+      try {
+        page = parseListV2(res.body);
+      } catch (err) {
+        throw new StorageError('Io', `unreadable listing of ${this.location} at ${this.where}: ${(err as Error).message}`, {
+          location: this.location,
+          cause: err,
+        });
+      }
       yield {
-        objects: (out.Contents ?? []).map((o) => ({
-          key: o.Key!.slice(strip),
-          size: o.Size ?? 0,
-          etag: stripQuotes(o.ETag),
-          lastModified: o.LastModified ?? new Date(0),
-        })),
-        prefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix!.slice(strip)),
+        objects: page.objects.map((o) => ({ key: o.key.slice(strip), size: o.size, etag: stripQuotes(o.etag), lastModified: o.lastModified })),
+        prefixes: page.prefixes.map((p) => p.slice(strip)),
       };
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      token = page.nextToken;
     } while (token);
   }
 
-  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
-    const source = `${this.bucket}/${this.fullKey(fromKey)}`
-      .split('/')
-      .map((s) => encodeURIComponent(s))
-      .join('/');
-    const Key = this.fullKey(toKey);
-    await this.call('copy', fromKey, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource: source })),
-    );
+  async copy(fromKey: string, toKey: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    const source = `/${uriEncode(this.bucket)}/${this.fullKey(fromKey).split('/').map(uriEncode).join('/')}`;
+    const headers: Record<string, string> = { 'x-amz-copy-source': source };
+    if (opts.metadata !== undefined || opts.contentType !== undefined) {
+      Object.assign(headers, metadataHeaders(opts.metadata, opts.contentType), { 'x-amz-metadata-directive': 'REPLACE' });
+    }
+    await this.send('copy', fromKey, { op: 'CopyObjectCommand', method: 'PUT', key: this.fullKey(toKey), headers, errorIn200: true });
     return this.head(toKey);
   }
 
-  /** Closes idle sockets so that a CLI process can exit promptly. */
+  /** Closes the connections so that a CLI process can exit promptly. */
   close(): void {
-    this.client.destroy();
+    this.s3.close();
+    this.sdk?.destroy();
   }
+}
+
+/**
+ * A 2xx answer to a ranged GET must be that range: a 206 starting where we asked, or (a server that
+ * ignores Range) a 200 for a whole object that the range covers. Anything else would put the wrong bytes
+ * at the caller's offset.
+ */
+function checkRange(head: ResponseHead, start: number, end: number): void {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(head.headers['content-range'] ?? '');
+  const length = Number(head.headers['content-length'] ?? NaN);
+  if (head.status === 206 && m && Number(m[1]) === start && Number(m[2]) < end && Number(m[2]) - start + 1 === length) return;
+  if (head.status === 200 && start === 0 && !m && length <= end) return;
+  throw new HttpError('RangeMismatch', `asked for bytes ${start}-${end - 1}, got status ${head.status} with Content-Range "${head.headers['content-range'] ?? ''}"`, false);
 }
