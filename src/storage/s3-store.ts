@@ -414,7 +414,6 @@ export class S3Store implements ObjectStore {
       return await upload.complete(opts.ifNoneMatch);
     } catch (err) {
       await upload.abort().catch(() => undefined);
-      if (err instanceof StorageError || (err as Error).name === 'AbortError') throw err;
       throw toStorageError(err, this.ctx('write', key));
     }
   }

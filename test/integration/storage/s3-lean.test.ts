@@ -1,7 +1,9 @@
 // The lean S3 client against the real RGW: TLS with a private CA (and a clear failure without it), CA
 // bundles ignored for plain http, truncated bodies never served (retried, then an error), credentials
 // errors that say which setting is wrong, and the rate limiter counting every attempt.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStorageError, type StorageError } from '../../../src/storage/errors.js';
 import { S3Store, type S3StoreOptions } from '../../../src/storage/s3-store.js';
@@ -10,12 +12,8 @@ import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { freshBucket, s3Server } from '../../helpers/s3.js';
 
-function tlsServer(): { endpoint: string; caFile: string } {
-  const endpoint = process.env.S3_ENDPOINT_TLS;
-  const caFile = process.env.S3_CA_FILE;
-  if (!endpoint || !caFile) throw new Error('no TLS endpoint: test/global-setup.ts exports S3_ENDPOINT_TLS and S3_CA_FILE');
-  return { endpoint, caFile };
-}
+/** RGW's TLS endpoint and its CA (test/global-setup.ts); absent when the tests run against another server. */
+const tls = process.env.S3_ENDPOINT_TLS && process.env.S3_CA_FILE ? { endpoint: process.env.S3_ENDPOINT_TLS, caFile: process.env.S3_CA_FILE } : undefined;
 
 describe('S3Store (lean client) against RGW', () => {
   const s = s3Server();
@@ -34,8 +32,8 @@ describe('S3Store (lean client) against RGW', () => {
   });
   afterAll(() => emptyAndDeleteBucket(bucket));
 
-  it('talks TLS to an endpoint whose CA is given as a bundle (caBundle / AWS_CA_BUNDLE)', async () => {
-    const { endpoint, caFile } = tlsServer();
+  it.skipIf(!tls)('talks TLS to an endpoint whose CA is given as a bundle (caBundle / AWS_CA_BUNDLE)', async () => {
+    const { endpoint, caFile } = tls!;
     const st = store({ endpoint, caBundle: caFile, partSize: 5 << 20 });
     const data = randomBytes(11 << 20);
     await st.write('tls/big', { stream: (await import('node:stream')).Readable.from([data]) });
@@ -50,8 +48,8 @@ describe('S3Store (lean client) against RGW', () => {
     st.close();
   });
 
-  it('without the CA, TLS fails at once with a message that says how to trust it', async () => {
-    const { endpoint } = tlsServer();
+  it.skipIf(!tls)('without the CA, TLS fails at once with a message that says how to trust it', async () => {
+    const { endpoint } = tls!;
     // The system bundle only (this machine's AWS_CA_BUNDLE): RGW's throwaway CA is not in it.
     const st = store({ endpoint, caBundle: '/etc/ssl/certs/ca-certificates.crt', maxAttempts: 3 });
     const err = (await st.head('tls/small').catch((e) => e)) as StorageError;
@@ -64,6 +62,21 @@ describe('S3Store (lean client) against RGW', () => {
     const e2 = (await unreadable.head('tls/small').catch((e) => e)) as StorageError;
     expect(e2.message).toMatch(/cannot read the CA bundle \/nonexistent\/ca.pem \(AWS_CA_BUNDLE\)/);
     unreadable.close();
+  });
+
+  it.skipIf(!tls)('trusts a CA given by NODE_EXTRA_CA_CERTS next to AWS_CA_BUNDLE (this machine has both set)', async () => {
+    // NODE_EXTRA_CA_CERTS is read when Node starts: a child process with it set talks to RGW over TLS.
+    const script = `
+      import { S3Store } from ${JSON.stringify(path.resolve('src/storage/s3-store.ts'))};
+      const st = new S3Store({ bucket: ${JSON.stringify(bucket)}, endpoint: ${JSON.stringify(tls!.endpoint)}, credentials: { kind: 'default' } });
+      await st.write('tls/extra', 'trusted');
+      process.stdout.write((await st.read('tls/extra')).toString());
+      st.close();`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: tls!.caFile, AWS_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt' },
+      encoding: 'utf8',
+    });
+    expect(out).toBe('trusted');
   });
 
   it('a CA bundle is never read for a plain http endpoint', async () => {
