@@ -137,9 +137,9 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
     case 'BadCredentials':
       message =
         sdkCode === 'SignatureDoesNotMatch'
-          ? `S3 ${at} rejected the request signature for bucket "${ctx.bucket}" (SignatureDoesNotMatch): the secret access key does not match the access key id; check the access key id and secret access key`
+          ? `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (SignatureDoesNotMatch: the secret access key does not match the access key id): check the access key id and secret access key`
           : sdkCode === 'InvalidAccessKeyId'
-            ? `S3 ${at} does not know the access key id used for bucket "${ctx.bucket}" (InvalidAccessKeyId): check the access key id and secret access key`
+            ? `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (InvalidAccessKeyId: no such access key id): check the access key id and secret access key`
             : `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${sdkCode}): check the access key id and secret access key`;
       break;
     case 'AccessDenied':

@@ -1,6 +1,7 @@
 // The S3 XML we read (listings, errors, multipart answers) and the one document we write
 // (CompleteMultipartUpload). Parsing by fast-xml-parser with every value kept as a string, untrimmed:
-// keys like "0012" or " x " must come back exactly as stored.
+// keys like "0012" or " x " must come back exactly as stored. Entities are decoded here, in one pass:
+// the parser's own decoding drops control characters (RGW sends a key's \x01 as &#x01;).
 import { XMLParser } from 'fast-xml-parser';
 
 const parser = new XMLParser({
@@ -8,9 +9,7 @@ const parser = new XMLParser({
   ignoreDeclaration: true,
   parseTagValue: false,
   trimValues: false,
-  processEntities: true,
-  // Also decodes numeric character references (&#13;), which S3 uses for control characters in keys.
-  htmlEntities: true,
+  processEntities: false,
   isArray: (name) => name === 'Contents' || name === 'CommonPrefixes',
 });
 
@@ -21,8 +20,20 @@ function parse(xml: Buffer | string): Node {
   return doc !== null && typeof doc === 'object' ? (doc as Node) : {};
 }
 
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** Decodes XML's predefined entities and character references. */
+function decodeEntities(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(?:#x([0-9a-fA-F]{1,6})|#(\d{1,7})|(amp|lt|gt|quot|apos));/g, (all, hex: string, dec: string, name: string) => {
+    if (name) return NAMED[name]!;
+    const cp = hex ? parseInt(hex, 16) : Number(dec);
+    return cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
+  });
+}
+
 function text(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
+  return typeof v === 'string' ? decodeEntities(v) : undefined;
 }
 
 function node(v: unknown): Node {

@@ -90,7 +90,7 @@ describe('S3Store (lean client) against RGW', () => {
     const badSecret = store({ credentials: { kind: 'static', accessKeyId: s.accessKeyId, secretAccessKey: 'not-the-secret-0000' } });
     const e1 = (await badSecret.read('http/k').catch((e) => e)) as StorageError;
     expect(isStorageError(e1, 'BadCredentials')).toBe(true);
-    expect(e1.message).toMatch(/SignatureDoesNotMatch.*secret access key does not match the access key id/);
+    expect(e1.message).toMatch(/rejected the credentials .*SignatureDoesNotMatch: the secret access key does not match the access key id/);
     expect(e1.message).not.toContain('not-the-secret');
     badSecret.close();
     const badKey = store({ credentials: { kind: 'static', accessKeyId: 'NOSUCHKEY0000000000', secretAccessKey: s.secretAccessKey } });
