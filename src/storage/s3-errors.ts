@@ -53,6 +53,11 @@ const BAD_CREDENTIAL_CODES = new Set([
   'CredentialsProviderError',
   'AuthorizationHeaderMalformed',
 ]);
+/** What a rejection says about the settings, in words. */
+const CREDENTIAL_CAUSES: Record<string, string> = {
+  SignatureDoesNotMatch: 'SignatureDoesNotMatch: the secret access key does not match the access key id',
+  InvalidAccessKeyId: 'InvalidAccessKeyId: no such access key id',
+};
 /** Out of file descriptors: our own limit, not the network's fault (a socket could not even be opened). */
 const FD_LIMIT_CODES = new Set(['EMFILE', 'ENFILE']);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded']);
@@ -136,11 +141,9 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
   switch (code) {
     case 'BadCredentials':
       message =
-        sdkCode === 'SignatureDoesNotMatch'
-          ? `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (SignatureDoesNotMatch: the secret access key does not match the access key id): check the access key id and secret access key`
-          : sdkCode === 'InvalidAccessKeyId'
-            ? `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (InvalidAccessKeyId: no such access key id): check the access key id and secret access key`
-            : `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${sdkCode}): check the access key id and secret access key`;
+        sdkCode === 'CredentialsProviderError'
+          ? `no usable credentials for bucket "${ctx.bucket}" ${at} (${e.message ?? sdkCode}): check the access key id and secret access key, or the AWS credential chain (environment, profile, role)`
+          : `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${CREDENTIAL_CAUSES[sdkCode] ?? sdkCode}): check the access key id and secret access key`;
       break;
     case 'AccessDenied':
       message = `access denied to ${target} ${at} (${ctx.op}): check the credentials and that their policy allows this bucket`;

@@ -104,6 +104,19 @@ function credentialProvider(creds: S3Credentials): CredentialProvider | undefine
   };
 }
 
+/** Refuses empty keys up front: else the signer fails with a message that names nothing. */
+function checked(provider: CredentialProvider | undefined): CredentialProvider | undefined {
+  if (!provider) return undefined;
+  return async () => {
+    const creds = await provider();
+    if (!creds.accessKeyId || !creds.secretAccessKey) {
+      const missing = !creds.accessKeyId ? 'access key id' : 'secret access key';
+      throw Object.assign(new Error(`the credentials have no ${missing}`), { name: 'CredentialsProviderError' });
+    }
+    return creds;
+  };
+}
+
 /** Headers for user metadata and content type. */
 function metadataHeaders(metadata: Record<string, string> | undefined, contentType: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -136,7 +149,7 @@ export class S3Store implements ObjectStore {
       region: this.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-      credentials: credentialProvider(opts.credentials ?? { kind: 'default' }),
+      credentials: checked(credentialProvider(opts.credentials ?? { kind: 'default' })),
       maxAttempts: opts.maxAttempts ?? DEFAULTS.maxAttempts,
       backoff: opts.backoff ?? DEFAULT_BACKOFF,
       maxSockets: opts.maxSockets ?? DEFAULTS.maxSockets,
@@ -307,7 +320,8 @@ export class S3Store implements ObjectStore {
     let body: BodyStream | undefined;
     let handedOut = false;
     return new Promise<Readable>((resolve, reject) => {
-      const done = this.get(key, opts, () => ({ stream: (body = new BodyStream()) }), {
+      const mapError = (err: Error) => toStorageError(err, this.ctx('read', key));
+      const done = this.get(key, opts, () => ({ stream: (body = new BodyStream(mapError)) }), {
         // Once the body flows to the caller, a failure ends the stream with an error instead of a retry.
         retryable: () => !handedOut,
         onHead: (head) => {

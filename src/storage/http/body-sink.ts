@@ -88,7 +88,11 @@ export class BodyStream extends Readable implements BodySink {
   private ended = false;
   control: FlowControl | undefined;
 
-  constructor(private readonly readSize = 64 * 1024) {
+  constructor(
+    /** What the stream's consumer sees when the response fails half-way (default: the HttpError itself). */
+    private readonly mapError: (err: Error) => Error = (err) => err,
+    private readonly readSize = 64 * 1024,
+  ) {
     super({ highWaterMark: 1024 * 1024 });
   }
 
@@ -118,7 +122,7 @@ export class BodyStream extends Readable implements BodySink {
 
   fail(err: Error): void {
     this.ended = true;
-    this.destroy(err);
+    this.destroy(this.mapError(err));
   }
 
   override _read(): void {

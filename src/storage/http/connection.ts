@@ -212,10 +212,16 @@ export class Connection {
     if (size !== undefined) head += `content-length: ${size}\r\n`;
     else if (req.method === 'PUT' || req.method === 'POST') head += 'content-length: 0\r\n';
     head += '\r\n';
-    if (body === undefined || Buffer.isBuffer(body)) {
+    if (body === undefined || body.length === 0) {
+      this.socket.write(head, 'latin1');
+      x.bodySent = true;
+      return;
+    }
+    if (Buffer.isBuffer(body)) {
+      // One write (one packet when small) for head and body.
       this.socket.cork();
       this.socket.write(head, 'latin1');
-      if (body !== undefined && body.length > 0) this.socket.write(body);
+      this.socket.write(body);
       this.socket.uncork();
       x.bodySent = true;
       return;

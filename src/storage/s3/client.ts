@@ -4,6 +4,7 @@
 // S3ResponseError with the fields s3-errors.ts reads; everything else surfaces as HttpError.
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { jitteredBackoffMs, type BackoffOptions } from '../backoff.js';
 import { HttpError } from '../http/errors.js';
@@ -140,8 +141,13 @@ export class S3Client {
     const base = new URL(opts.endpoint ?? `https://s3.${opts.region}.${suffix}`);
     this.https = base.protocol === 'https:';
     const basePath = base.pathname.replace(/\/+$/, '');
-    // Dotted names break the TLS wildcard certificate of virtual-hosted S3, so they go path-style there.
-    const virtual = !opts.forcePathStyle && dnsCompatible(opts.bucket) && !(this.https && opts.bucket.includes('.'));
+    // Dotted names break the TLS wildcard certificate of virtual-hosted S3, so they go path-style there,
+    // as do buckets on an endpoint given by IP address (no host name to put the bucket in).
+    const virtual =
+      !opts.forcePathStyle &&
+      dnsCompatible(opts.bucket) &&
+      !(this.https && opts.bucket.includes('.')) &&
+      isIP(base.hostname.replace(/^\[|\]$/g, '')) === 0;
     this.origin = new URL(`${base.protocol}//${virtual ? `${opts.bucket}.${base.host}` : base.host}`);
     this.host = this.origin.host;
     this.bucketPath = virtual ? basePath : `${basePath}/${uriEncode(opts.bucket)}`;

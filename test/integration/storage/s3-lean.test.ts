@@ -147,6 +147,16 @@ describe('S3Store (lean client) against RGW', () => {
         expect(err.message).toMatch(/ResponseTruncated|ConnectionClosed/);
         expect(proxy.requests).toHaveLength(3);
       }
+      // A stream hands the body out as it comes: a cut is then the stream's error, a StorageError.
+      proxy.requests.length = 0;
+      const stream = await st.stream('trunc/k');
+      let got = 0;
+      const streamErr = await (async () => {
+        for await (const piece of stream) got += (piece as Buffer).length;
+      })().catch((e: unknown) => e);
+      expect(isStorageError(streamErr, 'Unreachable')).toBe(true);
+      expect(got).toBeLessThan(data.length);
+      expect(proxy.requests).toHaveLength(1);
       proxy.plan = () => 'pass';
       st.close();
     });

@@ -105,3 +105,13 @@ describe('S3Store on crafted answers', () => {
     st.close();
   });
 });
+
+describe('S3Store credentials', () => {
+  it('empty static keys fail before any request, naming what is missing', async () => {
+    const st = new S3Store({ bucket: 'b', endpoint: 'http://127.0.0.1:1', credentials: { kind: 'static', accessKeyId: 'AKID', secretAccessKey: '' } });
+    const err = (await st.head('k').catch((e) => e)) as StorageError;
+    expect(isStorageError(err, 'BadCredentials')).toBe(true);
+    expect(err.message).toMatch(/no usable credentials .*the credentials have no secret access key/);
+    st.close();
+  });
+});
