@@ -45,18 +45,22 @@ export async function sendParts(
   const inflight = new Set<Promise<void>>();
   let failure: { err: unknown } | undefined;
   let partNumber = 0;
-  for await (const body of parts) {
-    const p: Promise<void> = send(++partNumber, body).then(
-      () => void inflight.delete(p),
-      (err: unknown) => {
-        inflight.delete(p);
-        failure ??= { err };
-      },
-    );
-    inflight.add(p);
-    if (inflight.size >= queueSize) await Promise.race(inflight);
-    if (failure) break;
+  try {
+    for await (const body of parts) {
+      const p: Promise<void> = send(++partNumber, body).then(
+        () => void inflight.delete(p),
+        (err: unknown) => {
+          inflight.delete(p);
+          failure ??= { err };
+        },
+      );
+      inflight.add(p);
+      if (inflight.size >= queueSize) await Promise.race(inflight);
+      if (failure) break;
+    }
+  } finally {
+    // Also when reading the parts failed: nothing may still be sending once we return.
+    await Promise.all(inflight);
   }
-  await Promise.all(inflight);
   if (failure) throw failure.err;
 }
