@@ -87,12 +87,14 @@ const STATUS_CODES: Record<number, string> = {
 };
 const THROTTLING_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded', 'ServiceUnavailable']);
 const TRANSIENT_CODES = new Set(['RequestTimeout', 'RequestTimeoutException', 'InternalError']);
+/** The server refused our clock: signing again with its clock fixes it (the SDK did this too). */
+const CLOCK_SKEW_CODES = new Set(['RequestTimeTooSkewed', 'RequestExpired']);
 
 /** How the retry strategy sees a failed attempt; undefined = not worth repeating. */
 function retryType(err: unknown): 'THROTTLING' | 'TRANSIENT' | undefined {
   if (err instanceof S3ResponseError) {
     if (err.status === 429 || THROTTLING_CODES.has(err.name)) return 'THROTTLING';
-    if (TRANSIENT_CODES.has(err.name) || [500, 502, 503, 504].includes(err.status)) return 'TRANSIENT';
+    if (TRANSIENT_CODES.has(err.name) || CLOCK_SKEW_CODES.has(err.name) || [500, 502, 503, 504].includes(err.status)) return 'TRANSIENT';
     return undefined;
   }
   return err instanceof HttpError && err.retryable ? 'TRANSIENT' : undefined;
@@ -134,6 +136,8 @@ export class S3Client {
   private readonly signer: RequestSigner | undefined;
   private readonly retry: BackoffRetryStrategy;
   private pool: Pool | undefined;
+  /** Server clock minus ours, in ms: learnt from a clock-skew error, applied to every signature after it. */
+  private clockOffsetMs = 0;
   readonly https: boolean;
 
   constructor(private readonly opts: S3ClientOptions) {
@@ -190,7 +194,9 @@ export class S3Client {
       .map((k) => (query[k] === '' ? uriEncode(k) : `${uriEncode(k)}=${uriEncode(query[k]!)}`))
       .join('&');
     const headers = { ...call.headers, 'x-amz-content-sha256': payloadHash };
-    const signed = this.signer ? await this.signer.sign({ method: call.method, host: this.host, path, query, headers }) : { ...headers, host: this.host };
+    const signed = this.signer
+      ? await this.signer.sign({ method: call.method, host: this.host, path, query, headers }, new Date(Date.now() + this.clockOffsetMs))
+      : { ...headers, host: this.host };
     const res = await this.connections().request({
       method: call.method,
       target: qs === '' ? path : `${path}?${qs}`,
@@ -207,6 +213,8 @@ export class S3Client {
   private errorOf(res: HttpResponse): S3ResponseError {
     const parsed = parseError(res.body);
     const code = parsed?.code ?? STATUS_CODES[res.status] ?? `Http${res.status}`;
+    const serverTime = Date.parse(res.headers.date ?? '');
+    if (CLOCK_SKEW_CODES.has(code) && !Number.isNaN(serverTime)) this.clockOffsetMs = serverTime - Date.now();
     return new S3ResponseError(
       code,
       res.status,

@@ -115,3 +115,24 @@ describe('S3Store credentials', () => {
     st.close();
   });
 });
+
+describe('S3Store and a skewed clock', () => {
+  it('signs again with the server clock after RequestTimeTooSkewed, and keeps using it', async () => {
+    const ahead = Date.now() + 3_600_000;
+    const amzDates: string[] = [];
+    const endpoint = await answering((req, res, n) => {
+      amzDates.push(String(req.headers['x-amz-date']));
+      const date = new Date(ahead).toUTCString();
+      if (n === 1) res.writeHead(403, { date, 'content-type': 'application/xml' }).end(xmlError('RequestTimeTooSkewed'));
+      else res.writeHead(200, { date, 'content-length': '2', etag: '"e"' }).end('ok');
+    });
+    const st = store(endpoint);
+    expect((await st.read('k')).toString()).toBe('ok');
+    expect((await st.read('k')).toString()).toBe('ok');
+    const t = (d: string) => Date.parse(d.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    expect(Math.abs(t(amzDates[0]!) - Date.now())).toBeLessThan(60_000);
+    expect(Math.abs(t(amzDates[1]!) - ahead)).toBeLessThan(60_000);
+    expect(Math.abs(t(amzDates[2]!) - ahead)).toBeLessThan(60_000);
+    st.close();
+  });
+});
