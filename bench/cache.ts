@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCache, type Cache, type CacheIdentity } from '../src/cache/index.js';
 import { DaemonMemory } from '../src/memory/index.js';
-import { S3Store } from '../src/storage/s3-store.js';
+import { S3Store } from '../src/storage/s3/store.js';
 import { FuseSession } from '../src/fuse/session.js';
 import { MemFs } from '../test/helpers/memfs.js';
 import { median, perRound, pool, printTable, sdkClient, startRun, timeSh, type Row } from './lib.js';

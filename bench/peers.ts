@@ -27,7 +27,7 @@ import { openCache } from '../src/cache/index.js';
 import { DaemonMemory } from '../src/memory/index.js';
 import { BucketView } from '../src/fs/bucket/bucket-view.js';
 import { FuseSession } from '../src/fuse/session.js';
-import { S3Store } from '../src/storage/s3-store.js';
+import { S3Store } from '../src/storage/s3/store.js';
 import { startRgw } from '../test/helpers/rgw.js';
 import { dropCaches, loadAvg, median, perRound, pool, printTable, sdkClient, sh, startRun, type Row } from './lib.js';
 

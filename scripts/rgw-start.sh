@@ -8,6 +8,8 @@
 # Env (all optional):
 #   RGW_DIR=/tmp/rgw-local   everything lives here (keep it short: admin sockets need < 107 chars)
 #   RGW_PORT=7480            S3 endpoint port   -> http://127.0.0.1:$RGW_PORT
+#   RGW_SSL_PORT=7443        the same S3 over TLS -> https://127.0.0.1:$RGW_SSL_PORT, with a throwaway CA
+#                            ($RGW_DIR/tls/ca.pem) made here with openssl; 0 = no TLS endpoint
 #   MON_PORT=3300            ceph-mon msgr2 port (OSD/mgr take free ports in 6800-7300)
 #   OBJECTSTORE=memstore     memstore (data in OSD RAM, fastest) | bluestore (sparse file on disk)
 #   MEMSTORE_BYTES=8G        capacity the memstore OSD reports (RAM is only used for data stored)
@@ -17,12 +19,14 @@
 #   RGW_UID=tester           S3 user id
 #   AUTO_INSTALL=1           apt-get install the Debian packages if radosgw is missing
 #
-# Prints the endpoint and keys, and writes $RGW_DIR/s3.env (shell) and $RGW_DIR/s3.json.
+# Prints the endpoint and keys, and writes $RGW_DIR/s3.env (shell) and $RGW_DIR/s3.json (with the TLS
+# endpoint and the CA file to trust for it: S3_ENDPOINT_TLS / S3_CA_FILE, endpointTls / caFile).
 # Stop + clean up with rgw-stop.sh (same RGW_DIR).
 set -euo pipefail
 
 RGW_DIR=${RGW_DIR:-/tmp/rgw-local}
 RGW_PORT=${RGW_PORT:-7480}
+RGW_SSL_PORT=${RGW_SSL_PORT:-7443}
 MON_PORT=${MON_PORT:-3300}
 OBJECTSTORE=${OBJECTSTORE:-memstore}
 MEMSTORE_BYTES=${MEMSTORE_BYTES:-8G}
@@ -56,6 +60,7 @@ fi
 uuid() { cat /proc/sys/kernel/random/uuid; }
 command -v curl >/dev/null || die "curl missing (apt-get install curl)"
 command -v ss >/dev/null || die "ss missing (apt-get install iproute2)"
+if [ "$RGW_SSL_PORT" != 0 ]; then command -v openssl >/dev/null || die "openssl missing (apt-get install openssl)"; fi
 
 # ---------------------------------------------------------------- sanity
 if [ -d "$RGW_DIR/run" ]; then
@@ -65,13 +70,13 @@ if [ -d "$RGW_DIR/run" ]; then
     fi
   done
 fi
-for p in "$RGW_PORT" "$MON_PORT"; do
+for p in "$RGW_PORT" "$MON_PORT" $([ "$RGW_SSL_PORT" = 0 ] || echo "$RGW_SSL_PORT"); do
   if ss -Hltn "sport = :$p" | grep -q .; then die "port $p already in use"; fi
 done
 [ ${#RGW_DIR} -lt 80 ] || die "RGW_DIR too long (unix socket path limit)"
 
 rm -rf "$RGW_DIR"
-mkdir -p "$RGW_DIR"/{log,run,mon,osd,rgw,mgr}
+mkdir -p "$RGW_DIR"/{log,run,mon,osd,rgw,mgr,tls}
 RGW_DIR=$(cd "$RGW_DIR" && pwd)
 export CEPH_CONF="$RGW_DIR/ceph.conf"
 
@@ -105,6 +110,22 @@ bdev enable discard = false
 osd memory target = 1073741824"
 else
   die "OBJECTSTORE must be memstore or bluestore"
+fi
+
+# ---------------------------------------------------------------- TLS (throwaway CA + cert for 127.0.0.1)
+# Clients must trust $RGW_DIR/tls/ca.pem explicitly (AWS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, curl --cacert):
+# nothing here touches the system trust store.
+FRONTEND="beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1"
+if [ "$RGW_SSL_PORT" != 0 ]; then
+  TLS=$RGW_DIR/tls
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=gradient-datasets test CA" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>"$RGW_DIR/log/openssl.err"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>>"$RGW_DIR/log/openssl.err"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$TLS/server.ext"
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial -days 30 \
+    -extfile "$TLS/server.ext" -out "$TLS/server.pem" 2>>"$RGW_DIR/log/openssl.err"
+  FRONTEND="$FRONTEND ssl_endpoint=127.0.0.1:$RGW_SSL_PORT ssl_certificate=$TLS/server.pem ssl_private_key=$TLS/server.key"
 fi
 
 # ---------------------------------------------------------------- ceph.conf
@@ -158,7 +179,7 @@ mgr data = $RGW_DIR/mgr
 mgr initial modules = iostat
 
 [client.rgw.r]
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
+rgw frontends = $FRONTEND
 rgw data = $RGW_DIR/rgw
 # free deleted/overwritten object tails after ~30 s instead of 2 h (memstore keeps them in RAM)
 rgw gc obj min wait = 30
@@ -218,9 +239,16 @@ log "user '$RGW_UID' created"
 # ---------------------------------------------------------------- radosgw
 radosgw -n client.rgw.r
 wait_for 60 "radosgw on 127.0.0.1:$RGW_PORT" curl -sf -o /dev/null "http://127.0.0.1:$RGW_PORT/"
+ENDPOINT="http://127.0.0.1:$RGW_PORT"
+ENDPOINT_TLS=
+CA_FILE=
+if [ "$RGW_SSL_PORT" != 0 ]; then
+  ENDPOINT_TLS="https://127.0.0.1:$RGW_SSL_PORT"
+  CA_FILE=$TLS/ca.pem
+  wait_for 30 "radosgw TLS on 127.0.0.1:$RGW_SSL_PORT" curl -sf --cacert "$CA_FILE" -o /dev/null "$ENDPOINT_TLS/"
+fi
 log "radosgw ready"
 
-ENDPOINT="http://127.0.0.1:$RGW_PORT"
 cat > "$RGW_DIR/s3.env" <<EOF
 export S3_ENDPOINT=$ENDPOINT
 export AWS_ENDPOINT_URL=$ENDPOINT
@@ -228,16 +256,19 @@ export AWS_ACCESS_KEY_ID=$ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
 export AWS_REGION=us-east-1
 export S3_FORCE_PATH_STYLE=1
+export S3_ENDPOINT_TLS=$ENDPOINT_TLS
+export S3_CA_FILE=$CA_FILE
 export CEPH_CONF=$CEPH_CONF
 EOF
 cat > "$RGW_DIR/s3.json" <<EOF
-{"endpoint":"$ENDPOINT","region":"us-east-1","forcePathStyle":true,"accessKeyId":"$ACCESS_KEY","secretAccessKey":"$SECRET_KEY"}
+{"endpoint":"$ENDPOINT","endpointTls":"$ENDPOINT_TLS","caFile":"$CA_FILE","region":"us-east-1","forcePathStyle":true,"accessKeyId":"$ACCESS_KEY","secretAccessKey":"$SECRET_KEY"}
 EOF
 started_ok=1
 trap - EXIT
 
 echo "RGW ready in $(elapsed | tr -d ' ')"
 echo "endpoint:   $ENDPOINT   (path-style, region us-east-1)"
+[ -z "$ENDPOINT_TLS" ] || echo "TLS:        $ENDPOINT_TLS   (trust $CA_FILE)"
 echo "access key: $ACCESS_KEY"
 echo "secret key: $SECRET_KEY"
 echo "env file:   $RGW_DIR/s3.env   (source it)"

@@ -4,7 +4,7 @@ import { ConfigError, type StorageProvider } from '../config/config-file.js';
 import { expandHome } from '../config/paths.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { S3Store } from '../storage/s3-store.js';
+import { S3Store } from '../storage/s3/store.js';
 
 export function openStore(provider: StorageProvider, env: NodeJS.ProcessEnv = process.env): ObjectStore {
   if (provider.type === 'local') return new LocalStore(expandHome(provider.path, env));

@@ -11,7 +11,7 @@ import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
 import type { RateLimiters } from '../storage/rate-limit.js';
-import { S3Store, type S3StoreOptions } from '../storage/s3-store.js';
+import { S3Store, type S3StoreOptions } from '../storage/s3/store.js';
 import type { Uploader } from '../upload/index.js';
 import type { Logger } from './logger.js';
 import { EntryError } from './reconciler.js';

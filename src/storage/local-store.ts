@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { StorageError } from './errors.js';
 import type {
+  CopyOptions,
   ListOptions,
   ListPage,
   ObjectInfo,
@@ -141,7 +142,9 @@ export class LocalStore implements ObjectStore {
   }
 
   private info(key: string, o: Opened): ObjectInfo {
-    return { key, size: o.size, etag: o.trailer.etag, lastModified: o.mtime };
+    const info: ObjectInfo = { key, size: o.size, etag: o.trailer.etag, lastModified: o.mtime };
+    if (o.trailer.metadata && Object.keys(o.trailer.metadata).length > 0) info.metadata = o.trailer.metadata;
+    return info;
   }
 
   private noVersions(key: string): StorageError {
@@ -182,6 +185,33 @@ export class LocalStore implements ObjectStore {
         off += bytesRead;
       }
       return buf;
+    } catch (err) {
+      throw this.fsError(err, 'read', key);
+    } finally {
+      await o.fh.close();
+    }
+  }
+
+  async readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    const range = opts.range;
+    if (range && range.end - range.start > into.length) {
+      throw new RangeError(`readInto: a ${range.end - range.start}-byte range does not fit in a ${into.length}-byte buffer`);
+    }
+    const { o, start, end } = await this.openForRead(key, opts);
+    try {
+      if (end - start > into.length) {
+        throw new StorageError('InvalidRange', `"${key}" in ${this.location} is larger than the ${into.length}-byte buffer`, {
+          location: this.location,
+          key,
+        });
+      }
+      let got = 0;
+      while (got < end - start) {
+        const { bytesRead } = await o.fh.read(into, got, end - start - got, start + got);
+        if (bytesRead === 0) throw new StorageError('Io', `"${key}" in ${this.location} ended early while being read`, { location: this.location, key });
+        got += bytesRead;
+      }
+      return got;
     } catch (err) {
       throw this.fsError(err, 'read', key);
     } finally {
@@ -304,7 +334,13 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+  async copy(fromKey: string, toKey: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    if (opts.metadata !== undefined || opts.contentType !== undefined) {
+      // New metadata means a new trailer: the content goes through write() (same bytes, same ETag).
+      const content = await this.stream(fromKey);
+      await this.write(toKey, { stream: content }, { metadata: opts.metadata, contentType: opts.contentType });
+      return this.head(toKey);
+    }
     const src = this.filePath(fromKey);
     const final = this.filePath(toKey);
     const tmp = path.join(this.tmpDir, randomBytes(8).toString('hex'));

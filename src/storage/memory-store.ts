@@ -12,6 +12,7 @@ import type {
   ListOptions,
   ListPage,
   MultipartUpload,
+  CopyOptions,
   ObjectInfo,
   ObjectStore,
   ReadOptions,
@@ -103,6 +104,7 @@ export class MemoryStore implements ObjectStore {
   private info(o: StoredObject): ObjectInfo {
     const info: ObjectInfo = { key: o.key, size: o.body.length, etag: o.etag, lastModified: o.lastModified };
     if (o.versionId !== undefined) info.versionId = o.versionId;
+    if (o.metadata !== undefined && Object.keys(o.metadata).length > 0) info.metadata = { ...o.metadata };
     return info;
   }
 
@@ -125,6 +127,16 @@ export class MemoryStore implements ObjectStore {
 
   async read(key: string, opts: ReadOptions = {}): Promise<Buffer> {
     return Buffer.from(this.bytes(key, opts)); // a copy: the caller may change it
+  }
+
+  async readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    const range = opts.range;
+    if (range && range.end - range.start > into.length) {
+      throw new RangeError(`readInto: a ${range.end - range.start}-byte range does not fit in a ${into.length}-byte buffer`);
+    }
+    const bytes = this.bytes(key, opts);
+    if (bytes.length > into.length) throw this.error('InvalidRange', key, `larger than the ${into.length}-byte buffer`);
+    return bytes.copy(into, 0);
   }
 
   async stream(key: string, opts: ReadOptions = {}): Promise<Readable> {
@@ -177,12 +189,16 @@ export class MemoryStore implements ObjectStore {
     if (this.objects.delete(key)) this.sorted = undefined; // deleting a missing key succeeds, as in S3
   }
 
-  async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
+  async copy(fromKey: string, toKey: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
     this.checkKey(toKey);
     const src = this.find(fromKey, undefined);
     const copy: { contentType?: string; metadata?: Record<string, string> } = {};
-    if (src.contentType !== undefined) copy.contentType = src.contentType;
-    if (src.metadata !== undefined) copy.metadata = src.metadata;
+    // New metadata or content type replaces both, as S3's REPLACE directive does; otherwise both are copied.
+    const replace = opts.metadata !== undefined || opts.contentType !== undefined;
+    const contentType = replace ? opts.contentType : src.contentType;
+    const metadata = replace ? opts.metadata : src.metadata;
+    if (contentType !== undefined) copy.contentType = contentType;
+    if (metadata !== undefined) copy.metadata = metadata;
     return this.put(toKey, src.body, src.etag, copy); // same bytes, same ETag; the body is never changed in place
   }
 

@@ -9,6 +9,11 @@ export interface ObjectInfo {
   etag: string;
   lastModified: Date;
   versionId?: string;
+  /**
+   * User metadata, when the object has any (from head(); listings do not carry it). On S3 these are the
+   * x-amz-meta-* headers: names lower-cased, without the prefix. Values are ASCII. Added after v0.
+   */
+  metadata?: Record<string, string>;
 }
 
 /** Half-open byte range [start, end). */
@@ -38,6 +43,16 @@ export interface WriteOptions {
    * signed payload hash instead of hashing the body again, and the server rejects a body that does not match.
    */
   sha256?: string;
+}
+
+export interface CopyOptions {
+  /**
+   * Replaces the copy's user metadata with this (S3: the REPLACE metadata directive) instead of keeping
+   * the source's; a copy of a key onto itself with new metadata is how metadata changes. The content type
+   * is replaced too: pass it to keep one.
+   */
+  metadata?: Record<string, string>;
+  contentType?: string;
 }
 
 export interface ListOptions {
@@ -74,13 +89,22 @@ export interface ObjectStore {
   head(key: string, opts?: { versionId?: string; signal?: AbortSignal }): Promise<ObjectInfo>;
   /** Reads the object (or a range of it) into memory. */
   read(key: string, opts?: ReadOptions): Promise<Buffer>;
+  /**
+   * The hot path: reads the object, or `opts.range` of it, into `into` from offset 0 and returns the number
+   * of bytes written. A range is clamped to the object's end (a range at or past the end, or any range of an
+   * empty object, reads 0 bytes) and must fit in `into` (else RangeError); without a range the whole object
+   * must fit (else InvalidRange). Bytes are written straight from the socket or file where the store can.
+   * On failure the contents of `into` are unspecified. Optional (added after v0).
+   */
+  readInto?(key: string, opts: ReadOptions, into: Buffer): Promise<number>;
   /** Streams the object (or a range of it). */
   stream(key: string, opts?: ReadOptions): Promise<Readable>;
   write(key: string, body: WriteBody, opts?: WriteOptions): Promise<ObjectInfo>;
   delete(key: string): Promise<void>;
   /** Lists keys under a prefix, page by page. */
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListPage>;
-  copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
+  /** Copies an object (server-side on S3); `opts` added after v0. */
+  copy(fromKey: string, toKey: string, opts?: CopyOptions): Promise<ObjectInfo>;
   /**
    * Why the store could never hold `key` (e.g. longer than S3's 1024 bytes), else undefined: lets callers
    * refuse a name up front instead of failing at upload time. Optional (added after v0).

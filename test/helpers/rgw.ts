@@ -8,6 +8,9 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 export interface RgwServer {
   endpoint: string;
+  /** The same server over TLS, with a certificate from a throwaway CA (caFile): trust it explicitly. */
+  endpointTls: string;
+  caFile: string;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -34,6 +37,7 @@ export async function startRgw(opts: { name: string; memstoreBytes: string }): P
     ...process.env,
     RGW_DIR: dir,
     RGW_PORT: String(await freePort()),
+    RGW_SSL_PORT: String(await freePort()),
     MON_PORT: String(await freePort()),
     MEMSTORE_BYTES: opts.memstoreBytes,
   };
@@ -50,13 +54,24 @@ export async function startRgw(opts: { name: string; memstoreBytes: string }): P
     throw err;
   }
   const s3 = JSON.parse(readFileSync(path.join(dir, 's3.json'), 'utf8')) as Record<string, string>;
-  return { endpoint: s3.endpoint!, region: s3.region ?? 'us-east-1', accessKeyId: s3.accessKeyId!, secretAccessKey: s3.secretAccessKey!, dir, stop };
+  return {
+    endpoint: s3.endpoint!,
+    endpointTls: s3.endpointTls!,
+    caFile: s3.caFile!,
+    region: s3.region ?? 'us-east-1',
+    accessKeyId: s3.accessKeyId!,
+    secretAccessKey: s3.secretAccessKey!,
+    dir,
+    stop,
+  };
 }
 
 /** Points this process's S3 settings (read by test/helpers/s3.ts) at a running RGW. */
 export function exportRgwEnv(rgw: RgwServer): void {
   Object.assign(process.env, {
     S3_ENDPOINT: rgw.endpoint,
+    S3_ENDPOINT_TLS: rgw.endpointTls,
+    S3_CA_FILE: rgw.caFile,
     AWS_ACCESS_KEY_ID: rgw.accessKeyId,
     AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey,
     AWS_REGION: rgw.region,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, type Cache } from '../../src/cache/index.js';
 import { BucketView } from '../../src/fs/bucket/bucket-view.js';
-import { S3Store } from '../../src/storage/s3-store.js';
+import { S3Store } from '../../src/storage/s3/store.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/fault-proxy.js';
 import { mountForTest, sh, tempDir, type Mounted } from '../helpers/fuse-mount.js';

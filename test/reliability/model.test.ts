@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, type Cache } from '../../src/cache/index.js';
 import { BucketView } from '../../src/fs/bucket/bucket-view.js';
-import { S3Store } from '../../src/storage/s3-store.js';
+import { S3Store } from '../../src/storage/s3/store.js';
 import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { mountForTest, sh, shStatus, tempDir } from '../helpers/fuse-mount.js';
 import { tracedFs } from '../helpers/traced-fs.js';

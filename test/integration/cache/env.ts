@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Store } from '../../../src/storage/s3-store.js';
+import { S3Store } from '../../../src/storage/s3/store.js';
 import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { freshBucket, s3Server } from '../../helpers/s3.js';
 

@@ -3,7 +3,7 @@
 // objects, forever, printing one line per completed read so the parent can choose its moment.
 import { randomInt } from 'node:crypto';
 import { openCache } from '../../../src/cache/index.js';
-import { S3Store } from '../../../src/storage/s3-store.js';
+import { S3Store } from '../../../src/storage/s3/store.js';
 
 interface Obj {
   key: string;

@@ -3,7 +3,7 @@ import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStorageError, StorageError } from '../../../src/storage/errors.js';
-import { S3Store, type S3StoreOptions } from '../../../src/storage/s3-store.js';
+import { S3Store, type S3StoreOptions } from '../../../src/storage/s3/store.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
 import { storeContract } from './store-contract.js';

@@ -122,5 +122,55 @@ export function storeContract(name: string, make: () => Promise<{ store: ObjectS
       expect(c.etag).toBe(w.etag);
       expect((await store.read('cp/dst ü')).toString()).toBe('copy me');
     });
+
+    it('keeps user metadata, and copy() with metadata replaces it (a copy onto itself changes it in place)', async () => {
+      const w = await store.write('meta/k', 'bytes', { metadata: { mode: '100644', uid: '1000' } });
+      expect((await store.head('meta/k')).metadata).toEqual({ mode: '100644', uid: '1000' });
+      expect((await store.copy('meta/k', 'meta/copy')).metadata).toEqual({ mode: '100644', uid: '1000' });
+      const c = await store.copy('meta/k', 'meta/k', { metadata: { mode: '100600', mtime: '1700000000123' } });
+      expect(c.etag).toBe(w.etag);
+      expect(c.metadata).toEqual({ mode: '100600', mtime: '1700000000123' });
+      expect((await store.head('meta/k')).metadata).toEqual({ mode: '100600', mtime: '1700000000123' });
+      expect((await store.read('meta/k')).toString()).toBe('bytes');
+      await store.write('meta/none', 'x');
+      expect((await store.head('meta/none')).metadata).toBeUndefined();
+    });
+
+    it('readInto: byte-exact ranges and whole objects at offset 0; empty, past-the-end, If-Match, too small', async () => {
+      expect(store.readInto).toBeDefined();
+      const readInto = store.readInto!.bind(store);
+      const data = randomBytes(300_000);
+      const { etag } = await store.write('ri/data', data);
+      const into = Buffer.alloc(400_000, 0xee);
+      expect(await readInto('ri/data', {}, into)).toBe(data.length);
+      expect(into.subarray(0, data.length).equals(data)).toBe(true);
+      expect(into[data.length]).toBe(0xee);
+      for (const [start, end] of [
+        [0, 1],
+        [12_345, 200_000],
+        [299_999, 300_000],
+        [250_000, 350_000], // clamped to the end
+      ] as const) {
+        into.fill(0xee);
+        const n = await readInto('ri/data', { range: { start, end }, ifMatch: etag }, into);
+        expect(n).toBe(Math.min(end, data.length) - start);
+        expect(into.subarray(0, n).equals(data.subarray(start, end))).toBe(true);
+        expect(into[n]).toBe(0xee);
+      }
+      expect(await readInto('ri/data', { range: { start: 300_000, end: 300_100 } }, into)).toBe(0);
+      expect(await readInto('ri/data', { range: { start: 400_000, end: 400_100 } }, into)).toBe(0);
+      expect(await readInto('ri/data', { range: { start: 10, end: 10 } }, into)).toBe(0);
+      await store.write('ri/empty', Buffer.alloc(0));
+      expect(await readInto('ri/empty', {}, into)).toBe(0);
+      expect(await readInto('ri/empty', { range: { start: 0, end: 100 } }, into)).toBe(0);
+      const changed = await readInto('ri/data', { range: { start: 0, end: 10 }, ifMatch: '0'.repeat(32) }, into).catch((e) => e);
+      expect(isStorageError(changed, 'PreconditionFailed')).toBe(true);
+      const whole = await readInto('ri/data', { ifMatch: '0'.repeat(32) }, into).catch((e) => e);
+      expect(isStorageError(whole, 'PreconditionFailed')).toBe(true);
+      await expect(readInto('ri/data', { range: { start: 0, end: 100 } }, Buffer.alloc(50))).rejects.toThrow(RangeError);
+      const small = await readInto('ri/data', {}, Buffer.alloc(1000)).catch((e) => e);
+      expect(isStorageError(small, 'InvalidRange')).toBe(true);
+      expect(isStorageError(await readInto('ri/missing', {}, into).catch((e) => e), 'NotFound')).toBe(true);
+    });
   });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jitteredBackoffMs } from '../../../src/storage/backoff.js';
-import { classifyS3Error, toStorageError } from '../../../src/storage/s3-errors.js';
+import { classifyS3Error, toStorageError } from '../../../src/storage/s3/errors.js';
 
 describe('jitteredBackoffMs', () => {
   it('grows exponentially up to the cap, with full jitter', () => {

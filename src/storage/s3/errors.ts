@@ -1,6 +1,7 @@
-// Maps AWS SDK / network errors to StorageError codes with a message that names the bucket (and endpoint)
-// and says what to do. Never includes credentials: only the access key id's absence/presence is implied.
-import { StorageError, type StorageErrorCode } from './errors.js';
+// Maps S3 error responses (S3ResponseError, shaped like the AWS SDK's errors) and network errors (HttpError,
+// socket errors) to StorageError codes with a message that names the bucket (and endpoint) and says what
+// to do. Never includes credentials: only the access key id's absence/presence is implied.
+import { StorageError, type StorageErrorCode } from '../errors.js';
 
 interface SdkLikeError {
   name?: string;
@@ -9,6 +10,8 @@ interface SdkLikeError {
   message?: string;
   $metadata?: { httpStatusCode?: number };
   $response?: { statusCode?: number };
+  /** The bucket's region, when the server said (S3ResponseError). */
+  region?: string;
 }
 
 const NETWORK_CODES = new Set([
@@ -22,6 +25,24 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'TimeoutError',
   'RequestTimeout',
+  // Our HTTP client's (src/storage/http/errors.ts): the connection broke or the answer was garbled.
+  'ConnectionClosed',
+  'ResponseTruncated',
+  'BadResponse',
+  'ConnectTimeout',
+]);
+/** The server's TLS certificate is not trusted (or not for this host): no retry fixes that. */
+const TLS_TRUST_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CaBundleUnreadable',
 ]);
 const BAD_CREDENTIAL_CODES = new Set([
   'InvalidAccessKeyId',
@@ -32,6 +53,11 @@ const BAD_CREDENTIAL_CODES = new Set([
   'CredentialsProviderError',
   'AuthorizationHeaderMalformed',
 ]);
+/** What a rejection says about the settings, in words. */
+const CREDENTIAL_CAUSES: Record<string, string> = {
+  SignatureDoesNotMatch: 'SignatureDoesNotMatch: the secret access key does not match the access key id',
+  InvalidAccessKeyId: 'InvalidAccessKeyId: no such access key id',
+};
 /** Out of file descriptors: our own limit, not the network's fault (a socket could not even be opened). */
 const FD_LIMIT_CODES = new Set(['EMFILE', 'ENFILE']);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded']);
@@ -43,6 +69,8 @@ export interface S3ErrorContext {
   key?: string;
   /** What we were doing: 'read', 'write', 'list'... */
   op: string;
+  /** The region requests are signed for: an answer naming another one is a wrong-region error. */
+  region?: string;
 }
 
 function errorCode(err: SdkLikeError): string {
@@ -60,6 +88,7 @@ export function classifyS3Error(err: unknown): StorageErrorCode {
   const code = errorCode(e);
   const status = statusOf(e);
   if (code === 'AbortError' || FD_LIMIT_CODES.has(code)) return 'Io';
+  if (TLS_TRUST_CODES.has(code)) return 'Unreachable';
   if (BAD_CREDENTIAL_CODES.has(code)) return 'BadCredentials';
   if (THROTTLE_CODES.has(code) || status === 429) return 'Throttled';
   if (code === 'PreconditionFailed' || status === 412) return 'PreconditionFailed';
@@ -73,18 +102,48 @@ export function classifyS3Error(err: unknown): StorageErrorCode {
   return 'Io';
 }
 
+/** The region the server says the bucket is in, when it is not the one we sign for. */
+function otherRegion(e: SdkLikeError, ctx: S3ErrorContext): string | undefined {
+  return e.region && ctx.region && e.region !== ctx.region ? e.region : undefined;
+}
+
 /** Turns any error from an S3 call into a StorageError that says what failed and what to do. */
 export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
   const e = (err ?? {}) as SdkLikeError;
-  const code = classifyS3Error(err);
   const sdkCode = errorCode(e);
+  const region = otherRegion(e, ctx);
   const target = ctx.key === undefined ? `bucket "${ctx.bucket}"` : `"${ctx.key}" in bucket "${ctx.bucket}"`;
   const at = `at ${ctx.where}`;
+  const details = { location: `s3://${ctx.bucket}`, key: ctx.key, cause: err };
+  if (region) {
+    // A wrong region is a setting to fix, never worth a retry.
+    return new StorageError(
+      'Unreachable',
+      `bucket "${ctx.bucket}" is in region ${region}, not ${ctx.region} (${sdkCode} ${at}): set the region to ${region}`,
+      { ...details, retryable: false },
+    );
+  }
+  if (TLS_TRUST_CODES.has(sdkCode)) {
+    const fix =
+      sdkCode === 'CaBundleUnreadable'
+        ? e.message ?? sdkCode
+        : sdkCode === 'ERR_TLS_CERT_ALTNAME_INVALID'
+          ? 'the certificate is for another host name: check the endpoint URL'
+          : 'if a private CA signed it, point AWS_CA_BUNDLE (or NODE_EXTRA_CA_CERTS) at a PEM file with that CA';
+    return new StorageError('Unreachable', `cannot trust the TLS certificate of ${ctx.where} for bucket "${ctx.bucket}" (${sdkCode}): ${fix}`, {
+      ...details,
+      retryable: false,
+    });
+  }
+  const code = classifyS3Error(err);
   let message: string;
   switch (code) {
     case 'BadCredentials':
-      message = `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${sdkCode}): check the access key id and secret access key`;
+      message =
+        sdkCode === 'CredentialsProviderError'
+          ? `no usable credentials for bucket "${ctx.bucket}" ${at} (${e.message ?? sdkCode}): check the access key id and secret access key, or the AWS credential chain (environment, profile, role)`
+          : `S3 ${at} rejected the credentials for bucket "${ctx.bucket}" (${CREDENTIAL_CAUSES[sdkCode] ?? sdkCode}): check the access key id and secret access key`;
       break;
     case 'AccessDenied':
       message = `access denied to ${target} ${at} (${ctx.op}): check the credentials and that their policy allows this bucket`;
@@ -96,7 +155,10 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
           : `${target} not found ${at}`;
       break;
     case 'Unreachable':
-      message = `cannot reach S3 endpoint ${ctx.where} for bucket "${ctx.bucket}" (${sdkCode}): check the endpoint URL and the network`;
+      message =
+        sdkCode === 'ResponseTruncated' || sdkCode === 'BadResponse'
+          ? `S3 endpoint ${ctx.where} sent a broken response for ${target} (${sdkCode}: ${e.message ?? ''}) even after retries: check the endpoint URL and the network`
+          : `cannot reach S3 endpoint ${ctx.where} for bucket "${ctx.bucket}" (${sdkCode}): check the endpoint URL and the network`;
       break;
     case 'Throttled':
       message = `S3 ${at} is throttling requests to bucket "${ctx.bucket}" (${sdkCode}) even after retries: slow down or retry later`;
@@ -116,5 +178,5 @@ export function toStorageError(err: unknown, ctx: S3ErrorContext): StorageError 
   }
   const status = statusOf(e);
   const retryable = code === 'Throttled' || code === 'Unreachable' || (status !== undefined && status >= 500);
-  return new StorageError(code, message, { location: `s3://${ctx.bucket}`, key: ctx.key, retryable, cause: err });
+  return new StorageError(code, message, { ...details, retryable });
 }

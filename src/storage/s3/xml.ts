@@ -1,0 +1,114 @@
+// The S3 XML we read (listings, errors, multipart answers) and the one document we write
+// (CompleteMultipartUpload). Parsing by fast-xml-parser with every value kept as a string, untrimmed:
+// keys like "0012" or " x " must come back exactly as stored. Entities are decoded here, in one pass:
+// the parser's own decoding drops control characters (RGW sends a key's \x01 as &#x01;).
+import { XMLParser } from 'fast-xml-parser';
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  ignoreDeclaration: true,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: false,
+  isArray: (name) => name === 'Contents' || name === 'CommonPrefixes',
+});
+
+type Node = Record<string, unknown>;
+
+function parse(xml: Buffer | string): Node {
+  const doc = parser.parse(typeof xml === 'string' ? xml : xml.toString('utf8')) as unknown;
+  return doc !== null && typeof doc === 'object' ? (doc as Node) : {};
+}
+
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** Decodes XML's predefined entities and character references. */
+function decodeEntities(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(?:#x([0-9a-fA-F]{1,6})|#(\d{1,7})|(amp|lt|gt|quot|apos));/g, (all, hex: string, dec: string, name: string) => {
+    if (name) return NAMED[name]!;
+    const cp = hex ? parseInt(hex, 16) : Number(dec);
+    return cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
+  });
+}
+
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' ? decodeEntities(v) : undefined;
+}
+
+function node(v: unknown): Node {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Node) : {};
+}
+
+export interface S3ErrorBody {
+  code?: string;
+  message?: string;
+  /** The bucket's region, when the server says (AuthorizationHeaderMalformed, PermanentRedirect...). */
+  region?: string;
+}
+
+/** The <Error> document of an error response (or of a 200 that failed: CopyObject, CompleteMultipartUpload). */
+export function parseError(body: Buffer): S3ErrorBody | undefined {
+  if (body.length === 0) return undefined;
+  let doc: Node;
+  try {
+    doc = parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!('Error' in doc)) return undefined;
+  const e = node(doc.Error);
+  return { code: text(e.Code), message: text(e.Message), region: text(e.Region) };
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ListV2Page {
+  objects: ListedObject[];
+  prefixes: string[];
+  nextToken?: string;
+}
+
+/** A ListObjectsV2 answer. Keys are full keys in the bucket. */
+export function parseListV2(body: Buffer): ListV2Page {
+  const r = node(parse(body).ListBucketResult);
+  const objects = ((r.Contents as unknown[] | undefined) ?? []).map((c): ListedObject => {
+    const o = node(c);
+    return {
+      key: text(o.Key) ?? '',
+      size: Number(text(o.Size) ?? 0),
+      etag: text(o.ETag) ?? '',
+      lastModified: new Date(text(o.LastModified) ?? 0),
+    };
+  });
+  const prefixes = ((r.CommonPrefixes as unknown[] | undefined) ?? []).map((p) => text(node(p).Prefix) ?? '');
+  const truncated = text(r.IsTruncated) === 'true';
+  return { objects, prefixes, nextToken: truncated ? text(r.NextContinuationToken) : undefined };
+}
+
+/** The upload id of a CreateMultipartUpload answer. */
+export function parseUploadId(body: Buffer): string | undefined {
+  return text(node(parse(body).InitiateMultipartUploadResult).UploadId);
+}
+
+/** The ETag of a CompleteMultipartUpload or CopyObject answer ('' when absent: RGW sends none). */
+export function parseResultEtag(body: Buffer): string {
+  const doc = parse(body);
+  const r = node(doc.CompleteMultipartUploadResult ?? doc.CopyObjectResult);
+  return text(r.ETag) ?? '';
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The body of CompleteMultipartUpload: the parts in order. */
+export function completeMultipartXml(parts: Array<{ partNumber: number; etag: string }>): string {
+  const items = parts.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`).join('');
+  return `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${items}</CompleteMultipartUpload>`;
+}
