@@ -1,7 +1,7 @@
 // Signed S3 requests to one bucket over the lean HTTP client: addressing (path-style or virtual-hosted,
 // AWS regions or custom endpoints), TLS trust, SigV4, the per-attempt rate limit, and our retry policy
 // (full-jitter backoff, Retry-After, no client-wide quota: see retry-strategy.ts). Error responses become
-// S3ResponseError with the fields s3-errors.ts reads; everything else surfaces as HttpError.
+// S3ResponseError with the fields errors.ts reads; everything else surfaces as HttpError.
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';

@@ -67,7 +67,7 @@ describe('S3Store (lean client) against RGW', () => {
   it.skipIf(!tls)('trusts a CA given by NODE_EXTRA_CA_CERTS next to AWS_CA_BUNDLE (this machine has both set)', async () => {
     // NODE_EXTRA_CA_CERTS is read when Node starts: a child process with it set talks to RGW over TLS.
     const script = `
-      import { S3Store } from ${JSON.stringify(path.resolve('src/storage/s3-store.ts'))};
+      import { S3Store } from ${JSON.stringify(path.resolve('src/storage/s3/store.ts'))};
       const st = new S3Store({ bucket: ${JSON.stringify(bucket)}, endpoint: ${JSON.stringify(tls!.endpoint)}, credentials: { kind: 'default' } });
       await st.write('tls/extra', 'trusted');
       process.stdout.write((await st.read('tls/extra')).toString());
