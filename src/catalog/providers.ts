@@ -4,14 +4,20 @@ import { ConfigError, type StorageProvider } from '../config/config-file.js';
 import { expandHome } from '../config/paths.js';
 import { LocalStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { S3Store } from '../storage/s3/store.js';
+import { S3Store, type S3StoreOptions } from '../storage/s3/store.js';
 
-export function openStore(provider: StorageProvider, env: NodeJS.ProcessEnv = process.env): ObjectStore {
+/** `s3`: options for an S3 provider's store beyond the provider's own (the daemon's request counters). */
+export function openStore(
+  provider: StorageProvider,
+  env: NodeJS.ProcessEnv = process.env,
+  s3: Pick<S3StoreOptions, 'requestCounts'> = {},
+): ObjectStore {
   if (provider.type === 'local') return new LocalStore(expandHome(provider.path, env));
   if (provider.accessKey !== undefined && provider.secretAccessKey === undefined) {
     throw new ConfigError('Invalid', `storage provider "${provider.name}" has an accessKey but no secretAccessKey`);
   }
   return new S3Store({
+    ...s3,
     bucket: provider.bucket,
     prefix: provider.prefix,
     endpoint: provider.endpoint,

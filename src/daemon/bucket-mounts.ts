@@ -11,6 +11,7 @@ import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
 import type { RateLimiters } from '../storage/rate-limit.js';
+import type { StoreRequestCounts } from '../storage/request-counts.js';
 import { S3Store, type S3StoreOptions } from '../storage/s3/store.js';
 import type { Uploader } from '../upload/index.js';
 import type { Logger } from './logger.js';
@@ -27,6 +28,8 @@ export interface BucketMountsOptions {
   config: BucketsConfig;
   /** The daemon's rate limiters: one per bucket, whichever mount sends the requests. */
   rateLimiters: RateLimiters;
+  /** Counts every store request the views send (status and metrics). */
+  requestCounts?: StoreRequestCounts;
   log?: Logger;
 }
 
@@ -49,7 +52,11 @@ export class BucketMounts {
   }
 
   private makeStore(options: S3StoreOptions): S3Store {
-    return new S3Store({ ...options, rateLimiter: this.opts.rateLimiters.for(options.endpoint, options.bucket, this.opts.config.rateLimits) });
+    return new S3Store({
+      ...options,
+      rateLimiter: this.opts.rateLimiters.for(options.endpoint, options.bucket, this.opts.config.rateLimits),
+      requestCounts: this.opts.requestCounts,
+    });
   }
 
   private async bucketView(name: string, options: S3StoreOptions, readOnly: boolean, ttlSeconds: number, from: 'settings' | 'public'): Promise<Filesystem> {

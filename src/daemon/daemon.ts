@@ -11,7 +11,7 @@ import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPay
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
-import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type PendingUpload } from './status.js';
+import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type PendingUpload, type RequestCounts } from './status.js';
 
 export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
@@ -29,6 +29,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   cacheStats?: () => CacheStatus | Promise<CacheStatus>;
   /** Writes not yet in their bucket (bucket mounts). */
   uploads?: () => PendingUpload[];
+  /** FUSE and store requests so far, by operation. */
+  requests?: () => RequestCounts;
   /** Default: defaultSocketPath(). */
   socketPath?: string;
   /** Opt-in Prometheus endpoint on 127.0.0.1 (0 = any free port). */
@@ -85,6 +87,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     mounts: reconciler.status(),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
+    requests: opts.requests?.() ?? { fuse: {}, store: {} },
     fatalError,
   });
 

@@ -61,6 +61,21 @@ export class DaemonMetrics {
     cacheGauge('gradient_cache_capacity_bytes', 'the cache byte bound', (c) => c.capacityBytes);
     cacheGauge('gradient_cache_hits', 'reads served from the cache (monotonic)', (c) => c.hits);
     cacheGauge('gradient_cache_misses', 'reads that had to fetch (monotonic)', (c) => c.misses);
+    // Monotonic counts kept elsewhere (the FUSE session, the store clients): read at scrape time.
+    const requestCounter = (name: string, help: string, pick: (s: DaemonStatus) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['op'],
+        registers: [registry],
+        async collect() {
+          const counts = pick(await status());
+          this.reset();
+          for (const [op, n] of Object.entries(counts)) this.inc({ op }, n);
+        },
+      });
+    requestCounter('gradient_fuse_requests_total', 'FUSE requests that reached the daemon\'s JavaScript, by operation', (s) => s.requests.fuse);
+    requestCounter('gradient_store_requests_total', 'store (S3) request attempts, retries included, by operation', (s) => s.requests.store);
     new Gauge({
       name: 'gradient_ready',
       help: '1 once the filesystem is mounted and settings applied',

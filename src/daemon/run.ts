@@ -3,6 +3,7 @@
 import { statfs } from 'node:fs/promises';
 import { cacheOptionsFrom, openCache } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
+import { openStore } from '../catalog/providers.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
 import type { MountOptions } from '../config/mount-options.js';
@@ -12,6 +13,7 @@ import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
 import { DaemonMemory } from '../memory/index.js';
 import { RateLimiters } from '../storage/rate-limit.js';
+import { StoreRequestCounts } from '../storage/request-counts.js';
 import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
@@ -35,12 +37,15 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), log });
+  // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
+  const storeRequests = new StoreRequestCounts();
+  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), requestCounts: storeRequests, log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),
     managedProviderId: managedProviderId(config),
     env: io.env,
+    openStore: (p) => openStore(p, io.env, { requestCounts: storeRequests }),
   });
   const root = new RootFs({
     statfs: async () => {
@@ -88,6 +93,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
         if (left > 0) log.warn({ files: left }, 'uploads still pending at stop: kept on disk, retried at next start');
       },
       uploads: () => buckets.uploads(),
+      requests: () => ({ fuse: session?.requestCounts() ?? {}, store: storeRequests.snapshot() }),
       cacheStats: () => {
         const s = cache.stats();
         return { usedBytes: s.usedBytes, capacityBytes: s.effectiveMaxBytes, hits: s.hits, misses: s.misses };

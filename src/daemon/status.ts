@@ -20,6 +20,14 @@ export interface PendingUpload {
   lastError: string | null;
 }
 
+/** Requests so far, by operation: those of the kernel that reached JavaScript, and those sent to stores. */
+export interface RequestCounts {
+  /** FUSE requests by opcode name (LOOKUP, OPEN, …); reads and writes served by the C core never appear. */
+  fuse: Record<string, number>;
+  /** Store request attempts (retries included) by operation (GET, HEAD, LIST, PUT, …), over every store. */
+  store: Record<string, number>;
+}
+
 export type DaemonPhase = 'starting' | 'ready' | 'stopping';
 
 export interface DaemonStatus {
@@ -41,6 +49,7 @@ export interface DaemonStatus {
   cache: (CacheStatus & { hitRatio: number | null }) | null;
   /** Writes the bucket does not hold yet: uploading, waiting for a retry, or failed (data kept). */
   uploads: PendingUpload[];
+  requests: RequestCounts;
   /** Set while the daemon cannot start (e.g. the mount failed): scripts waiting for readiness print it. */
   fatalError: string | null;
 }

@@ -64,6 +64,10 @@ interface InodeIo {
 }
 
 const O_ACCMODE = 3;
+/** Request counters: one slot per kernel opcode below this, one for the C core's write reports, one for the rest. */
+const OPCODE_SLOTS = 64;
+const WRITTEN_SLOT = OPCODE_SLOTS;
+const OTHER_SLOT = OPCODE_SLOTS + 1;
 /** Replies at least this long are handed to the C reply thread (see send()). */
 const QUEUED_REPLY_BYTES = 128 * 1024;
 
@@ -77,6 +81,8 @@ export class FuseSession {
   private nextHandle = 1;
   private readonly inodeIo = new Map<number, InodeIo>();
   private readonly inflight = new Map<bigint, AbortController>();
+  /** Requests that reached JS, by opcode (WRITTEN_SLOT: writes the C core landed and reported). */
+  private readonly counts = new Float64Array(OPCODE_SLOTS + 2);
   private passthroughUsable: boolean;
   private endedResolve!: () => void;
   readonly ended: Promise<void>;
@@ -144,6 +150,18 @@ export class FuseSession {
     return { ...this.native.stats(this.session), openHandles: this.handles.size, knownInodes: this.lookups.size };
   }
 
+  /**
+   * Requests that reached JavaScript, by operation (READ and WRITE of bound handles never do; WRITTEN counts
+   * the C core's reports of writes it landed). Operations never seen are left out.
+   */
+  requestCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.counts.forEach((n, op) => {
+      if (n > 0) out[op === WRITTEN_SLOT ? 'WRITTEN' : op === OTHER_SLOT ? 'OTHER' : (P.OP_NAMES[op] ?? `OP_${op}`)] = n;
+    });
+    return out;
+  }
+
   /** Drop the kernel's cached name → inode mapping (e.g. a view was swapped). */
   invalidateEntry(parent: number, name: string): void {
     if (!this.closed) this.native.notify(this.session, notifyInvalEntry(parent, name));
@@ -189,6 +207,7 @@ export class FuseSession {
       return;
     }
     const h = decodeHeader(req);
+    this.counts[h.opcode < OPCODE_SLOTS ? h.opcode : h.opcode === OP_WRITTEN ? WRITTEN_SLOT : OTHER_SLOT]!++;
     switch (h.opcode) {
       case OP_WRITTEN: {
         const r = new BodyReader(req);

@@ -12,6 +12,7 @@ import type { HttpResponse, RequestBody, ResponseMode } from '../http/connection
 import { Pool } from '../http/pool.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { RateLimiter } from '../rate-limit.js';
+import { storeOpSlot, type StoreRequestCounts } from '../request-counts.js';
 import { BackoffRetryStrategy } from '../retry-strategy.js';
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type CredentialProvider } from './signer.js';
 import { parseError } from './xml.js';
@@ -30,6 +31,8 @@ export interface S3ClientOptions {
   connectionTimeoutMs: number;
   idleTimeoutMs: number;
   rateLimiter?: RateLimiter;
+  /** Counts every attempt sent, by operation (the daemon's status and metrics). */
+  requestCounts?: StoreRequestCounts;
   /** PEM file of extra CAs to trust for https endpoints (default: $AWS_CA_BUNDLE). */
   caBundle?: string;
 }
@@ -162,10 +165,12 @@ export class S3Client {
   /** Sends a request with retries; resolves with a 2xx response, else throws S3ResponseError or HttpError. */
   async send(call: S3Call): Promise<HttpResponse> {
     const payloadHash = await this.payloadHash(call);
+    const slot = storeOpSlot(call.op);
     let token = await this.retry.acquireInitialRetryToken();
     for (;;) {
       try {
         await this.opts.rateLimiter?.acquire(call.op);
+        this.opts.requestCounts?.add(slot);
         return await this.attempt(call, payloadHash);
       } catch (err) {
         const type = retryType(err);

@@ -24,6 +24,7 @@ import type {
   WriteOptions,
 } from '../object-store.js';
 import type { RateLimiter } from '../rate-limit.js';
+import type { StoreRequestCounts } from '../request-counts.js';
 import { S3Client, type S3Call } from './client.js';
 import { fileParts, partSizeFor, sendParts, streamParts } from './parts.js';
 import { sdkClient } from './sdk-client.js';
@@ -62,6 +63,8 @@ export interface S3StoreOptions {
   idleTimeoutMs?: number;
   /** Client-side request rate limits (every attempt takes a token): see rate-limit.ts. */
   rateLimiter?: RateLimiter;
+  /** Counts every request attempt by operation (one per daemon, shared by its stores). */
+  requestCounts?: StoreRequestCounts;
   /** A PEM file of CAs to trust for an https endpoint, besides the system's; default $AWS_CA_BUNDLE. */
   caBundle?: string;
 }
@@ -156,6 +159,7 @@ export class S3Store implements ObjectStore {
       connectionTimeoutMs: opts.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
       idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       rateLimiter: opts.rateLimiter,
+      requestCounts: opts.requestCounts,
       caBundle: opts.caBundle,
     });
   }

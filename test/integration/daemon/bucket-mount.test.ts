@@ -106,6 +106,19 @@ describe('gradient mount with S3 bucket entries on RGW', () => {
     expect((await entry('bucket'))).toMatchObject({ state: 'ok', resolved: `s3://${bucket}/work` });
   });
 
+  it('counts FUSE requests that reach JavaScript and store requests, by operation, in status', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'work/counted.txt', Body: 'count me' }));
+    const before = (await status()).requests;
+    expect(await sh(`cat ${mnt}/bucket/counted.txt`)).toBe('count me');
+    const after = (await status()).requests;
+    const grew = (a: Record<string, number>, b: Record<string, number>, op: string) => (b[op] ?? 0) - (a[op] ?? 0);
+    // A small object is fetched whole, once, when opened; its bytes then never pass through JavaScript.
+    expect(grew(before.store, after.store, 'GET')).toBe(1);
+    expect(grew(before.fuse, after.fuse, 'OPEN')).toBe(1);
+    expect(grew(before.fuse, after.fuse, 'READ')).toBe(0);
+    expect(grew(before.fuse, after.fuse, 'LOOKUP')).toBeGreaterThanOrEqual(1);
+  });
+
   it('serves a pinned object, and refuses a pin that does not match (keeping the last good mount)', async () => {
     expect(await sh(`cat ${mnt}/model/model.bin`)).toBe('weights v1');
     expect((await shStatus(`printf x > ${mnt}/model/model.bin`)).stderr).toMatch(/Read-only/);

@@ -122,6 +122,7 @@ describe('daemon', () => {
         }),
       }),
       cacheStats: () => ({ usedBytes: 3 << 20, capacityBytes: 10 << 20, hits: 9, misses: 1 }),
+      requests: () => ({ fuse: { LOOKUP: 7, OPEN: 3 }, store: { GET: 5, LIST: 2 } }),
       drain: async () => void (drained = true),
       unmountFilesystem: async () => void (fsUnmounted = true),
     });
@@ -208,6 +209,12 @@ describe('daemon', () => {
     expect(text).toContain('gradient_cache_used_bytes 3145728');
     expect(text).toMatch(/gradient_settings_reloads_total\{result="error"\} [1-9]/);
     expect(text).toMatch(/gradient_settings_apply_seconds_count [1-9]/);
+    expect(text).toContain('gradient_fuse_requests_total{op="LOOKUP"} 7');
+    expect(text).toContain('gradient_fuse_requests_total{op="OPEN"} 3');
+    expect(text).toContain('gradient_store_requests_total{op="GET"} 5');
+    expect(text).toContain('gradient_store_requests_total{op="LIST"} 2');
+    // The same counts as a top-level `requests` in the status JSON.
+    expect((await fetchStatus(daemon.socketPath)).requests).toEqual({ fuse: { LOOKUP: 7, OPEN: 3 }, store: { GET: 5, LIST: 2 } });
   });
 
   it('gradient status prints a table and JSON, with exit codes', async () => {

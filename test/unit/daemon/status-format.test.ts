@@ -26,6 +26,7 @@ const base: DaemonStatus = {
   ],
   cache: null,
   uploads: [],
+  requests: { fuse: {}, store: {} },
   fatalError: null,
 };
 

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isStorageError, type StorageError } from '../../../src/storage/errors.js';
+import { StoreRequestCounts } from '../../../src/storage/request-counts.js';
 import { S3Store } from '../../../src/storage/s3/store.js';
 
 let server: http.Server | undefined;
@@ -28,8 +29,9 @@ async function answering(handler: (req: http.IncomingMessage, res: http.ServerRe
 
 const xmlError = (code: string, extra = '') => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>m</Message>${extra}</Error>`;
 
-function store(endpoint: string, region = 'us-east-1') {
+function store(endpoint: string, region = 'us-east-1', requestCounts?: StoreRequestCounts) {
   return new S3Store({
+    requestCounts,
     bucket: 'b',
     endpoint,
     region,
@@ -69,6 +71,23 @@ describe('S3Store on crafted answers', () => {
     const t0 = Date.now();
     expect((await st.read('k')).toString()).toBe('ok');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    st.close();
+  });
+
+  it('counts every attempt it sends, retries included, by operation', async () => {
+    const endpoint = await answering((req, res, n) => {
+      if (n === 1) res.writeHead(503).end(xmlError('SlowDown'));
+      else if (req.method === 'HEAD') res.writeHead(404).end();
+      else if (req.url?.includes('list-type=2')) res.writeHead(200).end('<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>');
+      else res.writeHead(200, { 'content-length': '2', etag: '"e"' }).end('ok');
+    });
+    const counts = new StoreRequestCounts();
+    const st = store(endpoint, 'us-east-1', counts);
+    expect((await st.read('k')).toString()).toBe('ok'); // 503, then 200: two attempts
+    await st.head('gone').catch(() => undefined);
+    for await (const page of st.list('')) void page;
+    expect(counts.snapshot()).toEqual({ GET: 2, HEAD: 1, LIST: 1 });
+    expect(seen).toHaveLength(4);
     st.close();
   });
 
