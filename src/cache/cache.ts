@@ -31,7 +31,7 @@ import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
 import { fetchWhole } from './whole-file.js';
 
-/** Fetched bytes pass through aligned buffers of this size on their way to disk (one per fetch in flight). */
+/** Hashing reads the data file into aligned buffers of this size (O_DIRECT). */
 const STAGE_BYTES = 1024 * 1024;
 
 export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
@@ -136,7 +136,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
     this.ctx = {
       opts,
-      queue: new FetchQueue(opts.maxConcurrentFetches),
+      queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }),
       stage: new AlignedPool(STAGE_BYTES),
       chunks: this.chunks,
       space: this.space,
@@ -247,7 +247,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     const fresh = rec.runs.length === 0 && !rec.complete;
     if (fresh && rec.diskBytes > 0) this.space.dropData(rec);
 
-    if (fresh && rec.size <= this.opts.smallFileBytes) return fetchWhole(this.ctx, rec, source, file);
+    if (fresh && rec.size <= this.opts.smallFileBytes) return fetchWhole(this.ctx, rec, source, file, 'demand');
 
     let fh;
     try {
@@ -359,9 +359,13 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     }
   }
 
-  /** Records every write so far in the index (tests, prune, close). */
-  flush(): Promise<void> {
-    return this.commit.flush();
+  /**
+   * Records every write so far in the index (tests, prune, close); resolves once the files of entries nothing
+   * holds any more are closed too (until then they cannot be evicted).
+   */
+  async flush(): Promise<void> {
+    await this.commit.flush();
+    await Promise.allSettled([...this.closingFiles]);
   }
 
   // ---------------------------------------------------------------- operations

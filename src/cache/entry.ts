@@ -3,12 +3,12 @@
 // is fetched by whoever asks first, later readers await the same promise.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { isStorageError } from '../storage/errors.js';
-import { alignDown, DIRECT_ALIGN, type AlignedPool } from '../memory/index.js';
+import type { AlignedPool } from '../memory/index.js';
 import { BlockMap, roundUp } from './blocks.js';
+import { writeChunk } from './chunk-writer.js';
 import type { EntryRecord } from './entry-record.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
+import { fetchInto } from './fetch-into.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
 import type { GroupCommit } from './group-commit.js';
@@ -20,11 +20,11 @@ import type { StatsRecorder } from './stats.js';
 /** The parts of the cache an open entry works with: one set per cache, shared by its entries. */
 export interface EntryContext {
   readonly opts: CacheOptions;
-  /** Ranged GETs in flight for the whole cache. */
+  /** Fetches in flight for the whole cache. */
   readonly queue: FetchQueue;
-  /** Aligned buffers that small fetches pass through on their way to the data file (O_DIRECT), and hashing reads. */
+  /** Aligned buffers that hashing reads the data file into (O_DIRECT). */
   readonly stage: AlignedPool;
-  /** Buffers that large fetches land in, and the fetched chunks kept for readers. */
+  /** The page-aligned buffers fetches land in, and the fetched chunks kept for readers. */
   readonly chunks: RetainedChunks;
   /** Disk bytes: reserved before a write, settled once written. */
   readonly space: SpaceBudget;
@@ -106,11 +106,7 @@ export class OpenEntry {
         if (!p) this.ctx.stats.counters.bytesFromCache += segEnd - pos;
         // The reader is past this chunk: free its memory for chunks ahead.
         if (segEnd === chunk.end) this.ctx.chunks.letGo(chunk);
-        // The whole read inside an unpooled chunk: a view, not a copy (pooled buffers are reused).
-        if (!out && !chunk.pooled && end <= chunk.end) {
-          out = chunk.buf.subarray(pos - chunk.start, end - chunk.start);
-          break;
-        }
+        // A copy: the chunk's pooled buffer is reused once let go.
         out ??= Buffer.allocUnsafe(end - offset);
         chunk.buf.copy(out, pos - offset, pos - chunk.start, segEnd - chunk.start);
         pos = segEnd;
@@ -185,7 +181,7 @@ export class OpenEntry {
   }
 
   /**
-   * Prefetches missing blocks in [from, from + bytes) with the idle fetch slots. A run of missing blocks that
+   * Prefetches missing blocks in [from, from + bytes) with idle fetch capacity. A run of missing blocks that
    * reaches the window's edge is only fetched in full-size requests (it will grow as the reader advances);
    * topping up block by block would turn prefetch into a stream of small GETs.
    */
@@ -193,16 +189,16 @@ export class OpenEntry {
     const windowBlocks = Math.ceil(bytes / this.rec.blockSize);
     const to = Math.min(this.blockCount, from + windowBlocks);
     const full = Math.max(1, Math.min(this.maxRequestBlocks, Math.floor(windowBlocks / 2)));
-    let slots = this.ctx.queue.idle;
+    const bs = this.rec.blockSize;
     let runStart = -1;
-    for (let b = from; b <= to && slots > 0; b++) {
+    for (let b = from; b <= to; b++) {
       const needs = b < to && !this.map.has(b) && !this.inflight.has(b) && !this.retained.has(b);
       if (runStart >= 0 && (!needs || b - runStart >= full)) {
         // Short runs are fine when bounded by data we have (a hole) or by EOF, not by the window's edge.
         if (b - runStart >= full || b < to || to === this.blockCount) {
+          if (!this.ctx.queue.hasRoom(Math.min(this.rec.size, b * bs) - runStart * bs)) return;
           // A failed prefetch is not an error: a reader that needs the block fetches it again and sees the error.
           this.fetch(runStart, b, 'prefetch').catch(() => undefined);
-          slots--;
         }
         runStart = -1;
       }
@@ -211,72 +207,17 @@ export class OpenEntry {
   }
 
   /**
-   * One ranged GET for blocks [b0, b1): streamed into the data file while it arrives (if there is room),
-   * returned either way. The blocks count as present only once every byte of the range is written.
+   * One ranged GET for blocks [b0, b1), read straight into a pooled page-aligned buffer and written to the
+   * data file from there (if there is room); returned either way. The blocks count as present only once
+   * every byte of the range is written.
    */
   private fetch(b0: number, b1: number, priority: Priority): Promise<Chunk> {
     const bs = this.rec.blockSize;
     const start = b0 * bs;
     const end = Math.min(this.rec.size, b1 * bs);
-    const p = this.ctx.queue.run(priority, async (): Promise<Chunk> => {
-      const { store, key, ifMatch, versionId } = this.source;
-      const length = end - start;
-      const pooled = length > this.ctx.stage.slotBytes;
-      const chunk: Chunk = { start, end, b0, b1, buf: pooled ? this.ctx.chunks.takeBuffer(length) : Buffer.allocUnsafeSlow(length), pooled };
-      const reserved = roundUp(length);
-      let writer: RangeWriter | undefined;
-      let got = 0;
-      try {
-        const body = await store.stream(key, { range: { start, end }, ifMatch, versionId });
-        // Reserve once the server answers, not while waiting for it.
-        if (!this.failed && this.fh && this.ctx.space.reserve(reserved)) writer = new RangeWriter(this, chunk);
-        try {
-          for await (const piece of body as AsyncIterable<Buffer>) {
-            if (got + piece.length > length) {
-              got += piece.length;
-              break;
-            }
-            got += piece.copy(chunk.buf, got);
-            if (writer) await writer.progress(got);
-          }
-        } catch (err) {
-          throw isStorageError(err) || err instanceof CacheError
-            ? err
-            : new CacheError('Io', `${store.location}/${key}: reading bytes ${start}-${end}: ${(err as Error).message}`, { cause: err });
-        } finally {
-          (body as Readable).destroy();
-        }
-        if (got !== end - start) {
-          throw new CacheError(
-            'SizeMismatch',
-            `${store.location}/${key}: asked for bytes ${start}-${end}, got ${got} bytes (the object is not the size the cache was told)`,
-          );
-        }
-        await writer?.finish();
-      } catch (err) {
-        if (writer) this.ctx.space.release(reserved);
-        if (pooled) this.ctx.chunks.giveBuffer(chunk.buf);
-        throw err;
-      }
-      this.ctx.stats.counters.bytesFetched += got;
-      if (!writer || writer.error || this.failed) {
-        if (writer) this.ctx.space.release(reserved);
-        if (writer?.error) this.reportWriteError(writer.error);
-        this.ctx.stats.counters.bytesUncached += got;
-        // Not on disk, but kept in memory for its reader like any fetched chunk: else a prefetch that could
-        // not be cached was thrown away and fetched again on demand (a bounded-out sequential read fetched
-        // its object 16 times over).
-        if (!this.failed) this.ctx.chunks.retain(this, chunk);
-        else if (pooled) this.ctx.chunks.giveBuffer(chunk.buf);
-        return chunk;
-      }
-      this.map.markWritten(b0, b1);
-      this.ctx.space.settle(this.rec, reserved);
-      this.ctx.commit.markDirty(this);
-      this.ctx.chunks.retain(this, chunk);
-      if (this.map.complete) this.onFilled();
-      return chunk;
-    });
+    const p = this.ctx.queue.run(priority, end - start, () =>
+      this.fill({ start, end, b0, b1, buf: this.ctx.chunks.takeBuffer(end - start) }),
+    );
     for (let b = b0; b < b1; b++) this.inflight.set(b, p);
     const clear = (): void => {
       for (let b = b0; b < b1; b++) if (this.inflight.get(b) === p) this.inflight.delete(b);
@@ -287,6 +228,48 @@ export class OpenEntry {
     };
     p.then(clear, clear);
     return p;
+  }
+
+  private async fill(chunk: Chunk): Promise<Chunk> {
+    const length = chunk.end - chunk.start;
+    try {
+      await fetchInto(this.source, { start: chunk.start, end: chunk.end }, chunk.buf);
+    } catch (err) {
+      this.ctx.chunks.giveBuffer(chunk.buf);
+      throw err;
+    }
+    this.ctx.stats.counters.bytesFetched += length;
+    if (!(await this.keep(chunk))) this.ctx.stats.counters.bytesUncached += length;
+    if (this.failed) {
+      this.ctx.chunks.giveBuffer(chunk.buf); // its reader still copies from it in this turn, then fails
+      return chunk;
+    }
+    // In memory for its reader, written or not: else a prefetch that could not be cached was thrown away and
+    // fetched again on demand (a bounded-out sequential read fetched its object 16 times over).
+    this.ctx.chunks.retain(this, chunk);
+    if (this.map.complete) this.onFilled();
+    return chunk;
+  }
+
+  /** Writes a fetched chunk into the data file, if there is room for it; false when it stays uncached. */
+  private async keep(chunk: Chunk): Promise<boolean> {
+    const reserved = roundUp(chunk.end - chunk.start);
+    if (this.failed || !this.fh || !this.ctx.space.reserve(reserved)) return false;
+    try {
+      await writeChunk(this, this.fh, chunk);
+    } catch (err) {
+      this.ctx.space.release(reserved);
+      this.reportWriteError(err);
+      return false;
+    }
+    if (this.failed) {
+      this.ctx.space.release(reserved);
+      return false;
+    }
+    this.map.markWritten(chunk.b0, chunk.b1);
+    this.ctx.space.settle(this.rec, reserved);
+    this.ctx.commit.markDirty(this);
+    return true;
   }
 
   private reportWriteError(err: unknown): void {
@@ -384,81 +367,3 @@ export class OpenEntry {
   }
 }
 
-/** Bytes written to the data file at a time while a large fetch streams in. */
-const WRITE_STEP = 1024 * 1024;
-
-/**
- * Writes one fetched chunk into the data file as it streams in, in whole pages with O_DIRECT: buffered writes
- * cost more CPU than the download itself (every page-cache page is a fresh page to allocate, fill and later
- * write back). A pooled chunk's buffer is page-aligned and written from directly, a step at a time; a small
- * chunk goes through an aligned scratch buffer at the end. The unaligned tail of the file, and filesystems
- * without O_DIRECT, go through the ordinary descriptor. Durability is unchanged: the group commit's fdatasync
- * still comes before the blocks are recorded.
- */
-class RangeWriter {
-  /** Bytes of the chunk already in the file. */
-  private written = 0;
-  /** The first write error: further bytes are not written, the range is served uncached. */
-  error: unknown;
-
-  constructor(
-    private readonly entry: OpenEntry,
-    private readonly chunk: Chunk,
-  ) {}
-
-  /** The chunk's buffer now holds `filled` bytes. */
-  async progress(filled: number): Promise<void> {
-    if (!this.chunk.pooled) return;
-    while (!this.error && filled - this.written >= WRITE_STEP && this.direct()) {
-      await this.writeDirect(this.chunk.buf, this.written, WRITE_STEP);
-    }
-  }
-
-  /** Writes whatever is left (the whole chunk holds its bytes). */
-  async finish(): Promise<void> {
-    const length = this.chunk.end - this.chunk.start;
-    let stage: Buffer | undefined;
-    try {
-      let src = this.chunk.buf;
-      if (!this.chunk.pooled && this.direct() && length >= DIRECT_ALIGN) {
-        stage = this.entry.stage.take(); // a small chunk fits: larger ones are pooled
-        this.chunk.buf.copy(stage, 0, 0, length);
-        src = stage;
-      }
-      const head = alignDown(length);
-      if (!this.error && head > this.written && (this.chunk.pooled || stage)) await this.writeDirect(src, this.written, head - this.written);
-      if (!this.error && length > this.written) {
-        await writeAll(this.entry.fh!, src, this.written, length - this.written, this.chunk.start + this.written);
-        this.written = length;
-      }
-    } catch (err) {
-      this.error = err;
-    } finally {
-      if (stage) this.entry.stage.give(stage);
-    }
-  }
-
-  private direct(): FileHandle | undefined {
-    return this.entry.directRefused ? undefined : this.entry.direct;
-  }
-
-  private async writeDirect(src: Buffer, at: number, length: number): Promise<void> {
-    const direct = this.direct();
-    if (!direct) return;
-    try {
-      await writeAll(direct, src, at, length, this.chunk.start + at);
-      this.written = at + length;
-    } catch (err) {
-      // Some filesystems open with O_DIRECT but refuse the write: use the page cache from now on.
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.entry.directRefused = true;
-      else this.error = err;
-    }
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const { bytesWritten } = await fh.write(buf, offset + done, length - done, position + done);
-    done += bytesWritten;
-  }
-}

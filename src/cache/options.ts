@@ -31,7 +31,12 @@ export interface CacheOptions {
   smallFileBytes: number;
   /** Largest single ranged GET. */
   maxRequestBytes: number;
-  /** Ranged GETs in flight for the whole cache (demand reads go first, prefetch after). */
+  /**
+   * Bytes of GETs in flight for the whole cache (demand reads go first, prefetch after): what their buffers
+   * hold. 64 MiB = eight 8 MiB range GETs, which keep a sequential reader at the network's speed.
+   */
+  maxFetchBytes: number;
+  /** GETs in flight for the whole cache, whatever their size: small whole-file GETs are latency-bound. */
   maxConcurrentFetches: number;
   prefetch: PrefetchOptions;
   /**
@@ -56,7 +61,8 @@ export const CACHE_DEFAULTS: CacheOptions = {
   blockSize: 64 * KiB,
   smallFileBytes: 1 * MiB,
   maxRequestBytes: 8 * MiB,
-  maxConcurrentFetches: 8,
+  maxFetchBytes: 64 * MiB,
+  maxConcurrentFetches: 64,
   prefetch: { initialWindowBytes: 4 * MiB, maxWindowBytes: 64 * MiB },
   readAheadMemoryBytes: 64 * MiB,
   flushIntervalMs: 100,
@@ -71,6 +77,7 @@ export function resolveCacheOptions(input: CacheOptionsInput = {}): CacheOptions
     blockSize: input.blockSize ?? d.blockSize,
     smallFileBytes: input.smallFileBytes ?? d.smallFileBytes,
     maxRequestBytes: input.maxRequestBytes ?? d.maxRequestBytes,
+    maxFetchBytes: input.maxFetchBytes ?? d.maxFetchBytes,
     maxConcurrentFetches: input.maxConcurrentFetches ?? d.maxConcurrentFetches,
     prefetch: { ...d.prefetch, ...input.prefetch },
     readAheadMemoryBytes: input.readAheadMemoryBytes ?? d.readAheadMemoryBytes,
@@ -83,6 +90,7 @@ export function resolveCacheOptions(input: CacheOptionsInput = {}): CacheOptions
   if (o.blockSize < 4 * KiB || o.blockSize % (4 * KiB) !== 0) bad(`blockSize ${o.blockSize} is not a multiple of 4 KiB`);
   if (o.maxRequestBytes < o.blockSize) bad('maxRequestBytes is smaller than blockSize');
   if (o.maxConcurrentFetches < 1) bad('maxConcurrentFetches must be at least 1');
+  if (o.maxFetchBytes < o.blockSize) bad('maxFetchBytes is smaller than blockSize');
   if (o.prefetch.maxWindowBytes < o.prefetch.initialWindowBytes) bad('prefetch.maxWindowBytes < initialWindowBytes');
   if (o.flushIntervalMs < 0) bad('flushIntervalMs is negative');
   if (!(o.readAheadMemoryBytes >= 0)) bad('readAheadMemoryBytes is negative');

@@ -11,15 +11,13 @@ export interface Chunk {
   end: number;
   b0: number;
   b1: number;
-  /** Bytes [start, end) at buf[0, end - start); buf.length is what the chunk costs in memory. */
-  buf: Buffer;
   /**
-   * buf is page-aligned, from the chunk buffer pools (the smallest power of two from 2 MiB that holds the
-   * chunk), shared process-wide and reused once the chunk is let go. Socket buffers are copied in as they
-   * arrive rather than kept: kept, they outlived the young generation and each GiB read cost dozens of full
-   * garbage collections.
+   * Bytes [start, end) at buf[0, end - start); buf.length is what the chunk costs in memory. Page-aligned,
+   * from the process's chunk buffer pools (the smallest power of two that holds the chunk), reused once the
+   * chunk is let go. The socket reads the body straight into it (no per-read buffers: kept until their
+   * reader came, 64 KiB socket buffers outlived V8's young generation and a GiB cost dozens of full GCs).
    */
-  pooled: boolean;
+  buf: Buffer;
 }
 
 /** Who reads a retained chunk: its chunks by block (an open entry). */
@@ -38,7 +36,7 @@ export class RetainedChunks {
     private readonly buffers: AlignedPools,
   ) {}
 
-  /** A pooled, page-aligned buffer for a fetch of `length` bytes. */
+  /** A pooled, page-aligned buffer for a fetch of `length` bytes (at least roundUp(length, 4096) long). */
   takeBuffer(length: number): Buffer {
     return this.buffers.take(length);
   }
@@ -58,7 +56,7 @@ export class RetainedChunks {
       const oldest = this.chunks.keys().next();
       if (oldest.done) {
         // Larger than the whole budget: not kept.
-        if (chunk.pooled) this.giveBuffer(chunk.buf);
+        this.giveBuffer(chunk.buf);
         return;
       }
       this.letGo(oldest.value);
@@ -74,7 +72,7 @@ export class RetainedChunks {
     this.chunks.delete(chunk);
     this.budget.release(chunk.buf.length);
     for (let b = chunk.b0; b < chunk.b1; b++) if (holder.retained.get(b) === chunk) holder.retained.delete(b);
-    if (chunk.pooled) this.giveBuffer(chunk.buf);
+    this.giveBuffer(chunk.buf);
   }
 
   /** Lets every chunk of `holder` go (entry closing or failed). */

@@ -1,11 +1,16 @@
-// Small files (≤ smallFileBytes): one GET of the whole object, without a Range, when the file is opened;
-// verified against its hash (content identities) and written into place in one go.
+// Small files (≤ smallFileBytes): one GET of the whole object, without a Range, when the file is opened (or
+// prefetched), read straight into a pooled page-aligned buffer, verified against its hash (content
+// identities) and written into place in one write. The entry is complete at once: the engine serves it from
+// the file (passthrough), so its bytes are not kept in memory.
 import { createHash } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { BlockMap, roundUp } from './blocks.js';
+import { writeAll } from './chunk-writer.js';
 import type { EntryRecord } from './entry-record.js';
 import { OpenEntry, type EntryContext } from './entry.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
+import { fetchInto } from './fetch-into.js';
+import type { Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
@@ -14,33 +19,43 @@ const EMPTY_SHA256 = createHash('sha256').digest('hex');
  * Fetches `rec` whole from `source` into `file`. Where the cache has no room for it (or the write fails) the
  * entry holds the bytes in memory instead, served from there while open.
  */
-export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string): Promise<OpenEntry> {
-  const blocks = Math.ceil(rec.size / rec.blockSize);
-  const { store, key, ifMatch, versionId } = source;
-  const data = rec.size === 0 ? Buffer.alloc(0) : await ctx.queue.run('demand', () => store.read(key, { ifMatch, versionId }));
-  if (data.length !== rec.size) {
-    throw new CacheError('SizeMismatch', `${store.location}/${key} has ${data.length} bytes, the cache was told ${rec.size}`);
-  }
-  ctx.stats.counters.bytesFetched += data.length;
+export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, priority: Priority): Promise<OpenEntry> {
+  if (rec.size === 0) return keep(ctx, rec, source, file, Buffer.alloc(0));
+  // The buffer is held until the bytes are on disk, so the fetch's budget covers the write too.
+  return ctx.queue.run(priority, rec.size, async () => {
+    const buf = ctx.chunks.takeBuffer(rec.size);
+    try {
+      await fetchInto(source, undefined, buf);
+      ctx.stats.counters.bytesFetched += rec.size;
+      return await keep(ctx, rec, source, file, buf.subarray(0, rec.size));
+    } finally {
+      ctx.chunks.giveBuffer(buf);
+    }
+  });
+}
+
+/** Verifies the bytes (content identities) and writes them into place: the entry, complete. */
+async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, data: Buffer): Promise<OpenEntry> {
   if (rec.sha256) {
-    const actual = rec.size === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
+    const actual = data.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
     if (actual !== rec.sha256) {
-      const err = new CacheError('VerifyFailed', `${store.location}/${key} hashes to ${actual}, its manifest says ${rec.sha256}: not cached`);
+      const err = new CacheError('VerifyFailed', `${source.store.location}/${source.key} hashes to ${actual}, its manifest says ${rec.sha256}: not cached`);
       ctx.stats.report(err);
       throw err;
     }
   }
-  const bytes = roundUp(data.length);
+  const blocks = Math.ceil(rec.size / rec.blockSize);
   const map = new BlockMap(blocks);
-  if (!ctx.space.reserve(bytes)) {
-    return new OpenEntry(ctx, rec, source, undefined, map, file, data);
-  }
+  const bytes = roundUp(data.length);
+  // Served from memory while open: a copy, since `data` lives in a pooled buffer.
+  const inMemory = () => new OpenEntry(ctx, rec, source, undefined, map, file, Buffer.from(data));
+  if (!ctx.space.reserve(bytes)) return inMemory();
   // Straight into data/: the file has no index row until the flush has fdatasynced it, so a crash before
   // that leaves an orphan that startup removes. (A temp file and a rename cost three more syscalls per file.)
   let fh: FileHandle | undefined;
   try {
     fh = await open(file, 'w+', 0o600);
-    if (data.length > 0) await fh.writeFile(data);
+    await writeAll(fh, data, 0, data.length, 0);
   } catch (err) {
     ctx.space.release(bytes);
     await fh?.close().catch(() => undefined);
@@ -50,14 +65,12 @@ export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: Ca
         ? new CacheError('NoSpace', `the disk under the cache (${ctx.opts.dir}) is full: reading uncached`, { cause: err })
         : new CacheError('Io', `cannot write cache file ${file}: ${(err as Error).message}`, { cause: err }),
     );
-    return new OpenEntry(ctx, rec, source, undefined, map, file, data);
+    return inMemory();
   }
   map.markWritten(0, blocks);
   ctx.space.settle(rec, bytes);
   rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
   const entry = new OpenEntry(ctx, rec, source, fh, map, file);
   ctx.commit.markDirty(entry);
-  // The first read, which typically follows at once, is served from memory.
-  if (data.length > 0) ctx.chunks.retain(entry, { start: 0, end: data.length, b0: 0, b1: blocks, buf: data, pooled: false });
   return entry;
 }

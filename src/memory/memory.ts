@@ -7,7 +7,10 @@ import { CountedBudget, type BudgetUsage } from './budget.js';
 const MiB = 1024 * 1024;
 
 export interface MemoryOptions {
-  /** The cache's large fetches land in chunk buffers of power-of-two sizes from this up. */
+  /**
+   * The cache's fetches land in chunk buffers of power-of-two sizes from this up: 64 KiB, a WebAssembly
+   * page (the unit of an aligned buffer) and the cache's block; a 4 KiB file fetched whole takes one.
+   */
   chunkBufferBytes: number;
   /**
    * Spare chunk buffers kept for reuse: what one sequential reader cycles through, 8 GETs of 8 MiB in flight
@@ -24,7 +27,7 @@ export interface MemoryOptions {
 }
 
 export const MEMORY_DEFAULTS: MemoryOptions = {
-  chunkBufferBytes: 2 * MiB,
+  chunkBufferBytes: 64 * 1024,
   chunkSpareBytes: 128 * MiB,
   uploadPartBytes: 16 * MiB,
   uploadPartSpareBytes: 32 * MiB,

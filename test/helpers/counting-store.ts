@@ -23,6 +23,10 @@ export class CountingStore implements ObjectStore {
     this.reads.push({ key, start: opts?.range?.start, end: opts?.range?.end });
     return this.inner.read(key, opts);
   }
+  readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    this.reads.push({ key, start: opts.range?.start, end: opts.range?.end });
+    return this.inner.readInto!(key, opts, into);
+  }
   stream(key: string, opts?: ReadOptions): Promise<Readable> {
     this.reads.push({ key, start: opts?.range?.start, end: opts?.range?.end });
     return this.inner.stream(key, opts);

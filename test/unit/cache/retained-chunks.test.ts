@@ -12,7 +12,7 @@ function setup(budgetBytes: number) {
   /** A pooled chunk of `mib` MiB covering blocks [b0, b0 + 2). */
   const chunk = (b0: number, mib = 2): Chunk => {
     const buf = chunks.takeBuffer(mib * MiB);
-    return { start: b0 * MiB, end: (b0 + 2) * MiB, b0, b1: b0 + 2, buf, pooled: true };
+    return { start: b0 * MiB, end: (b0 + 2) * MiB, b0, b1: b0 + 2, buf };
   };
   const holder = (): ChunkHolder => ({ retained: new Map() });
   return { budget, pools, chunks, chunk, holder };
