@@ -78,8 +78,12 @@ export class OpenEntry {
     return this.inflight.size > 0 || this.verifying !== undefined;
   }
 
-  /** Reads [offset, end), fetching missing blocks; then starts prefetching `prefetchBytes` past `end`. */
-  async read(offset: number, end: number, prefetchBytes: number): Promise<{ data: Buffer; hit: boolean }> {
+  /**
+   * Reads [offset, end), fetching missing blocks; then starts prefetching `prefetchBytes` past `end`.
+   * `transient`: a read that lies in one fetched chunk comes back as a view of the chunk's pooled buffer,
+   * which is reused once the current event-loop turn ends (see CacheHandle.read).
+   */
+  async read(offset: number, end: number, prefetchBytes: number, transient = false): Promise<{ data: Buffer; hit: boolean }> {
     if (this.failed) throw this.failed;
     if (this.memory) {
       this.ctx.stats.counters.bytesUncached += end - offset;
@@ -104,9 +108,12 @@ export class OpenEntry {
       if (chunk) {
         const segEnd = Math.min(end, chunk.end);
         if (!p) this.ctx.stats.counters.bytesFromCache += segEnd - pos;
-        // The reader is past this chunk: free its memory for chunks ahead.
+        // The reader is past this chunk: free its memory for chunks ahead (its buffer is reused after this turn).
         if (segEnd === chunk.end) this.ctx.chunks.letGo(chunk);
-        // A copy: the chunk's pooled buffer is reused once let go.
+        if (transient && !out && end <= chunk.end) {
+          out = chunk.buf.subarray(pos - chunk.start, end - chunk.start);
+          break;
+        }
         out ??= Buffer.allocUnsafe(end - offset);
         chunk.buf.copy(out, pos - offset, pos - chunk.start, segEnd - chunk.start);
         pos = segEnd;

@@ -21,7 +21,11 @@ export class MemoryContent implements FileContent {
 
 /** An open file's bytes in the cache. */
 export interface CachedBytes {
-  read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * `transient`: the caller uses the bytes before the current event-loop turn ends (a FUSE reply), so they
+   * may be a view of a buffer the cache reuses afterwards.
+   */
+  read(offset: number, length: number, opts?: { transient?: boolean }): Promise<Buffer>;
   /** The cache's complete local copy, once there is one: the engine's fast path. */
   completePath(): string | undefined;
   close(): void;
@@ -75,7 +79,7 @@ export class CachedContent implements FileContent {
     const sha256 = this.hashes.toString('hex', fileIndex * 32, fileIndex * 32 + 32);
     const handle = await this.cache.open({ kind: 'content', sha256 }, { store: this.store, key: this.blobKey(sha256), size: this.sizes[fileIndex]! });
     return {
-      read: (offset, length) => handle.read(offset, length),
+      read: (offset, length) => handle.read(offset, length, { transient: true }),
       backingPath: () => handle.completePath(),
       close: () => handle.close(),
     };

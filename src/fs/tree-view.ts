@@ -10,6 +10,7 @@ import type { Tree } from './tree.js';
 
 /** An open file's bytes. */
 export interface OpenedContent {
+  /** For a FUSE reply, used at once: the bytes may be a view of a buffer reused after this event-loop turn. */
   read(offset: number, length: number): Promise<Buffer>;
   /** A local file holding exactly these bytes, once there is one: the engine's fast path. */
   backingPath(): string | undefined;

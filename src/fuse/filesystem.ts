@@ -104,6 +104,10 @@ export interface Filesystem {
   setattr?(ctx: RequestContext, ino: number, changes: SetattrChanges): Promise<AttrReply>;
   readlink?(ctx: RequestContext, ino: number): Promise<string>;
   open?(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply>;
+  /**
+   * The engine copies the bytes into its reply (or writes them) as soon as the promise resolves, in the same
+   * event-loop turn: they may be a view of a buffer the filesystem reuses after that turn.
+   */
   read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer>;
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
   /** A write the engine landed in the handle's writeFd file: `length` bytes at `offset` (OpenReply.writeFd). */

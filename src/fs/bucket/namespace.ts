@@ -272,10 +272,11 @@ export class BucketNamespace {
     return this.openStaged(this.nodes.upsert(key, this.stagedChild(key)), file);
   }
 
+  /** For a FUSE reply, used at once: the bytes may be a view of a buffer the cache reuses after this turn. */
   async read(f: OpenFile, offset: number, size: number): Promise<Buffer> {
     if (f.kind === 'staged') return f.file.read(offset, size);
     try {
-      return await f.bytes.read(offset, size);
+      return await f.bytes.read(offset, size, { transient: true });
     } catch (err) {
       if (changedInStore(err)) {
         // Changed in the bucket since open: never hand out a mix of two versions.
