@@ -18,6 +18,7 @@ import { createCacheDir, diskProbe, INDEX_FILE, STAGING_DIR } from './directory.
 import type { EntryRecord } from './entry-record.js';
 import { OpenEntry, type EntryContext } from './entry.js';
 import { CacheError, ioError } from './errors.js';
+import { confirmUnchanged } from './fetch-into.js';
 import { FetchQueue } from './fetch-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { CacheHandle, type HandleHost } from './handle.js';
@@ -216,8 +217,14 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     // An open of a complete entry is a hit: its reads then go through the kernel fast path (passthrough or
     // the C read path) and never reach handle.read(), so this is the only place that can count them.
     if (rec.complete) this.recorder.counters.hits++;
+    const started = Date.now();
     try {
       const entry = await this.openEntry(rec, effective);
+      // An ETag that may be out of date is confirmed by a GET made for this open, else by a HEAD. (A
+      // VersionId never names other bytes.)
+      if (source.validate && effective.ifMatch !== undefined && !effective.versionId && entry.confirmedAt < started) {
+        await confirmUnchanged(effective);
+      }
       return new CacheHandle(this, entry);
     } catch (err) {
       rec.pins--;

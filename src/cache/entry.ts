@@ -52,6 +52,8 @@ export class OpenEntry {
   private verifying?: Promise<void>;
   /** Set once the data failed verification: every further read fails. */
   failed?: CacheError;
+  /** When a GET (If-Match) last confirmed the source still holds these bytes (ms; 0: never, this run). */
+  confirmedAt = 0;
   readonly blockCount: number;
   private readonly maxRequestBlocks: number;
 
@@ -246,6 +248,7 @@ export class OpenEntry {
       throw err;
     }
     this.ctx.stats.counters.bytesFetched += length;
+    this.confirmedAt = Date.now();
     if (!(await this.keep(chunk))) this.ctx.stats.counters.bytesUncached += length;
     if (this.failed) {
       this.ctx.chunks.giveBuffer(chunk.buf); // its reader still copies from it in this turn, then fails

@@ -1,7 +1,7 @@
 // One GET of an identity's bytes straight into a buffer (ObjectStore.readInto: the socket reads into it, no
 // stream, no copy): every byte asked for, or an error. A short or long body is never a success, so it is
 // never cached; If-Match / VersionId ride on every request, so two versions never mix.
-import { isStorageError } from '../storage/errors.js';
+import { isStorageError, StorageError } from '../storage/errors.js';
 import type { ByteRange, ReadOptions } from '../storage/object-store.js';
 import { CacheError } from './errors.js';
 import type { CacheSource } from './identity.js';
@@ -34,4 +34,16 @@ async function readInto(source: CacheSource, opts: ReadOptions, into: Buffer): P
   if (store.readInto) return store.readInto(source.key, opts, into);
   const data = await store.read(source.key, opts);
   return data.length > into.length ? into.length + 1 : data.copy(into);
+}
+
+/** Confirms with a HEAD that the source's object still has the ETag it is fetched with. */
+export async function confirmUnchanged(source: CacheSource): Promise<void> {
+  const { store, key, ifMatch } = source;
+  const info = await store.head(key);
+  if (info.etag !== ifMatch) {
+    throw new StorageError('PreconditionFailed', `${store.location}/${key} changed: its ETag is now ${info.etag}, not ${ifMatch}`, {
+      location: store.location,
+      key,
+    });
+  }
 }

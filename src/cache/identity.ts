@@ -21,6 +21,12 @@ export interface CacheSource {
   /** Sent as If-Match on every GET so that a changed object fails instead of mixing two versions. */
   ifMatch?: string;
   versionId?: string;
+  /**
+   * The caller's ETag may be out of date (its listing is older than its TTL): the open confirms it with the
+   * store, failing with PreconditionFailed (changed) or NotFound (gone). A small file's GET at open does
+   * that anyway; otherwise it costs a HEAD.
+   */
+  validate?: boolean;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;

@@ -20,22 +20,25 @@ const EMPTY_SHA256 = createHash('sha256').digest('hex');
  * entry holds the bytes in memory instead, served from there while open.
  */
 export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, priority: Priority): Promise<OpenEntry> {
-  if (rec.size === 0) return keep(ctx, rec, source, file, Buffer.alloc(0));
+  if (rec.size === 0) return keep(ctx, rec, source, file, Buffer.alloc(0), 0);
   // The buffer is held until the bytes are on disk, so the fetch's budget covers the write too.
   return ctx.queue.run(priority, rec.size, async () => {
     const buf = ctx.chunks.takeBuffer(rec.size);
     try {
       await fetchInto(source, undefined, buf);
       ctx.stats.counters.bytesFetched += rec.size;
-      return await keep(ctx, rec, source, file, buf.subarray(0, rec.size));
+      return await keep(ctx, rec, source, file, buf.subarray(0, rec.size), Date.now());
     } finally {
       ctx.chunks.giveBuffer(buf);
     }
   });
 }
 
-/** Verifies the bytes (content identities) and writes them into place: the entry, complete. */
-async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, data: Buffer): Promise<OpenEntry> {
+/**
+ * Verifies the bytes (content identities) and writes them into place: the entry, complete. `confirmedAt`:
+ * when a GET confirmed them (0 for an empty file, which needs no GET).
+ */
+async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, data: Buffer, confirmedAt: number): Promise<OpenEntry> {
   if (rec.sha256) {
     const actual = data.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
     if (actual !== rec.sha256) {
@@ -48,7 +51,11 @@ async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, fi
   const map = new BlockMap(blocks);
   const bytes = roundUp(data.length);
   // Served from memory while open: a copy, since `data` lives in a pooled buffer.
-  const inMemory = () => new OpenEntry(ctx, rec, source, undefined, map, file, Buffer.from(data));
+  const confirmed = (entry: OpenEntry): OpenEntry => {
+    entry.confirmedAt = confirmedAt;
+    return entry;
+  };
+  const inMemory = () => confirmed(new OpenEntry(ctx, rec, source, undefined, map, file, Buffer.from(data)));
   if (!ctx.space.reserve(bytes)) return inMemory();
   // Straight into data/: the file has no index row until the flush has fdatasynced it, so a crash before
   // that leaves an orphan that startup removes. (A temp file and a rename cost three more syscalls per file.)
@@ -70,7 +77,7 @@ async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, fi
   map.markWritten(0, blocks);
   ctx.space.settle(rec, bytes);
   rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
-  const entry = new OpenEntry(ctx, rec, source, fh, map, file);
+  const entry = confirmed(new OpenEntry(ctx, rec, source, fh, map, file));
   ctx.commit.markDirty(entry);
   return entry;
 }

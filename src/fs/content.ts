@@ -41,9 +41,13 @@ export interface ContentCache {
 
 /** The part of the cache a bucket view or a pinned object needs: objects by (location, key, ETag). */
 export interface ObjectCache {
+  /**
+   * `validate`: the ETag may be out of date; the open confirms it with the store (a small file's GET at open
+   * does, else a HEAD) and fails with a StorageError PreconditionFailed (changed) or NotFound (gone).
+   */
   open(
     identity: { kind: 'object'; location: string; key: string; etag: string; versionId?: string },
-    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string },
+    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string; validate?: boolean },
   ): Promise<CachedBytes>;
 }
 

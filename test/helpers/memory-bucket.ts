@@ -4,8 +4,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ObjectCache } from '../../src/fs/content.js';
+import { StorageError } from '../../src/storage/errors.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
-import type { ListOptions, ListPage, ObjectInfo } from '../../src/storage/object-store.js';
+import type { ListOptions, ListPage, ObjectInfo, ReadOptions } from '../../src/storage/object-store.js';
 import { DaemonMemory } from '../../src/memory/index.js';
 import { Uploader } from '../../src/upload/index.js';
 
@@ -22,9 +23,19 @@ export class CountingMemoryStore extends MemoryStore {
     return super.list(prefix, opts);
   }
 
+  override read(key: string, opts?: ReadOptions): Promise<Buffer> {
+    this.requests.push(`GET ${key}`);
+    return super.read(key, opts);
+  }
+
+  override readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    this.requests.push(`GET ${key}`);
+    return super.readInto(key, opts, into);
+  }
+
   /** The object's bytes as text (not counted as a request). */
   async text(key: string): Promise<string> {
-    return (await this.read(key)).toString();
+    return (await super.read(key)).toString();
   }
 
   /** Whether the bucket holds the key (not counted as a request). */
@@ -36,9 +47,15 @@ export class CountingMemoryStore extends MemoryStore {
   }
 }
 
-/** Reads every range from the store with If-Match, as a cache fill does; keeps nothing. */
+/**
+ * Reads every range from the store with If-Match, as a cache fill does; keeps nothing. An ETag to validate is
+ * confirmed with a HEAD at open, as the cache does for a file it does not fetch at open.
+ */
 export const storeReadingCache: ObjectCache = {
   async open(_identity, source) {
+    if (source.validate && (await source.store.head(source.key)).etag !== source.ifMatch) {
+      throw new StorageError('PreconditionFailed', `${source.key} changed`, { key: source.key });
+    }
     return {
       read: (offset, length) =>
         source.store.read(source.key, {

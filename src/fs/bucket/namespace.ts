@@ -17,7 +17,7 @@ import type { BackoffOptions } from '../../storage/backoff.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 import type { StagedFile, Staging, Uploader, UploadQueue, UploadStatus } from '../../upload/index.js';
 import type { CachedBytes, ObjectCache } from '../content.js';
-import { changedInStore, fsFailure, toFsError } from '../errno.js';
+import { changedInStore, fsFailure, storageErrorIn, toFsError } from '../errno.js';
 import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child } from './metadata.js';
 import { NodeTable, type BucketNode } from './nodes.js';
 
@@ -213,18 +213,32 @@ export class BucketNamespace {
     return this.openStaged(n, file);
   }
 
+  /**
+   * Opens an object through the cache with the ETag its listing gave, as If-Match: no HEAD first, even once
+   * that listing is older than the TTL (then the cache confirms the ETag: a small file's GET at open does
+   * anyway). Only if the object changed or went since is it looked up again, once, and what is there now
+   * opened. (A HEAD + LIST per open past the TTL was most of a small file's requests.)
+   */
   private async openObject(n: BucketNode): Promise<OpenFile> {
+    if (n.metaAt === 0) await this.refresh(n); // never confirmed, or known to have changed
+    try {
+      return await this.openCached(n, Date.now() - n.metaAt >= this.opts.metadataTtlMs);
+    } catch (err) {
+      if (!changedInStore(err) && storageErrorIn(err)?.code !== 'NotFound') throw this.mapError(err, n.key);
+    }
+    n.metaAt = 0;
+    this.meta.invalidate(n.key);
     await this.refresh(n);
+    return this.guard(() => this.openCached(n, false), n.key);
+  }
+
+  private async openCached(n: BucketNode, validate: boolean): Promise<OpenFile> {
     const meta = n.meta;
     if (!meta) throw new FsError('ENOENT');
     if (meta.etag === '') throw fsFailure('EIO', `${this.store.location}${n.key} has no ETag: it cannot be cached safely`, this.opts.log);
-    const bytes = await this.guard(
-      () =>
-        this.opts.cache.open(
-          { kind: 'object', location: this.store.location, key: n.key, etag: meta.etag },
-          { store: this.store, key: n.key, size: meta.size, ifMatch: meta.etag },
-        ),
-      n.key,
+    const bytes = await this.opts.cache.open(
+      { kind: 'object', location: this.store.location, key: n.key, etag: meta.etag },
+      { store: this.store, key: n.key, size: meta.size, ifMatch: meta.etag, validate },
     );
     return { kind: 'object', node: n, etag: meta.etag, bytes };
   }
