@@ -16,6 +16,7 @@ enum {
   GF_FUSE_WRITE = 16,
   GF_FUSE_INIT = 26,
   GF_FUSE_INTERRUPT = 36,
+  GF_FUSE_IOCTL = 39,
 };
 
 /* INIT flags (fuse_init_in/out.flags; bits 32+ travel in flags2). */

@@ -89,6 +89,18 @@ describe('FUSE engine on an in-memory filesystem', () => {
     expect(xattr.stderr).toMatch(/Operation not supported|Errno 95/);
   });
 
+  it('counts the requests that reach JS by operation; ioctls (isatty of every Python open) never do', async () => {
+    const before = m.session.requestCounts();
+    const out = await sh(
+      `python3 -c "import fcntl, termios, errno\nf = open('${mnt}/hello.txt', 'rb')\ntry: fcntl.ioctl(f, termios.TCGETS, bytes(64))\nexcept OSError as e: print(errno.errorcode[e.errno])\nprint(f.read().decode(), end='')"`,
+    );
+    expect(out).toBe('ENOTTY\nhello world\n');
+    const after = m.session.requestCounts();
+    expect(after.IOCTL).toBeUndefined();
+    expect(after.OPEN).toBe((before.OPEN ?? 0) + 1);
+    expect(after.LOOKUP).toBeGreaterThanOrEqual(before.LOOKUP ?? 0);
+  });
+
   it('serves concurrent readers', async () => {
     const outs = await Promise.all(Array.from({ length: 16 }, (_, i) => sh(`cat ${mnt}/big/f0${String(i).padStart(4, '0')}`)));
     outs.forEach((o, i) => expect(o).toBe(`${i}\n`));
