@@ -19,7 +19,7 @@ import type { EntryRecord } from './entry-record.js';
 import { OpenEntry, type EntryContext } from './entry.js';
 import { CacheError, ioError } from './errors.js';
 import { confirmUnchanged } from './fetch-into.js';
-import { FetchQueue } from './fetch-queue.js';
+import { FetchQueue, type Priority } from './fetch-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
@@ -34,6 +34,8 @@ import { fetchWhole } from './whole-file.js';
 
 /** Hashing reads the data file into aligned buffers of this size (O_DIRECT). */
 const STAGE_BYTES = 1024 * 1024;
+/** Below this bound, files fetched ahead of their reader could push out files fetched ahead of it before. */
+const MIN_PREFETCH_BOUND = 256 * 1024 * 1024;
 
 export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
   dir: string;
@@ -47,6 +49,12 @@ export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
   completeEntries: number;
   openEntries: number;
 }
+
+/**
+ * What prefetch() did: started; nothing to do (`present`: cached or on its way; `skipped`: not a small file,
+ * or the cache too small to prefetch into); or `busy`: no idle fetch capacity now.
+ */
+export type PrefetchResult = 'started' | 'present' | 'skipped' | 'busy';
 
 export interface CacheEntryInfo {
   id: string;
@@ -176,7 +184,31 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
    * Opens an identity for reading. Small files (≤ smallFileBytes) are fetched whole before this resolves;
    * larger ones are fetched block by block as they are read. The handle pins the entry until close().
    */
-  async open(identity: CacheIdentity, source: CacheSource): Promise<CacheHandle> {
+  open(identity: CacheIdentity, source: CacheSource): Promise<CacheHandle> {
+    return this.openFor('demand', identity, source);
+  }
+
+  /**
+   * Fetches a small file whole ahead of its reader (sibling prefetch: its directory is being read in order),
+   * at prefetch priority and only with idle fetch capacity, so a reader never waits behind it. The bytes are
+   * reserved within the bound like any fill; a cache too small to hold many windows of them (under
+   * MIN_PREFETCH_BOUND) does not prefetch. A failed prefetch caches nothing: the reader's open fetches again.
+   */
+  prefetch(identity: CacheIdentity, source: CacheSource): PrefetchResult {
+    if (this.closed || source.size === 0 || source.size > this.opts.smallFileBytes) return 'skipped';
+    if (this.space.effectiveMaxBytes() < MIN_PREFETCH_BOUND) return 'skipped';
+    const id = entryId(identity);
+    if (this.records.has(id) || this.opening.has(id)) return 'present';
+    if (!this.ctx.queue.hasRoom(source.size)) return 'busy';
+    // openFor runs synchronously up to taking its place in the fetch queue: the room checked is the room used.
+    this.openFor('prefetch', identity, source).then(
+      (h) => h.close(),
+      () => undefined,
+    );
+    return 'started';
+  }
+
+  private async openFor(priority: Priority, identity: CacheIdentity, source: CacheSource): Promise<CacheHandle> {
     if (this.closed) throw new CacheError('Closed', `the cache at ${this.dir} is closed`);
     if (!Number.isSafeInteger(source.size) || source.size < 0) {
       throw new CacheError('InvalidIdentity', `bad size ${source.size} for ${source.store.location}/${source.key}`);
@@ -217,12 +249,12 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     // An open of a complete entry is a hit: its reads then go through the kernel fast path (passthrough or
     // the C read path) and never reach handle.read(), so this is the only place that can count them.
     if (rec.complete) this.recorder.counters.hits++;
-    const started = Date.now();
     try {
-      const entry = await this.openEntry(rec, effective);
-      // An ETag that may be out of date is confirmed by a GET made for this open, else by a HEAD. (A
-      // VersionId never names other bytes.)
-      if (source.validate && effective.ifMatch !== undefined && !effective.versionId && entry.confirmedAt < started) {
+      const entry = await this.openEntry(rec, effective, priority);
+      // An ETag that may be out of date is confirmed by a recent GET (this open's, a prefetch's), else by a
+      // HEAD. (A VersionId never names other bytes.)
+      const since = source.confirmSince;
+      if (since !== undefined && effective.ifMatch !== undefined && !effective.versionId && entry.confirmedAt < since) {
         await confirmUnchanged(effective);
       }
       return new CacheHandle(this, entry);
@@ -233,12 +265,12 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     }
   }
 
-  private openEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
+  private openEntry(rec: EntryRecord, source: CacheSource, priority: Priority): Promise<OpenEntry> {
     const open = this.openEntries.get(rec.id);
     if (open) return Promise.resolve(open);
     let p = this.opening.get(rec.id);
     if (!p) {
-      p = this.createEntry(rec, source).then((entry) => {
+      p = this.createEntry(rec, source, priority).then((entry) => {
         this.openEntries.set(rec.id, entry);
         return entry;
       });
@@ -249,12 +281,12 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     return p;
   }
 
-  private async createEntry(rec: EntryRecord, source: CacheSource): Promise<OpenEntry> {
+  private async createEntry(rec: EntryRecord, source: CacheSource, priority: Priority): Promise<OpenEntry> {
     const file = dataPath(this.dir, rec.id);
     const fresh = rec.runs.length === 0 && !rec.complete;
     if (fresh && rec.diskBytes > 0) this.space.dropData(rec);
 
-    if (fresh && rec.size <= this.opts.smallFileBytes) return fetchWhole(this.ctx, rec, source, file, 'demand');
+    if (fresh && rec.size <= this.opts.smallFileBytes) return fetchWhole(this.ctx, rec, source, file, priority);
 
     let fh;
     try {

@@ -22,11 +22,11 @@ export interface CacheSource {
   ifMatch?: string;
   versionId?: string;
   /**
-   * The caller's ETag may be out of date (its listing is older than its TTL): the open confirms it with the
-   * store, failing with PreconditionFailed (changed) or NotFound (gone). A small file's GET at open does
-   * that anyway; otherwise it costs a HEAD.
+   * The caller's ETag may be out of date (its listing is older than its TTL): unless a GET with If-Match
+   * confirmed it at or after this time (ms) — a small file's GET at open, a prefetch — the open confirms it
+   * with a HEAD, failing with PreconditionFailed (changed) or NotFound (gone).
    */
-  validate?: boolean;
+  confirmSince?: number;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;

@@ -3,6 +3,7 @@
 // engine's fast path once complete.
 import { FsError } from '../fuse/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { PrefetchResult } from './sibling-prefetch.js';
 import type { FileContent, OpenedContent } from './tree-view.js';
 
 export class MemoryContent implements FileContent {
@@ -37,18 +38,26 @@ export interface ContentCache {
     identity: { kind: 'content'; sha256: string },
     source: { store: ObjectStore; key: string; size: number },
   ): Promise<CachedBytes>;
+  /** Fetches a small file whole ahead of its reader (sibling prefetch), with idle capacity only. */
+  prefetch?(identity: { kind: 'content'; sha256: string }, source: { store: ObjectStore; key: string; size: number }): PrefetchResult;
 }
 
 /** The part of the cache a bucket view or a pinned object needs: objects by (location, key, ETag). */
 export interface ObjectCache {
   /**
-   * `validate`: the ETag may be out of date; the open confirms it with the store (a small file's GET at open
-   * does, else a HEAD) and fails with a StorageError PreconditionFailed (changed) or NotFound (gone).
+   * `confirmSince` (ms): the ETag may be out of date; unless a GET confirmed it since then (a small file's GET
+   * at open, a prefetch) the open confirms it with a HEAD. A changed object fails with a StorageError
+   * PreconditionFailed, a gone one with NotFound.
    */
   open(
     identity: { kind: 'object'; location: string; key: string; etag: string; versionId?: string },
-    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string; validate?: boolean },
+    source: { store: ObjectStore; key: string; size: number; ifMatch: string; versionId?: string; confirmSince?: number },
   ): Promise<CachedBytes>;
+  /** Fetches a small file whole ahead of its reader (sibling prefetch), with idle capacity only. */
+  prefetch?(
+    identity: { kind: 'object'; location: string; key: string; etag: string },
+    source: { store: ObjectStore; key: string; size: number; ifMatch: string },
+  ): PrefetchResult;
 }
 
 export interface ContentFile {
@@ -76,6 +85,12 @@ export class CachedContent implements FileContent {
       this.hashes.write(f.sha256, i * 32, 32, 'hex');
       this.sizes[i] = f.size;
     });
+  }
+
+  prefetch(fileIndex: number): PrefetchResult {
+    if (!this.cache.prefetch) return 'skipped';
+    const sha256 = this.hashes.toString('hex', fileIndex * 32, fileIndex * 32 + 32);
+    return this.cache.prefetch({ kind: 'content', sha256 }, { store: this.store, key: this.blobKey(sha256), size: this.sizes[fileIndex]! });
   }
 
   async open(fileIndex: number): Promise<OpenedContent> {

@@ -6,6 +6,7 @@ import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../fuse/errors.js';
 import type { Attr, AttrReply, DirEntry, Entry, Filesystem, OpenReply, RequestContext } from '../fuse/filesystem.js';
 import { toFsError } from './errno.js';
+import { SiblingPrefetch, type PrefetchResult } from './sibling-prefetch.js';
 import type { Tree } from './tree.js';
 
 /** An open file's bytes. */
@@ -20,6 +21,8 @@ export interface OpenedContent {
 export interface FileContent {
   /** Opens the file that the tree built from input entry `fileIndex`. */
   open(fileIndex: number): Promise<OpenedContent>;
+  /** Fetches the file ahead of its reader, if it can now (sibling prefetch). */
+  prefetch?(fileIndex: number): PrefetchResult;
 }
 
 export interface TreeViewOptions {
@@ -36,6 +39,8 @@ const READDIR_BATCH = 1024;
 
 export class TreeView implements Filesystem {
   private readonly handles = new Map<number, OpenedContent>();
+  /** Directories read file after file in name order get their next small files fetched ahead. */
+  private readonly siblings = new SiblingPrefetch<number>();
   private nextFh = 1;
   private readonly ttl: number;
 
@@ -93,12 +98,25 @@ export class TreeView implements Filesystem {
     } catch (err) {
       throw this.failure(err, node);
     }
+    this.prefetchSiblings(node);
     const fh = this.nextFh++;
     this.handles.set(fh, opened);
     const reply: OpenReply = { fh, keepCache: true };
     const backing = opened.backingPath();
     if (backing) reply.backingPath = backing;
     return reply;
+  }
+
+  private prefetchSiblings(node: number): void {
+    const content = this.content;
+    if (!content.prefetch) return;
+    const tree = this.tree;
+    const dir = tree.parent[node]!;
+    this.siblings.opened(dir, tree.positionOf(node), tree.childCountOf(dir), (i) => {
+      const child = tree.childAt(dir, i);
+      const file = tree.fileIndex[child]!;
+      return file < 0 ? undefined : { size: tree.size[child]!, prefetch: () => content.prefetch!(file) };
+    });
   }
 
   async read(_ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Promise<Buffer> {

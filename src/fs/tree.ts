@@ -176,6 +176,28 @@ export class Tree {
     return -1;
   }
 
+  /** A node's position among its parent's children (name order). */
+  positionOf(node: number): number {
+    const dir = this.parent[node]!;
+    const first = this.firstChild[dir]!;
+    let lo = first;
+    let hi = first + this.childCount[dir]! - 1;
+    const name = this.name(node);
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareNames(this.name(this.children[mid]!), name);
+      if (c === 0) return mid - first;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The child at `position` of a directory (name order). */
+  childAt(dir: number, position: number): number {
+    return this.children[this.firstChild[dir]! + position]!;
+  }
+
   /** Children of a directory, in name order. */
   childrenOf(dir: number): Int32Array {
     const start = this.firstChild[dir]!;

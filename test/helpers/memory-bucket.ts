@@ -53,7 +53,7 @@ export class CountingMemoryStore extends MemoryStore {
  */
 export const storeReadingCache: ObjectCache = {
   async open(_identity, source) {
-    if (source.validate && (await source.store.head(source.key)).etag !== source.ifMatch) {
+    if (source.confirmSince !== undefined && (await source.store.head(source.key)).etag !== source.ifMatch) {
       throw new StorageError('PreconditionFailed', `${source.key} changed`, { key: source.key });
     }
     return {

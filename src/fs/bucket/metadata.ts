@@ -62,6 +62,13 @@ const RELIST_MAX_ENTRIES = 10_000;
 /** Why an object `a` is not shown when keys `a/...` exist too: a name is either a file or a directory. */
 const HIDDEN_BY_DIR = 'a directory of the same name hides it';
 
+/** A directory's listing in listing order (S3 key order), with each name's position. */
+export interface ListingOrder {
+  names: readonly string[];
+  position: ReadonlyMap<string, number>;
+  children: ReadonlyMap<string, Child>;
+}
+
 export class BucketMetadata {
   private readonly listings: LRUCache<string, Map<string, Child>>;
   /** key → child, or MISSING for a known miss. */
@@ -70,6 +77,8 @@ export class BucketMetadata {
   private readonly probing = new Map<string, Promise<Child | undefined>>();
   /** Directories listed before → how many entries they had (kept past the TTL: it sizes a re-list). */
   private readonly listedBefore = new LRUCache<string, number>({ max: 10_000 });
+  /** Listing orders, made on first use for a listing (sibling prefetch), gone with the listing. */
+  private readonly orders = new WeakMap<Map<string, Child>, ListingOrder>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -120,6 +129,22 @@ export class BucketMetadata {
     const why = badName(name);
     if (why) this.opts.onSkippedKey?.(key, why);
     return why !== undefined;
+  }
+
+  /**
+   * A directory's names in listing order, from a fresh listing only (never a request): what sibling prefetch
+   * follows. Later changes of ours to the listing are not reflected (a removed name has no child).
+   */
+  listingOrder(dir: string): ListingOrder | undefined {
+    const children = this.listings.get(dir);
+    if (!children) return undefined;
+    let order = this.orders.get(children);
+    if (!order) {
+      const names = [...children.keys()];
+      order = { names, position: new Map(names.map((n, i) => [n, i])), children };
+      this.orders.set(children, order);
+    }
+    return order;
   }
 
   /** One name in a directory: undefined when it does not exist. */

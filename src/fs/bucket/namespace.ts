@@ -20,6 +20,7 @@ import type { CachedBytes, ObjectCache } from '../content.js';
 import { changedInStore, fsFailure, storageErrorIn, toFsError } from '../errno.js';
 import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child } from './metadata.js';
 import { NodeTable, type BucketNode } from './nodes.js';
+import { BucketSiblings } from './siblings.js';
 
 export interface BucketNamespaceOptions {
   store: ObjectStore;
@@ -56,6 +57,8 @@ export class BucketNamespace {
   private readonly store: ObjectStore;
   private readonly meta: BucketMetadata;
   private readonly nodes = new NodeTable();
+  /** Files read in listing order get their next siblings fetched ahead (siblings.ts). */
+  private readonly siblings: BucketSiblings;
   private readonly uploads: UploadQueue | undefined;
   private readonly staging: Staging | undefined;
   /** Files being written or waiting for upload, by key: they are the truth for their key until uploaded. */
@@ -69,6 +72,7 @@ export class BucketNamespace {
       ttlMs: opts.metadataTtlMs,
       onSkippedKey: (key, why) => opts.log?.warn({ key, why }, 'bucket key not shown'),
     });
+    this.siblings = new BucketSiblings(this.meta, opts.store, opts.cache);
     const write = opts.write;
     this.staging = write?.uploader.staging;
     this.uploads = write?.uploader.queueFor(opts.store, {
@@ -221,25 +225,28 @@ export class BucketNamespace {
    */
   private async openObject(n: BucketNode): Promise<OpenFile> {
     if (n.metaAt === 0) await this.refresh(n); // never confirmed, or known to have changed
+    const now = Date.now();
     try {
-      return await this.openCached(n, Date.now() - n.metaAt >= this.opts.metadataTtlMs);
+      return await this.openCached(n, now - n.metaAt >= this.opts.metadataTtlMs ? now - this.opts.metadataTtlMs : undefined);
     } catch (err) {
       if (!changedInStore(err) && storageErrorIn(err)?.code !== 'NotFound') throw this.mapError(err, n.key);
     }
     n.metaAt = 0;
     this.meta.invalidate(n.key);
     await this.refresh(n);
-    return this.guard(() => this.openCached(n, false), n.key);
+    return this.guard(() => this.openCached(n, undefined), n.key);
   }
 
-  private async openCached(n: BucketNode, validate: boolean): Promise<OpenFile> {
+  /** `confirmSince`: the listing's ETag is out of date; the cache confirms it unless a GET did since then. */
+  private async openCached(n: BucketNode, confirmSince: number | undefined): Promise<OpenFile> {
     const meta = n.meta;
     if (!meta) throw new FsError('ENOENT');
     if (meta.etag === '') throw fsFailure('EIO', `${this.store.location}${n.key} has no ETag: it cannot be cached safely`, this.opts.log);
     const bytes = await this.opts.cache.open(
       { kind: 'object', location: this.store.location, key: n.key, etag: meta.etag },
-      { store: this.store, key: n.key, size: meta.size, ifMatch: meta.etag, validate },
+      { store: this.store, key: n.key, size: meta.size, ifMatch: meta.etag, confirmSince },
     );
+    this.siblings.opened(n.key);
     return { kind: 'object', node: n, etag: meta.etag, bytes };
   }
 

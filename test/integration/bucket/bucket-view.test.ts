@@ -69,7 +69,7 @@ describe('bucket view on RGW (read-write, write-through)', () => {
   beforeAll(async () => {
     bucket = await freshBucket('bview');
     cacheDir = tempDir('gd-bcache-');
-    cache = await openCache({ dir: cacheDir.dir, maxBytes: 4 << 30 });
+    cache = await openCache({ dir: cacheDir.dir, maxBytes: 4 * 2 ** 30 }); // (4 << 30 is 0 in JavaScript)
   });
 
   afterEach(async () => {
@@ -250,6 +250,31 @@ for fd in fds: os.close(fd)
     await sh(`printf new > ${mnt}/x && printf old > ${mnt}/y && mv ${mnt}/x ${mnt}/y && cat ${mnt}/y`);
     expect((await get('data/y')).toString()).toBe('new');
     expect(await keys('data/x')).toEqual([]);
+  });
+
+  it('reading a directory in listing order fetches the next files ahead, each once; a shuffled order fetches only what it reads', async () => {
+    const n = 120;
+    const names = Array.from({ length: n }, (_, i) => `s${String(i).padStart(3, '0')}`);
+    await Promise.all(names.flatMap((f) => [put(`data/ordered/${f}`, `o ${f}`), put(`data/shuffled/${f}`, `s ${f}`)]));
+    proxy = await startFaultProxy(s.endpoint);
+    const mnt = await mount({ endpoint: proxy.endpoint });
+    const gets = (dir: string) => proxy!.requests.filter((r) => r.startsWith(`GET /${bucket}/data/${dir}/`)).map((r) => r.split('/').pop()!);
+    const cached = (dir: string) => cache.list().filter((e) => e.complete && e.identity.includes(`"${dir}/`)).length;
+    // Ten files in listing order: the next ones are fetched before they are opened.
+    await sh(`cd ${mnt}/ordered && ls > /dev/null && for f in ${names.slice(0, 10).join(' ')}; do cat $f > /dev/null; done`);
+    for (let i = 0; i < 100 && cached('ordered') <= 10; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(cached('ordered')).toBeGreaterThan(10);
+    // The rest, with 8 readers in order: every file arrives whole and was fetched exactly once.
+    const out = await sh(
+      `cd ${mnt}/ordered && python3 -c "import os; from concurrent.futures import ThreadPoolExecutor as P; print(sum(P(8).map(lambda f: len(open(f, 'rb').read()), sorted(os.listdir('.')))))"`,
+    );
+    expect(Number(out)).toBe(n * 6);
+    expect(gets('ordered').sort()).toEqual(names);
+    // Shuffled: nothing fetched but what is read.
+    const shuffled = [97, 12, 58, 3, 110, 41, 76, 25, 89, 64, 30, 118, 7, 50].map((i) => names[i]!);
+    await sh(`cd ${mnt}/shuffled && ls > /dev/null && for f in ${shuffled.join(' ')}; do cat $f > /dev/null; done`);
+    expect(gets('shuffled').sort()).toEqual([...shuffled].sort());
+    expect(cached('shuffled')).toBe(shuffled.length);
   });
 
   it('sees changes made by another client within the TTL', async () => {
