@@ -23,6 +23,22 @@ describe('S3 XML', () => {
     expect(parseListV2(list('')).objects).toEqual([]);
   });
 
+  it('reads pages shaped as RGW and AWS send them: owners, storage classes, fields in any order, empty elements', () => {
+    const contents =
+      '<Contents><Key>k&amp;1</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>"e-2"</ETag><Size>5</Size>' +
+      '<StorageClass>STANDARD</StorageClass><Owner><ID>o</ID><DisplayName>Key &lt;Size&gt;</DisplayName></Owner><Type>Normal</Type></Contents>' +
+      '<Contents><Size>0</Size><Key>empty</Key><ETag/><LastModified>2026-01-02T03:04:05.000Z</LastModified></Contents>';
+    const page = parseListV2(list(contents + '<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>b&#x20;/</Prefix></CommonPrefixes><IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken>', '<Prefix></Prefix><KeyCount>4</KeyCount>'));
+    expect(page.objects).toEqual([
+      { key: 'k&1', size: 5, etag: '"e-2"', lastModified: new Date('2026-01-02T03:04:05.000Z') },
+      { key: 'empty', size: 0, etag: '', lastModified: new Date('2026-01-02T03:04:05.000Z') },
+    ]);
+    expect(page.prefixes).toEqual(['a/', 'b /']);
+    expect(page.nextToken).toBe('t');
+    expect(() => parseListV2(Buffer.from('<ListBucketResult><Contents><Key>cut'))).toThrow(/unterminated/);
+    expect(() => parseListV2(Buffer.from('<Error><Code>x</Code></Error>'))).toThrow();
+  });
+
   it('reads errors, upload ids and result ETags; writes the completion document', () => {
     expect(parseError(Buffer.from('<Error><Code>AuthorizationHeaderMalformed</Code><Message>m &amp; n</Message><Region>eu-west-1</Region></Error>'))).toEqual({
       code: 'AuthorizationHeaderMalformed',
