@@ -54,6 +54,8 @@ export class OpenEntry {
   failed?: CacheError;
   /** When a GET (If-Match) last confirmed the source still holds these bytes (ms; 0: never, this run). */
   confirmedAt = 0;
+  /** Written whole in one write (a small file): its allocation needs no measuring. */
+  writtenWhole = false;
   readonly blockCount: number;
   private readonly maxRequestBlocks: number;
 

@@ -1,11 +1,13 @@
 // Durability: written blocks become durable in groups. Every flushIntervalMs the data files written since the
-// last flush are fdatasynced (for O_DIRECT data this makes the block allocation and the device's write cache
-// durable), and only then are their block runs, access times and the counters recorded in one SQLite
+// last flush are made durable — by one syncfs of the cache's filesystem where the daemon provides it, else
+// by an fdatasync per file (for O_DIRECT data either makes the block allocation and the device's write cache
+// durable) — and only then are their block runs, access times and the counters recorded in one SQLite
 // transaction. So the index never claims bytes that a crash could have lost: a kill -9 at any point loses at
-// most the last unrecorded blocks, which are fetched again.
+// most the last unrecorded blocks, which are fetched again. Why syncfs: at a thousand small files a second,
+// an fdatasync each was a tenth of the daemon's CPU (the writeback done in our thread, a journal commit each).
 import type { FileHandle } from 'node:fs/promises';
 import { encodeRuns } from './blocks.js';
-import type { BlockMap } from './blocks.js';
+import type { BlockMap, BlockRun } from './blocks.js';
 import type { EntryRecord } from './entry-record.js';
 import { ioError } from './errors.js';
 import type { EntryRow, IndexDb } from './index-db.js';
@@ -21,6 +23,8 @@ export interface DirtyEntry {
   readonly failed?: unknown;
   readonly path: string;
   readonly blockCount: number;
+  /** Written whole in one write (a small file): its allocation is its size in pages, nothing to measure. */
+  readonly writtenWhole: boolean;
 }
 
 /** The entry registry, as the flusher sees it. */
@@ -47,6 +51,8 @@ export class GroupCommit {
     private readonly space: SpaceBudget,
     private readonly host: CommitHost,
     private readonly intervalMs: number,
+    /** Makes everything written on the cache's filesystem durable (syncfs); else each file is fdatasynced. */
+    private readonly syncAll?: () => Promise<void>,
   ) {}
 
   /** The entry wrote blocks (or became complete): record them at the next flush. */
@@ -109,22 +115,7 @@ export class GroupCommit {
     }
     const batch = [...this.dirty];
     this.dirty.clear();
-    const synced = await Promise.all(
-      batch.map(async (entry) => {
-        const written = entry.map.runs(false);
-        if (!entry.fh || entry.failed) return undefined;
-        try {
-          await entry.fh.datasync();
-        } catch (err) {
-          this.stats.report(ioError(err, `cannot fsync cache file ${entry.path}`));
-          return undefined;
-        }
-        for (const r of written) entry.map.markDurable(r.start, r.end);
-        const allocated = await entry.fh.stat().then((st) => st.blocks * 512, () => 0);
-        if (!entry.failed) this.space.measured(entry.rec, allocated);
-        return entry;
-      }),
-    );
+    const synced = await (this.syncAll ? this.syncTogether(batch) : this.syncEach(batch));
     const upserts: EntryRow[] = [];
     for (const entry of synced) {
       if (!entry || entry.failed) continue;
@@ -159,5 +150,46 @@ export class GroupCommit {
     }
     this.host.flushed();
     this.space.maybeRefresh();
+  }
+
+  /** One syncfs for the whole batch: the entries whose writes so far are now durable. */
+  private async syncTogether(batch: DirtyEntry[]): Promise<(DirtyEntry | undefined)[]> {
+    if (batch.length === 0) return [];
+    const written = batch.map((entry) => entry.map.runs(false));
+    try {
+      await this.syncAll!();
+    } catch (err) {
+      this.stats.report(ioError(err, 'cannot sync the cache filesystem'));
+      return [];
+    }
+    return Promise.all(batch.map((entry, i) => this.durable(entry, written[i]!)));
+  }
+
+  /** An fdatasync per file. */
+  private async syncEach(batch: DirtyEntry[]): Promise<(DirtyEntry | undefined)[]> {
+    return Promise.all(
+      batch.map(async (entry) => {
+        const written = entry.map.runs(false);
+        if (!entry.fh || entry.failed) return undefined;
+        try {
+          await entry.fh.datasync();
+        } catch (err) {
+          this.stats.report(ioError(err, `cannot fsync cache file ${entry.path}`));
+          return undefined;
+        }
+        return this.durable(entry, written);
+      }),
+    );
+  }
+
+  /** The entry's `written` runs are durable: so marked, and its real allocation measured. */
+  private async durable(entry: DirtyEntry, written: BlockRun[]): Promise<DirtyEntry | undefined> {
+    if (!entry.fh || entry.failed) return undefined;
+    for (const r of written) entry.map.markDurable(r.start, r.end);
+    if (!entry.writtenWhole) {
+      const allocated = await entry.fh.stat().then((st) => st.blocks * 512, () => 0);
+      if (!entry.failed) this.space.measured(entry.rec, allocated);
+    }
+    return entry;
   }
 }

@@ -78,6 +78,7 @@ async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, fi
   ctx.space.settle(rec, bytes);
   rec.complete = true; // verified above (content) or pinned by If-Match/VersionId (object)
   const entry = confirmed(new OpenEntry(ctx, rec, source, fh, map, file));
+  entry.writtenWhole = true;
   ctx.commit.markDirty(entry);
   return entry;
 }

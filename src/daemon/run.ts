@@ -10,6 +10,7 @@ import type { MountOptions } from '../config/mount-options.js';
 import { configPath } from '../config/paths.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
+import { nativeFuse } from '../fuse/native.js';
 import { FuseSession } from '../fuse/session.js';
 import { DaemonMemory } from '../memory/index.js';
 import { RateLimiters } from '../storage/rate-limit.js';
@@ -30,7 +31,8 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
   const memory = new DaemonMemory();
-  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory);
+  // The group commit makes each flush durable with one syncfs (the C core runs it off the JS thread).
+  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory, { syncFilesystem: (fd) => nativeFuse().syncfs(fd) });
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });

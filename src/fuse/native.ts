@@ -64,6 +64,8 @@ export interface NativeFuse {
   backingClose(session: SessionHandle, backingId: number): number;
   stats(session: SessionHandle): NativeStats;
   close(session: SessionHandle): void;
+  /** syncfs(2) of the filesystem holding fd, off the JS thread: resolves with 0 or -errno. */
+  syncfs(fd: number): Promise<number>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -39,12 +39,12 @@ describe('cache crash safety', () => {
   });
 
   /** Spawns the filler, waits for `reads` completed reads plus a random delay, and SIGKILLs it. */
-  async function fillAndKill(reads: number): Promise<void> {
+  async function fillAndKill(reads: number, sync: 'fdatasync' | 'syncfs'): Promise<void> {
     const list = JSON.stringify(objects.map((o) => ({ key: o.key, size: o.data.length, etag: o.etag })));
     const child = spawn(
       process.execPath,
       [path.join(root, 'node_modules/vite-node/vite-node.mjs'), path.join(import.meta.dirname, 'fill-child.ts'), dir.path, rgw.bucket, list],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(sync === 'syncfs' ? { GD_FILL_SYNCFS: '1' } : {}) } },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -89,10 +89,10 @@ describe('cache crash safety', () => {
     }
   }
 
-  it('survives repeated kill -9 mid-fill with no wrong bytes and reuses complete entries', async () => {
+  it.each(['fdatasync', 'syncfs'] as const)('survives repeated kill -9 mid-fill with no wrong bytes and reuses complete entries (%s per flush)', async (sync) => {
     let reusedTotal = 0;
     for (const reads of [5, 40, 120]) {
-      await fillAndKill(reads);
+      await fillAndKill(reads, sync);
       const cache = await openCache({ dir: dir.path, maxBytes: '1G', minFreeBytes: 0 });
       try {
         const index = checkIndexMatchesFiles(); // reconciliation left index and files in agreement

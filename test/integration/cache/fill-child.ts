@@ -3,6 +3,7 @@
 // objects, forever, printing one line per completed read so the parent can choose its moment.
 import { randomInt } from 'node:crypto';
 import { openCache } from '../../../src/cache/index.js';
+import { nativeFuse } from '../../../src/fuse/native.js';
 import { S3Store } from '../../../src/storage/s3/store.js';
 
 interface Obj {
@@ -23,8 +24,10 @@ const store = new S3Store({
     secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY!,
   },
 });
-// Short flush interval: many group commits, so a kill lands between every kind of step.
-const cache = await openCache({ dir: cacheDir, maxBytes: '1G', minFreeBytes: 0, flushIntervalMs: 5 });
+// Short flush interval: many group commits, so a kill lands between every kind of step. GD_FILL_SYNCFS=1:
+// flushes made durable by syncfs, as in the daemon, instead of an fdatasync per file.
+const services = process.env.GD_FILL_SYNCFS ? { syncFilesystem: (fd: number) => nativeFuse().syncfs(fd) } : {};
+const cache = await openCache({ dir: cacheDir, maxBytes: '1G', minFreeBytes: 0, flushIntervalMs: 5 }, undefined, services);
 let n = 0;
 const worker = async (): Promise<never> => {
   for (;;) {

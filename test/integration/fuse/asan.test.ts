@@ -34,8 +34,10 @@ describe('C core under AddressSanitizer', () => {
       backed: { 'big.bin': `${data.dir}/backing.bin`, 'small.bin': `${data.dir}/small.bin` },
       local: { 'local.bin': `${data.dir}/local.bin`, 'full.bin': `${data.dir}/small/full.bin` }, // written by the C write path
       passthrough: false,
+      syncfs: true,
     };
     let stderr = '';
+    let stdout = '';
     child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/memfs-server.ts', mnt.dir, JSON.stringify(spec)], {
       cwd: root,
       env: { ...process.env, LD_PRELOAD: libasan, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', GRADIENT_NATIVE_ADDON: path.join(root, addon) },
@@ -44,8 +46,12 @@ describe('C core under AddressSanitizer', () => {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve, reject) => {
       child!.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-      child!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      child!.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('ready')) resolve();
+      });
     });
+    expect(stdout).toContain('syncfs 0 -9'); // the cache's group commit: a directory's filesystem, and EBADF
     const m = mnt.dir;
     expect(await sh(`sha256sum < ${m}/big.bin`)).toBe(await sh(`sha256sum < ${data.dir}/backing.bin`));
     expect(await sh(`sha256sum < ${m}/small.bin`)).toBe(await sh(`sha256sum < ${data.dir}/small.bin`));
