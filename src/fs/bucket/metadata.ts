@@ -26,6 +26,8 @@ export interface MetadataOptions {
   maxNames?: number;
   /** Called with keys not shown: names that cannot be file names, files hidden by a directory (for a warning). */
   onSkippedKey?: (key: string, why: string) => void;
+  /** The clock TTLs run on (tests); default performance.now(). */
+  clock?: { now(): number };
 }
 
 /** Joins a directory key ('' = the root) and a child name. */
@@ -61,6 +63,12 @@ const MISSING = { kind: 'missing' } as const;
 const RELIST_MAX_ENTRIES = 10_000;
 /** Why an object `a` is not shown when keys `a/...` exist too: a name is either a file or a directory. */
 const HIDDEN_BY_DIR = 'a directory of the same name hides it';
+/**
+ * A listing read in the last tenth of its TTL is listed again in the background, so that a directory read
+ * continuously never has its readers wait for a re-list when the TTL runs out: 16 threads reading a 10k-file
+ * directory all waited ~0.2 s (10 LIST pages) every TTL.
+ */
+const REFRESH_AHEAD = 0.1;
 
 /** A directory's listing in listing order (S3 key order), with each name's position. */
 export interface ListingOrder {
@@ -79,29 +87,54 @@ export class BucketMetadata {
   private readonly listedBefore = new LRUCache<string, number>({ max: 10_000 });
   /** Listing orders, made on first use for a listing (sibling prefetch), gone with the listing. */
   private readonly orders = new WeakMap<Map<string, Child>, ListingOrder>();
+  /**
+   * Directories being listed, and whether we changed one of their names meanwhile: that listing may predate
+   * the change, so it is handed to those waiting for it but not kept.
+   */
+  private readonly changedWhileListing = new Map<string, { changed: boolean }>();
+  private readonly ttlMs: number;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly opts: MetadataOptions,
   ) {
     const ttl = Math.max(1, opts.ttlMs);
-    this.listings = new LRUCache({ maxSize: opts.maxListedEntries ?? 1_000_000, sizeCalculation: (m) => m.size + 1, ttl });
-    this.names = new LRUCache({ max: opts.maxNames ?? 100_000, ttl });
+    this.ttlMs = ttl;
+    const perf = opts.clock ? { perf: opts.clock, ttlResolution: 0 } : {};
+    this.listings = new LRUCache({ maxSize: opts.maxListedEntries ?? 1_000_000, sizeCalculation: (m) => m.size + 1, ttl, ...perf });
+    this.names = new LRUCache({ max: opts.maxNames ?? 100_000, ttl, ...perf });
   }
 
   /** The children of a directory: from a fresh listing, else one paged delimited LIST (single-flight). */
   async list(dir: string): Promise<Map<string, Child>> {
+    return this.fresh(dir) ?? this.startListing(dir);
+  }
+
+  /** A fresh listing, if there is one; near the end of its TTL it is listed again in the background. */
+  private fresh(dir: string): Map<string, Child> | undefined {
     const cached = this.listings.get(dir);
-    if (cached) return cached;
+    if (cached && !this.listing.has(dir) && this.listings.getRemainingTTL(dir) < this.ttlMs * REFRESH_AHEAD) {
+      // A failure is not an error here: the listing expires as usual and the next reader lists (and fails) itself.
+      this.startListing(dir).catch(() => undefined);
+    }
+    return cached;
+  }
+
+  private startListing(dir: string): Promise<Map<string, Child>> {
     let p = this.listing.get(dir);
     if (!p) {
-      p = this.fetchListing(dir).finally(() => this.listing.delete(dir));
+      const state = { changed: false };
+      this.changedWhileListing.set(dir, state);
+      p = this.fetchListing(dir, state).finally(() => {
+        this.listing.delete(dir);
+        this.changedWhileListing.delete(dir);
+      });
       this.listing.set(dir, p);
     }
     return p;
   }
 
-  private async fetchListing(dir: string): Promise<Map<string, Child>> {
+  private async fetchListing(dir: string, state: { changed: boolean }): Promise<Map<string, Child>> {
     const prefix = dir === '' ? '' : `${dir}/`;
     const children = new Map<string, Child>();
     for await (const page of this.store.list(prefix, { delimiter: '/' })) {
@@ -120,7 +153,7 @@ export class BucketMetadata {
         children.set(name, { kind: 'dir' });
       }
     }
-    this.listings.set(dir, children);
+    if (!state.changed) this.listings.set(dir, children);
     this.listedBefore.set(dir, children.size);
     return children;
   }
@@ -149,7 +182,7 @@ export class BucketMetadata {
 
   /** One name in a directory: undefined when it does not exist. */
   async lookup(dir: string, name: string): Promise<Child | undefined> {
-    const listed = this.listings.get(dir);
+    const listed = this.fresh(dir);
     if (listed) return listed.get(name);
     const key = childKey(dir, name);
     const known = this.names.get(key);
@@ -189,8 +222,10 @@ export class BucketMetadata {
 
   /** Drops what is known of a key (e.g. its ETag changed under a reader): the next lookup asks the bucket. */
   invalidate(key: string): void {
+    const { dir } = splitKey(key);
     this.names.delete(key);
-    this.listings.delete(splitKey(key).dir);
+    this.listings.delete(dir);
+    this.changed(dir);
   }
 
   /** True if nothing but its own marker is under `dir/`: asks the bucket, never the cache (rmdir). */
@@ -218,6 +253,7 @@ export class BucketMetadata {
   createdDir(key: string): void {
     this.putDir(key);
     this.listings.set(key, new Map());
+    this.changed(key);
   }
 
   removed(key: string): void {
@@ -225,11 +261,20 @@ export class BucketMetadata {
     this.names.set(key, MISSING);
     this.listings.get(dir, { updateAgeOnGet: false })?.delete(name);
     this.listings.delete(key); // a removed directory's own listing
+    this.changed(dir);
+    this.changed(key);
   }
 
   private set(key: string, child: Child): void {
     const { dir, name } = splitKey(key);
     this.names.set(key, child);
     this.listings.get(dir, { updateAgeOnGet: false })?.set(name, child);
+    this.changed(dir);
+  }
+
+  /** A name in `dir` changed: a listing of it in flight may predate that, so it will not be kept. */
+  private changed(dir: string): void {
+    const state = this.changedWhileListing.get(dir);
+    if (state) state.changed = true;
   }
 }
