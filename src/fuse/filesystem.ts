@@ -89,6 +89,9 @@ export interface SetattrChanges {
   /** The same times exactly (ns since the epoch), set whenever the ms fields are. */
   atimeNs?: bigint;
   mtimeNs?: bigint;
+  /** The time is "now" (UTIME_NOW, or the kernel's own for a truncate), not one the caller gave. */
+  atimeNow?: boolean;
+  mtimeNow?: boolean;
   fh?: number;
 }
 

@@ -597,10 +597,12 @@ export class FuseSession {
     if (valid & P.FATTR_ATIME) {
       c.atimeMs = valid & P.FATTR_ATIME_NOW ? now : atime * 1000 + atimensec / 1e6;
       c.atimeNs = valid & P.FATTR_ATIME_NOW ? nowNs : BigInt(atime) * 1_000_000_000n + BigInt(atimensec);
+      if (valid & P.FATTR_ATIME_NOW) c.atimeNow = true;
     }
     if (valid & P.FATTR_MTIME) {
       c.mtimeMs = valid & P.FATTR_MTIME_NOW ? now : mtime * 1000 + mtimensec / 1e6;
       c.mtimeNs = valid & P.FATTR_MTIME_NOW ? nowNs : BigInt(mtime) * 1_000_000_000n + BigInt(mtimensec);
+      if (valid & P.FATTR_MTIME_NOW) c.mtimeNow = true;
     }
     if (valid & P.FATTR_FH) c.fh = this.fsFh(fh);
     return c;
