@@ -24,7 +24,7 @@ import type { ObjectAttributes, StagedFile, Staging, Uploader, UploadQueue, Uplo
 import type { CachedBytes, ObjectCache } from '../content.js';
 import { changedInStore, fsFailure, toFsError } from '../errno.js';
 import type { AttributeStore, KnownAttributes } from './attribute-cache.js';
-import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child } from './metadata.js';
+import { BucketMetadata, badName, childKey, metaOf, splitKey, type Child, type ObjectMeta } from './metadata.js';
 import { NodeTable, type BucketNode } from './nodes.js';
 import {
   afterWrite,
@@ -544,6 +544,7 @@ export class BucketNamespace {
   }
 
   async readlink(n: BucketNode): Promise<string> {
+    if (n.kind === 'file' && n.meta && !this.stagedOf(n)) await this.withKnownAttributes(n.key, { kind: 'file', ...n.meta });
     if (n.kind !== 'file' || (this.stat(n).mode & S_IFMT) !== S_IFLNK) throw new FsError('EINVAL');
     const meta = n.meta;
     if (!meta) throw new FsError('ENOENT');
@@ -652,6 +653,7 @@ export class BucketNamespace {
     if (dst?.kind === 'dir') throw new FsError('EISDIR');
     if (dstStaged) await this.abandonStaged(dstStaged);
 
+    let copied: ObjectMeta | undefined;
     if (file) {
       // Send the staged bytes to the new key directly, then delete the old key (idempotent if never uploaded).
       this.staged.delete(from);
@@ -664,10 +666,11 @@ export class BucketNamespace {
       if (src.kind === 'file' && src.size > MAX_COPY_BYTES) {
         throw new FsError('EXDEV', 'objects over 5 GiB cannot be copied server-side in one request: mv copies them instead');
       }
-      await this.copyObject(from, to, src as Child & { kind: 'file' });
+      copied = await this.copyObject(from, to, src as Child & { kind: 'file' });
     }
     await this.deleteObject(from);
     this.nodes.move(from, to, dstStaged);
+    if (copied && this.nodes.withKey(to)) this.nodes.upsert(to, { kind: 'file', ...copied }); // the copy's version, whose attributes are known
   }
 
   // -------------------------------------------------- the bucket's changes, each with its metadata update
@@ -693,12 +696,14 @@ export class BucketNamespace {
     return this.nodes.upsert(key, { kind: 'file', ...meta });
   }
 
-  /** Copies an object, its metadata with it (S3's COPY directive). */
-  private async copyObject(from: string, to: string, src: Child & { kind: 'file' }): Promise<void> {
+  /** Copies an object, its metadata with it (S3's COPY directive); returns the copy's version. */
+  private async copyObject(from: string, to: string, src: Child & { kind: 'file' }): Promise<ObjectMeta> {
     const known = this.meta.attributes.get(from, src);
     const info = await this.guard(() => this.store.copy(from, to, { sourceSize: src.size }), from);
-    this.meta.putFile(to, metaOf(info));
-    if (known) this.meta.attributes.set(to, metaOf(info), known, true);
+    const meta = metaOf(info);
+    this.meta.putFile(to, meta);
+    if (known) this.meta.attributes.set(to, meta, known, true);
+    return meta;
   }
 
   private async deleteObject(key: string): Promise<void> {
