@@ -44,7 +44,10 @@ export class BucketMounts {
   constructor(private readonly opts: BucketMountsOptions) {}
 
   async viewFor(name: string, p: S3Payload | PublicS3Payload): Promise<Filesystem> {
-    if (p.kind === 'public-s3') return this.bucketView(name, storeOptions(p.source), true, this.opts.config.publicMetadataTtl, 'public');
+    if (p.kind === 'public-s3') {
+      // Published data sets carry no POSIX metadata: no HEAD per object (coco lists 118k images).
+      return this.bucketView(name, storeOptions(p.source), true, this.opts.config.publicMetadataTtl, 'public', { posixMetadata: false });
+    }
     const options = storeOptions(p);
     if (p.pin) return this.pinnedView(options, p.pin);
     return this.bucketView(name, options, p.readOnly, this.opts.config.metadataTtl, 'settings', p.posix);

@@ -2,8 +2,9 @@
 // listing, which carries no user metadata, costs a HEAD only for objects not seen before. A version is
 // (key, ETag, size, LastModified to the second): a metadata change by copy keeps ETag and size but moves
 // LastModified, so a remembered answer is trusted for as long as the bucket shows that version, across
-// listings, TTLs and (with a persistent store) restarts. Only a change by another client within the same
-// second as the one remembered would go unseen.
+// listings, TTLs and (with a persistent store) restarts. HEAD says LastModified to the second only: an answer
+// learnt within SETTLE_MS of its version's LastModified could predate a second change in that same second, so
+// it is trusted for the TTL only (then asked again, settled); our own uploads count as settled.
 import { LRUCache } from 'lru-cache';
 import type { UserMetadata } from './posix-metadata.js';
 
@@ -47,13 +48,17 @@ export interface AttributeCacheOptions {
 }
 
 interface Entry extends AttributeRecord {
-  /** When it was recorded (ms), for an entry without lastModifiedSec. */
+  /** When it was recorded (ms). */
   at: number;
+  /** Learnt late enough after LastModified that no change in the same second can follow it (or ours). */
+  settled: boolean;
   /** The LastModified our own upload's answer gave (our clock): that version matches without adopting it. */
   ourMtimeMs?: number;
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
+/** The end of LastModified's second plus a second of clock skew between us and the store. */
+const SETTLE_MS = 2000;
 
 function known(e: Entry): KnownAttributes {
   return e.contentType === undefined ? { metadata: e.metadata } : { metadata: e.metadata, contentType: e.contentType };
@@ -71,7 +76,7 @@ export class AttributeCache {
     let e = this.entries.get(key);
     if (!e && this.opts.persist) {
       const r = this.opts.persist.store.get(this.opts.persist.location, key);
-      if (r) this.entries.set(key, (e = { ...r, at: 0 }));
+      if (r) this.entries.set(key, (e = { ...r, at: 0, settled: true }));
     }
     if (!e || e.etag !== v.etag || e.size !== v.size) return undefined;
     if (v.mtimeMs === e.ourMtimeMs) return known(e);
@@ -83,19 +88,26 @@ export class AttributeCache {
       this.save(key, e);
     } else if (e.lastModifiedSec !== seconds(v.mtimeMs)) {
       return undefined;
+    } else if (!e.settled && Date.now() - e.at > this.opts.ttlMs) {
+      return undefined;
     }
     return known(e);
   }
 
   /**
-   * Remembers the attributes of a version. `serverTime`: v.mtimeMs is the bucket's LastModified (a HEAD, a
-   * listing, a copy's answer), not our clock (a PutObject's answer has none).
+   * Remembers the attributes of a version, learnt from: a HEAD (v.mtimeMs is the bucket's LastModified), our
+   * copy (the same, and we wrote them), or our upload (v.mtimeMs is our clock: a PutObject's answer has none).
    */
-  set(key: string, v: ObjectVersion, a: KnownAttributes, serverTime: boolean): void {
-    const e: Entry = { etag: v.etag, size: v.size, metadata: { ...a.metadata }, at: Date.now() };
+  set(key: string, v: ObjectVersion, a: KnownAttributes, from: 'head' | 'copy' | 'upload'): void {
+    const at = Date.now();
+    const e: Entry = { etag: v.etag, size: v.size, metadata: { ...a.metadata }, at, settled: true };
     if (a.contentType !== undefined) e.contentType = a.contentType;
-    if (serverTime) e.lastModifiedSec = seconds(v.mtimeMs);
-    else e.ourMtimeMs = v.mtimeMs;
+    if (from === 'upload') {
+      e.ourMtimeMs = v.mtimeMs;
+    } else {
+      e.lastModifiedSec = seconds(v.mtimeMs);
+      e.settled = from === 'copy' || at - e.lastModifiedSec * 1000 >= SETTLE_MS;
+    }
     this.entries.set(key, e);
     this.save(key, e);
   }
@@ -106,8 +118,8 @@ export class AttributeCache {
   }
 
   private save(key: string, e: Entry): void {
-    if (!this.opts.persist || e.lastModifiedSec === undefined) return;
-    const { at: _at, ourMtimeMs: _ours, ...record } = e;
+    if (!this.opts.persist || e.lastModifiedSec === undefined || !e.settled) return;
+    const { at: _at, ourMtimeMs: _ours, settled: _settled, ...record } = e;
     this.opts.persist.store.put(this.opts.persist.location, key, record);
   }
 }

@@ -186,7 +186,7 @@ export class BucketMetadata {
       }),
       this.hasChildren(key),
     ]);
-    if (head) this.attributes.set(key, metaOf(head), attributesOf(head), true);
+    if (head) this.attributes.set(key, metaOf(head), attributesOf(head), 'head');
     const child: Child | undefined = isDir ? { kind: 'dir' } : head ? { kind: 'file', ...metaOf(head) } : undefined;
     if (isDir && head) this.opts.onSkippedKey?.(key, HIDDEN_BY_DIR);
     this.names.set(key, child ?? MISSING);
@@ -229,7 +229,7 @@ export class BucketMetadata {
       this.removed(key);
       return undefined;
     }
-    this.attributes.set(key, metaOf(info), attributesOf(info), true);
+    this.attributes.set(key, metaOf(info), attributesOf(info), 'head');
     const fresh = { kind: 'file' as const, ...metaOf(info) };
     if (fresh.etag !== child.etag || fresh.size !== child.size) this.putFile(key, fresh);
     return fresh;

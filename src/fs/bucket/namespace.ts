@@ -484,7 +484,7 @@ export class BucketNamespace {
     if (sameMetadata(metadata, known.metadata)) return;
     const attributes: KnownAttributes = { metadata, ...contentTypeOf(known) };
     const info = await this.guard(() => this.store.copy(n.key, n.key, { ...attributes, sourceSize: child.size }), n.key);
-    this.recordFile(n.key, info, attributes, true);
+    this.recordFile(n.key, info, attributes, 'copy');
   }
 
   private async setDirAttributes(n: BucketNode, change: AttributeChange): Promise<void> {
@@ -538,7 +538,7 @@ export class BucketNamespace {
     const key = await this.newKey(dir, name);
     const attributes: KnownAttributes = { metadata: this.creationMetadata(S_IFLNK, { mode: 0o777, ...owner }) };
     const info = await this.guard(() => this.store.write(key, target, attributes), key);
-    const n = this.recordFile(key, info, attributes, false);
+    const n = this.recordFile(key, info, attributes, 'upload');
     n.link = { etag: info.etag, target };
     return n;
   }
@@ -567,7 +567,7 @@ export class BucketNamespace {
     const key = await this.newKey(dir, name);
     const attributes: KnownAttributes = { metadata: this.creationMetadata(type || S_IFREG, how) };
     const info = await this.guard(() => this.store.write(key, '', attributes), key);
-    return this.recordFile(key, info, attributes, false);
+    return this.recordFile(key, info, attributes, 'upload');
   }
 
   /** The key for a name that must not exist yet (EEXIST). */
@@ -680,7 +680,7 @@ export class BucketNamespace {
     if (file.abandoned) return;
     const meta = metaOf(info);
     this.meta.putFile(file.key, meta);
-    this.meta.attributes.set(file.key, meta, { metadata: attributes.metadata ?? {}, ...contentTypeOf(attributes) }, false);
+    this.meta.attributes.set(file.key, meta, { metadata: attributes.metadata ?? {}, ...contentTypeOf(attributes) }, 'upload');
     const n = this.nodes.withKey(file.key);
     if (n?.kind === 'file') {
       n.meta = meta;
@@ -689,10 +689,10 @@ export class BucketNamespace {
   }
 
   /** An object we wrote or copied (its metadata known): listings, attributes and its node. */
-  private recordFile(key: string, info: ObjectInfo, attributes: KnownAttributes, serverTime: boolean): BucketNode {
+  private recordFile(key: string, info: ObjectInfo, attributes: KnownAttributes, from: 'copy' | 'upload'): BucketNode {
     const meta = metaOf(info);
     this.meta.putFile(key, meta);
-    this.meta.attributes.set(key, meta, attributes, serverTime);
+    this.meta.attributes.set(key, meta, attributes, from);
     return this.nodes.upsert(key, { kind: 'file', ...meta });
   }
 
@@ -702,7 +702,7 @@ export class BucketNamespace {
     const info = await this.guard(() => this.store.copy(from, to, { sourceSize: src.size }), from);
     const meta = metaOf(info);
     this.meta.putFile(to, meta);
-    if (known) this.meta.attributes.set(to, meta, known, true);
+    if (known) this.meta.attributes.set(to, meta, known, 'copy');
     return meta;
   }
 
@@ -746,9 +746,10 @@ function fileType(mode: number | undefined): number {
   return t === S_IFLNK || t === S_IFIFO || t === S_IFSOCK ? t : S_IFREG;
 }
 
+/** Equal metadata, ctime aside (a change sets it: re-applying the same attributes is no change). */
 function sameMetadata(a: UserMetadata, b: UserMetadata): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+  const keys = Object.keys(a).filter((k) => k !== 'ctime');
+  return keys.length === Object.keys(b).filter((k) => k !== 'ctime').length && keys.every((k) => a[k] === b[k]);
 }
 
 function contentTypeOf(a: { contentType?: string }): { contentType?: string } {
