@@ -480,7 +480,9 @@ export class BucketNamespace {
     const known = child && this.meta.attributes.get(n.key, child);
     if (!child || !known) throw new FsError('ENOENT');
     this.nodes.upsert(n.key, child);
-    const metadata = s ? (s.attributes.metadata ?? {}) : this.changedMetadata(n, known.metadata, change, true);
+    // A staged file the bucket already holds (a handle still open) sends its attributes as a copy would.
+    const metadata = s ? this.changedMetadata(n, s.attributes.metadata, {}, true) : this.changedMetadata(n, known.metadata, change, true);
+    if (s) s.attributes = { ...s.attributes, metadata };
     if (sameMetadata(metadata, known.metadata)) return;
     const attributes: KnownAttributes = { metadata, ...contentTypeOf(known) };
     const info = await this.guard(() => this.store.copy(n.key, n.key, { ...attributes, sourceSize: child.size }), n.key);
