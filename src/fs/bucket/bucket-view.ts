@@ -67,8 +67,12 @@ export class BucketView implements Filesystem {
   private readonly ns: BucketNamespace;
   private readonly ttlSec: number;
   private readonly handles = new Map<number, Handle>();
-  /** Directory listings being read, by handle: one snapshot per pass (offset 0 takes a new one). */
-  private readonly listings = new Map<number, [string, Child][]>();
+  /**
+   * Directory listings being read, by handle: one snapshot per pass (offset 0 takes a new one), with the
+   * entries made so far: the kernel takes a few dozen per request and asks again from there, so each is made
+   * once per pass, not once per request.
+   */
+  private readonly listings = new Map<number, { children: [string, Child][]; entries: Entry[] }>();
   /** The ETag of the bytes the kernel's page cache may hold, by inode. */
   private readonly pageCacheEtag = new Map<number, string>();
   private nextFh = 1;
@@ -176,17 +180,18 @@ export class BucketView implements Filesystem {
   async opendir(_ctx: RequestContext, ino: number): Promise<OpenReply> {
     this.ns.dirNode(ino);
     const fh = this.nextFh++;
-    this.listings.set(fh, []);
+    this.listings.set(fh, { children: [], entries: [] });
     return { fh };
   }
 
   async readdir(_ctx: RequestContext, ino: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
     const dir = this.ns.dirNode(ino);
-    let children = this.listings.get(fh);
-    if (!children || offset === 0) {
-      children = await this.ns.list(dir);
-      this.listings.set(fh, children);
+    let listing = this.listings.get(fh);
+    if (!listing || offset === 0) {
+      listing = { children: await this.ns.list(dir), entries: [] };
+      this.listings.set(fh, listing);
     }
+    const { children, entries } = listing;
     const out: DirEntry[] = [];
     if (offset === 0) out.push({ name: '.', ino, mode: this.dirMode(), nextOffset: 1 });
     if (offset <= 1) out.push({ name: '..', ino: this.ns.parentIno(dir), mode: this.dirMode(), nextOffset: 2 });
@@ -194,7 +199,7 @@ export class BucketView implements Filesystem {
     const end = Math.min(children.length, start + READDIR_BATCH);
     for (let i = start; i < end; i++) {
       const [name, child] = children[i]!;
-      const e = this.entry(this.ns.child(dir, name, child));
+      const e = (entries[i] ??= this.entry(this.ns.child(dir, name, child)));
       const d: DirEntry = { name, ino: e.attr.ino, mode: e.attr.mode, nextOffset: i + 3 };
       if (plus) d.entry = e;
       out.push(d);
