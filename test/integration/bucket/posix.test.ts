@@ -144,6 +144,16 @@ describe('POSIX on a bucket mount (RGW, real FUSE)', () => {
     expect((await shStatus(as(ALICE, `${m}/run.sh`))).stderr).toMatch(/Permission denied/);
   }, 60_000);
 
+  it('a large file written in parts carries its mode and owner; cp -a sets times and mode before close(): one copy after', async () => {
+    const m = await mount('large');
+    const src = path.join(work.dir, 'large.bin');
+    await sh(`head -c ${40 << 20} /dev/urandom > ${src} && chmod 750 ${src} && chown 7:8 ${src} && touch -d '2010-01-01 00:00:00.25 UTC' ${src}`);
+    await sh(`cp -a ${src} ${m}/big.bin && ${as(ALICE, `umask 077; head -c ${20 << 20} /dev/zero > ${m}/alice.bin`)}`);
+    expect(await meta('large/big.bin')).toMatchObject({ mode: String(0o100750), uid: '7', gid: '8', mtime: '1262304000.250000000' });
+    expect(await meta('large/alice.bin')).toEqual({ mode: String(0o100600), uid: String(ALICE), gid: String(ALICE) });
+    expect(await sh(`cmp ${src} ${m}/big.bin && stat -c '%a %u %g %s %y' ${m}/big.bin`)).toBe(`750 7 8 ${40 << 20} 2010-01-01 00:00:00.250000000 +0000\n`);
+  }, 120_000);
+
   it('modes, owners and times survive the metadata TTL and a restart; the restart HEADs nothing again', async () => {
     let m = await mount('survive');
     await sh(`cd ${m} && mkdir -m 711 d && printf x > d/f && chmod 604 d/f && chown 7:8 d/f && touch -d '1999-12-31 23:59:59.5 UTC' d/f && ln -s f d/l`);
