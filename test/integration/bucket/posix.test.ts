@@ -163,6 +163,8 @@ describe('POSIX on a bucket mount (RGW, real FUSE)', () => {
     await new Promise((r) => setTimeout(r, TTL_MS * 2));
     expect(await look(m)).toBe(want);
     await unmount();
+    await cache.close(); // a daemon restart: a new process opens the cache again
+    cache = await openCache({ dir: path.join(work.dir, 'cache'), maxBytes: 1 << 30 });
     m = await mount('survive');
     heads = [];
     expect(await sh(`ls -l ${m}/d | cut -c1-10`)).toBe('total 1\n-rw----r--\nlrwxrwxrwx\n');
