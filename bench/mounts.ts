@@ -176,8 +176,15 @@ export class MountSet {
     const child = spawn(tool, this.args(tool, t, mnt, cache), { env, stdio: ['ignore', out, out] });
     closeSync(out);
     this.children.add(child);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.once('error', () => undefined); // a missing binary: reported as "did not mount" below
+    // A binary that cannot start emits only 'error': reported as "did not mount" below.
+    let spawnError = '';
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', (err) => {
+        spawnError = err.message;
+        resolve();
+      });
+    });
     const m: Mounted = {
       tool,
       mnt,
@@ -202,7 +209,7 @@ export class MountSet {
     while (mountsUnder(mnt).length === 0) {
       if (child.exitCode !== null || child.pid === undefined || Date.now() > deadline) {
         await m.close();
-        throw new Error(`${tool} did not mount (#${n}): ${logTail(logFile, 3).replace(/\n/g, ' | ')}`);
+        throw new Error(`${tool} did not mount (#${n}): ${spawnError || logTail(logFile, 3).replace(/\n/g, ' | ')}`);
       }
       await sleep(50);
     }
