@@ -424,7 +424,7 @@ export class Catalog {
     if (missing.length > 0) {
       throw new CatalogError(
         'Conflict',
-        `dataset version ${ref} was committed while files were being put; ${missing.length} file(s) did not make it in (e.g. "${missing[0]!.path}"): put them into a new version`,
+        `dataset version ${ref} was committed while files were being put; ${missing.length} ${missing.length === 1 ? 'file' : 'files'} did not make it in (e.g. "${missing[0]!.path}"): put them into a new version`,
       );
     }
   }

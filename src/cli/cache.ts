@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { cacheOptionsFrom, formatSize, inspectCache, openCache, parseCacheConfig, parseSize, resolveCacheOptions } from '../cache/index.js';
 import { action, type CliIO, type CommandContext } from './context.js';
-import { table } from './output.js';
+import { count, table } from './output.js';
 
 interface DirOpts {
   cacheDir?: string;
@@ -77,7 +77,7 @@ export function registerCache(program: Command, io: CliIO): void {
           const r = await cache.prune(target);
           const used = cache.stats().usedBytes;
           s.out.result(
-            () => `Pruned ${r.evicted} entries (${formatSize(r.freedBytes)}); the cache now uses ${formatSize(used)}.`,
+            () => `Pruned ${count(r.evicted, 'entry', 'entries')} (${formatSize(r.freedBytes)}); the cache now uses ${formatSize(used)}.`,
             { evicted: r.evicted, freedBytes: r.freedBytes, usedBytes: used },
           );
         } finally {
@@ -96,7 +96,7 @@ export function registerCache(program: Command, io: CliIO): void {
         const cache = await openCache(o);
         try {
           const r = await cache.clear();
-          s.out.result(() => `Cleared ${r.evicted} entries (${formatSize(r.freedBytes)}).`, {
+          s.out.result(() => `Cleared ${count(r.evicted, 'entry', 'entries')} (${formatSize(r.freedBytes)}).`, {
             evicted: r.evicted,
             freedBytes: r.freedBytes,
           });

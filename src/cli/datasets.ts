@@ -5,7 +5,7 @@ import { putFiles } from '../catalog/put.js';
 import { formatRef, parseDatasetId, parseRef } from '../catalog/refs.js';
 import { CatalogError } from '../catalog/errors.js';
 import { action, type CliIO, type CommandContext } from './context.js';
-import { formatBytes, table } from './output.js';
+import { count, formatBytes, table } from './output.js';
 import { progressBar } from './progress.js';
 
 function parallelism(value: string): number {
@@ -152,7 +152,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
           onProgress: (p) => bar.update(p),
         }).finally(() => bar.done());
         s.out.line(
-          `Uploaded ${res.files} files (${formatBytes(res.bytes)}; ${res.uploadedFiles} new, ${formatBytes(res.uploadedBytes)}) to ${formatRef(res.datasetId, res.versionId)}`,
+          `Uploaded ${count(res.files, 'file')} (${formatBytes(res.bytes)}; ${res.uploadedFiles} new, ${formatBytes(res.uploadedBytes)}) to ${formatRef(res.datasetId, res.versionId)}`,
         );
         s.out.data(res);
       }),
@@ -200,7 +200,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
           concurrency: opts.parallel,
           onProgress: (p) => bar.update(p),
         }).finally(() => bar.done());
-        s.out.line(`Downloaded ${res.files} files (${formatBytes(res.bytes)}) to ${opts.targetPath}`);
+        s.out.line(`Downloaded ${count(res.files, 'file')} (${formatBytes(res.bytes)}) to ${opts.targetPath}`);
         s.out.data(res);
       }),
     );
@@ -212,7 +212,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
       action(io, async (s, opts: { id: string }) => {
         const catalog = await s.catalog();
         const n = await catalog.deleteFiles(opts.id);
-        s.out.line(`Deleted ${n} files from ${opts.id}`);
+        s.out.line(`Deleted ${count(n, 'file')} from ${opts.id}`);
         s.out.data({ deleted: n });
       }),
     );

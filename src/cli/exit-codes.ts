@@ -60,7 +60,10 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.failure;
     }
   }
-  if (err instanceof ConfigError) return err.code === 'UnknownProvider' ? EXIT.notFound : err.code === 'Duplicate' ? EXIT.usage : EXIT.config;
+  if (err instanceof ConfigError) {
+    if (err.code === 'UnknownProvider') return EXIT.notFound;
+    return err.code === 'Duplicate' || err.code === 'BadInput' ? EXIT.usage : EXIT.config;
+  }
   if (err instanceof SecretError) return EXIT.config;
   if (err instanceof CacheError) {
     if (err.code === 'Busy') return EXIT.refused;

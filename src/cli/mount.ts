@@ -12,6 +12,7 @@ import { defaultMountpoint, defaultSettingsPath } from '../daemon/defaults.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CliIO } from './context.js';
 import { EXIT } from './exit-codes.js';
+import { count } from './output.js';
 import { formatStatus, STATUS_EXIT, statusExitCode } from './status.js';
 
 /** Starts the daemon in this process (mount, views, cache, catalog) and returns it running. */
@@ -100,7 +101,7 @@ async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, dep
       env: io.env,
     });
     const who = pid === undefined ? 'already running' : `started (pid ${pid})`;
-    io.stderr.write(`gradient-datasets ${who}: ready, ${status.mounts.length} entries on ${status.mountpoint ?? opts.mountpoint}\n`);
+    io.stderr.write(`gradient-datasets ${who}: ready, ${count(status.mounts.length, 'entry', 'entries')} on ${status.mountpoint ?? opts.mountpoint}\n`);
     process.exitCode = statusExitCode(status);
   } catch (err) {
     io.stderr.write(`gradient mount --wait: ${(err as Error).message}\n`);

@@ -18,7 +18,10 @@ export function statusCommand(io: CliIO = { stdout: process.stdout, stderr: proc
     .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(io.env), 'see docs/ARCHITECTURE.md'))
     .option('--wait', 'wait until the daemon is ready (for scripts)')
     .addOption(new Option('--timeout <seconds>', 'with --wait: give up after this long').default('60').argParser(positiveSeconds))
-    .action(async (opts: { json?: boolean; socket: string; wait?: boolean; timeout: number | string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      // With the globals: `gradient --json status` and `gradient status --json` (which the program-level flag
+      // takes wherever it stands) both mean JSON.
+      const opts = cmd.optsWithGlobals<{ json?: boolean; socket: string; wait?: boolean; timeout: number | string }>();
       const timeoutMs = Number(opts.timeout) * 1000;
       let status: DaemonStatus;
       try {

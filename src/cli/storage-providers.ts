@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newStorageProviderId } from '../catalog/ids.js';
 import { openStore } from '../catalog/providers.js';
-import { addStorageProvider, allProviders, managedProviderId, type S3Provider } from '../config/config-file.js';
+import { addStorageProvider, allProviders, checkStorageProvider, managedProviderId, type S3Provider } from '../config/config-file.js';
 import { isSecretRef, secretsDir } from '../config/secrets.js';
 import { CatalogError } from '../catalog/errors.js';
 import { action, type CliIO, type CommandContext } from './context.js';
@@ -62,9 +62,6 @@ export function registerStorageProviders(program: Command, io: CliIO): void {
         if ((opts.accessKey === undefined) !== (opts.secretAccessKey === undefined)) {
           throw new CatalogError('BadInput', 'give both --accessKey and --secretAccessKey, or neither (to use the AWS credential chain)');
         }
-        if (opts.endpoint !== undefined && !/^https?:\/\/[^/]/.test(opts.endpoint)) {
-          throw new CatalogError('BadInput', `--endpoint must be a URL like https://nyc3.digitaloceanspaces.com, got "${opts.endpoint}"`);
-        }
         const id = newStorageProviderId();
         const provider: S3Provider = {
           id,
@@ -76,6 +73,8 @@ export function registerStorageProviders(program: Command, io: CliIO): void {
           ...(opts.region ? { region: opts.region } : {}),
           ...(opts.accessKey !== undefined ? { accessKey: opts.accessKey } : {}),
         };
+        // Before anything is sent or saved: what the config file could not hold is refused now.
+        checkStorageProvider(opts.secretAccessKey === undefined ? provider : { ...provider, secretAccessKey: 'secret:x' });
         if (opts.verify) {
           // Fail now, with the storage error's advice, rather than at the first upload.
           const store = openStore(

@@ -15,9 +15,21 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
   return path.join(base, 'gradient', 'config.yaml');
 }
 
+/** The config file in effect and how it was named: a path the user names must exist (see loadConfig). */
+export interface ConfigLocation {
+  path: string;
+  source: '--config' | 'GRADIENT_CONFIG' | 'default';
+}
+
 /** The config file to use: an explicit flag wins, then GRADIENT_CONFIG, then the XDG default. */
+export function configLocation(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): ConfigLocation {
+  if (flag) return { path: path.resolve(flag), source: '--config' };
+  if (env.GRADIENT_CONFIG) return { path: path.resolve(env.GRADIENT_CONFIG), source: 'GRADIENT_CONFIG' };
+  return { path: path.resolve(defaultConfigPath(env)), source: 'default' };
+}
+
 export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(flag || env.GRADIENT_CONFIG || defaultConfigPath(env));
+  return configLocation(flag, env).path;
 }
 
 export function defaultStorePath(env: NodeJS.ProcessEnv = process.env): string {

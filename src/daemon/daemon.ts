@@ -99,7 +99,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const summary = () => {
     const mounts = reconciler.status();
     const bad = mounts.filter((m) => m.state !== 'ok').length;
-    return `${mounts.length} entries on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
+    return `${mounts.length} ${mounts.length === 1 ? 'entry' : 'entries'} on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
   };
 
   const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {

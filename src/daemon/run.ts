@@ -6,7 +6,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
 import type { MountOptions } from '../config/mount-options.js';
-import { configPath } from '../config/paths.js';
+import { configLocation } from '../config/paths.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
@@ -22,7 +22,7 @@ import { Namespace } from './namespace.js';
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
-  const config = await loadDaemonConfig(configPath(opts.config, io.env));
+  const config = await loadDaemonConfig(configLocation(opts.config, io.env));
   const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;

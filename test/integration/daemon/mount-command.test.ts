@@ -116,7 +116,7 @@ process.on('SIGTERM', () => process.exit(0));
       { from: 'user' },
     );
     const msg = r.err.join('');
-    expect(msg).toMatch(/gradient-datasets started \(pid \d+\): ready, 1 entries on \/mnt\/w/);
+    expect(msg).toMatch(/gradient-datasets started \(pid \d+\): ready, 1 entry on \/mnt\/w/);
     pids.push(Number(/pid (\d+)/.exec(msg)![1]));
     expect(process.exitCode).toBe(0);
     process.exitCode = undefined;
