@@ -72,13 +72,15 @@ export function formatStatus(s: DaemonStatus): string {
       lines.push(`  ${u.mount}/${u.key}  ${bytes(u.bytes)}  ${u.state}${tries}${u.lastError ? `: ${u.lastError}` : ''}`);
     }
   }
-  const errors = [
-    ...(s.settings.lastError ? [s.settings.lastError] : []),
-    ...s.mounts.filter((m) => m.lastError).map((m) => m.lastError!),
-  ];
-  if (errors.length > 0) {
-    lines.push('', 'errors:');
-    for (const e of errors) lines.push(...e.split('\n').map((l) => `  ${l}`));
+  const entryErrors = s.mounts.filter((m) => m.lastError).map((m) => m.lastError!);
+  const indent = (e: string) => e.split('\n').map((l) => `  ${l}`);
+  if (s.settings.state === 'error' && s.settings.lastError) {
+    // Only the file on disk has positions; the entries' errors are from the last good settings, so they
+    // name entry and field only (the daemon leaves the positions out).
+    lines.push('', `errors in ${s.settings.file}:`, ...indent(s.settings.lastError));
+    if (entryErrors.length > 0) lines.push('', 'errors of entries under the last good settings:', ...entryErrors.flatMap(indent));
+  } else if (entryErrors.length > 0) {
+    lines.push('', 'errors:', ...entryErrors.flatMap(indent));
   }
   return `${lines.join('\n')}\n`;
 }

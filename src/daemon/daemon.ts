@@ -63,6 +63,8 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   let settingsError: string | null = null;
   let appliedAt: Date | null = null;
   let lastApply: Promise<unknown> = Promise.resolve();
+  /** A refresh is under way: the apply of the file it reads looks tags and `latest` up again too. */
+  let refreshNext = false;
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
@@ -82,7 +84,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       lastError: settingsError,
       appliedAt: appliedAt?.toISOString() ?? null,
     },
-    mounts: reconciler.status(),
+    // While the file on disk is bad, entries show what the last good one made of them, without positions
+    // in a text that is no longer there.
+    mounts: reconciler.status({ positions: settingsError === null }),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
     fatalError,
@@ -120,7 +124,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
       settingsError = null;
       metrics.settingsLoaded(true);
-      void applySettings(s);
+      const refresh = refreshNext;
+      refreshNext = false;
+      void applySettings(s, refresh);
     },
     onError: (err) => {
       settingsError = err.message;
@@ -133,8 +139,12 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const refresh = async (): Promise<void> => {
     // Before READY the first apply is still on its way (and the filesystem may not be mounted yet).
     if (phase !== 'ready') return;
+    // One apply: of the file read again, or (when it is bad or absent) of the last good settings. Never
+    // "wait for the last apply, then refresh": an entry that takes seconds to fail would hold up the others.
+    refreshNext = true;
     await watcher.reload();
-    await lastApply;
+    if (!refreshNext) return void (await lastApply);
+    refreshNext = false;
     logApply(await reconciler.refresh());
   };
   const statusServer = new StatusServer({ socketPath, provider: { status, refresh } });
