@@ -28,7 +28,19 @@ export const EXIT_CODES_HELP = `Exit codes:
   4 refused (committed version, conflict)     5 credentials/access denied
   6 storage unreachable or throttling          7 bad config or missing secret`;
 
+/** A command's own refusal or usage error, with the exit code it stands for. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    readonly exitCode: (typeof EXIT)[keyof typeof EXIT],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
   if (err instanceof CatalogError) {
     switch (err.code) {
       case 'NotFound':

@@ -1,6 +1,7 @@
 // The daemon's lifecycle, everything except the filesystem itself (injected): signals first, then the
 // status socket (so `--wait` can watch startup), the FUSE mount, the first settings apply, READY=1; then
 // live edits and SIGHUP refreshes; on SIGTERM: STOPPING=1, drain uploads, unmount, close sockets.
+import type { PruneResult } from '../cache/index.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
@@ -27,6 +28,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
   cacheStats?: () => CacheStatus | Promise<CacheStatus>;
+  /** Evicts cache entries down to a size (`gradient cache prune` while the daemon owns the cache). */
+  pruneCache?: (toBytes: number) => Promise<PruneResult>;
   /** Writes not yet in their bucket (bucket mounts). */
   uploads?: () => PendingUpload[];
   /** Default: defaultSocketPath(). */
@@ -147,7 +150,11 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     refreshNext = false;
     logApply(await reconciler.refresh());
   };
-  const statusServer = new StatusServer({ socketPath, provider: { status, refresh } });
+  const pruneCache = opts.pruneCache;
+  const statusServer = new StatusServer({
+    socketPath,
+    provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
+  });
   const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
 
   let stopping: Promise<void> | undefined;

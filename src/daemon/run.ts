@@ -90,8 +90,17 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       uploads: () => buckets.uploads(),
       cacheStats: () => {
         const s = cache.stats();
-        return { usedBytes: s.usedBytes, capacityBytes: s.effectiveMaxBytes, hits: s.hits, misses: s.misses };
+        return {
+          usedBytes: s.usedBytes,
+          capacityBytes: s.effectiveMaxBytes,
+          hits: s.hits,
+          misses: s.misses,
+          dir: s.dir,
+          maxBytes: s.maxBytes,
+          minFreeBytes: s.minFreeBytes,
+        };
       },
+      pruneCache: (toBytes) => cache.prune(toBytes),
     });
   } catch (err) {
     await closeAll().catch(() => undefined);
