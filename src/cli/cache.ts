@@ -14,6 +14,7 @@ import {
   resolveCacheOptions,
   type PruneResult,
 } from '../cache/index.js';
+import { defaultCacheDir } from '../config/paths.js';
 import { fetchStatus, requestCachePrune } from '../daemon/client.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CacheStatus } from '../daemon/status.js';
@@ -28,7 +29,7 @@ interface CacheFlags {
 
 async function cacheOptions(s: CommandContext, opts: CacheFlags) {
   const { config } = await s.config();
-  return resolveCacheOptions(cacheOptionsFrom(parseCacheConfig(config.cache), { cacheDir: opts.cacheDir }));
+  return resolveCacheOptions(cacheOptionsFrom(parseCacheConfig(config.cache), { cacheDir: opts.cacheDir, defaultDir: defaultCacheDir(s.io.env) }));
 }
 
 interface DaemonCache {
@@ -70,7 +71,8 @@ function shortfall(r: PruneResult, target: number, holder: string): string {
   return `${why.join('; ')}; it uses ${formatSize(r.usedBytes)} (${formatSize(r.beforeBytes)} before, ${count(r.evicted, 'entry', 'entries')} evicted)`;
 }
 
-const dirOption = () => new Option('--cache-dir <dir>', "cache directory (default: the running daemon's, else cache.dir in the config file, else the default)");
+const dirOption = () =>
+  new Option('--cache-dir <dir>', "cache directory (default: the running daemon's, else cache.dir in the config file, else /var/cache/gradient as root, ~/.cache/gradient for others)");
 const socketOption = (io: CliIO) =>
   new Option('--socket <path>', 'status socket of the daemon to ask first').default(defaultSocketPath(io.env), 'see `gradient status --help`');
 

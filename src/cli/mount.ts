@@ -46,7 +46,7 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
     .option('--mountpoint <dir>', 'where to mount (default: $GRADIENT_MOUNTPOINT, /datasets as root, else ~/datasets)')
     .option('--socket <path>', 'status socket (default: see `gradient status --help`)')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>').argParser(port))
-    .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient)')
+    .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient as root, else $XDG_CACHE_HOME/gradient or ~/.cache/gradient)')
     .addOption(new Option('--cache-size <size>', 'cache size bound, e.g. 50G or 512MiB (default: cache.maxSize, else 10G)').argParser(cacheSize))
     .option('--wait', 'start the daemon in the background and return once it is ready')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')

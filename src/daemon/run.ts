@@ -6,7 +6,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
 import type { MountOptions } from '../config/mount-options.js';
-import { configLocation } from '../config/paths.js';
+import { configLocation, defaultCacheDir } from '../config/paths.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
@@ -23,7 +23,7 @@ import { Namespace } from './namespace.js';
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
   const config = await loadDaemonConfig(configLocation(opts.config, io.env));
-  const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
+  const cacheFlags: { cacheDir?: string; cacheSize?: number; defaultDir: string } = { defaultDir: defaultCacheDir(io.env) };
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
