@@ -1,7 +1,7 @@
 // What every command action gets: output (human or --json), the config file, and a catalog opened lazily
 // from it. Command groups (datasets, storageProviders, and later mount/status/cache) share this.
 import type { Command } from 'commander';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Catalog } from '../catalog/catalog.js';
 import { allProviders, loadConfig, managedProviderId, type LoadedConfig } from '../config/config-file.js';
 import { configLocation, type ConfigLocation } from '../config/paths.js';
@@ -11,6 +11,8 @@ export interface CliIO {
   stdout: Writable;
   stderr: Writable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Where confirmations are read (a terminal); absent: there is none to ask on. */
+  stdin?: Readable & { isTTY?: boolean };
 }
 
 export interface CommandContext {

@@ -32,7 +32,7 @@ export const EXIT_CODES_HELP = `Exit codes:
 export class CliError extends Error {
   override readonly name = 'CliError';
   constructor(
-    readonly exitCode: (typeof EXIT)[keyof typeof EXIT],
+    readonly exitCode: number,
     message: string,
   ) {
     super(message);
@@ -51,6 +51,7 @@ export function exitCodeFor(err: unknown): number {
       case 'Committed':
       case 'NotCommitted':
       case 'Conflict':
+      case 'Refused':
         return EXIT.refused;
       default:
         return EXIT.failure;

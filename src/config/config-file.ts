@@ -215,6 +215,21 @@ export async function addStorageProvider(file: string, provider: StorageProvider
   await writeFileAtomic(file, doc.toString());
 }
 
+/** Removes a provider from the file, keeping comments and other sections; returns what it was. */
+export async function removeStorageProvider(file: string, providerId: string): Promise<StorageProvider> {
+  const loaded = await loadConfig(file);
+  const index = loaded.config.storageProviders.findIndex((p) => p.id === providerId);
+  if (index < 0) {
+    const why = providerId === MANAGED_PROVIDER_ID ? 'the built-in provider is not in the file and cannot be removed' : `no such provider in ${file}`;
+    throw new ConfigError('UnknownProvider', `unknown storage provider "${providerId}": ${why}; see \`gradient storageProviders list\``);
+  }
+  const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+  doc.deleteIn(['storageProviders', index]);
+  validateConfig(doc.toJS(), file);
+  await writeFileAtomic(file, doc.toString());
+  return loaded.config.storageProviders[index]!;
+}
+
 async function writeFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
