@@ -19,6 +19,7 @@ export function registerFiles(datasets: Command, io: CliIO): void {
     .requiredOption('--source-path <path>', 'local file or directory')
     .option('--target-path <path>', 'where to put it inside the version (default: the root)')
     .option('--parallel <n>', 'files uploaded in parallel', parallelism, 16)
+    .addHelpText('after', '\nExample:\n  gradient datasets files put --id democli:fo5rp4m --source-path ./images --target-path images/')
     .action(
       action(io, async (s, opts: { id: string; sourcePath: string; targetPath?: string; parallel: number }) => {
         const catalog = await s.catalog();
@@ -41,6 +42,7 @@ export function registerFiles(datasets: Command, io: CliIO): void {
     .description('list files (one directory level, or --recursive)')
     .requiredOption('--id <dataset:version[/path]>', 'version, optionally with a path inside it')
     .option('--recursive', 'list every file below the path')
+    .addHelpText('after', '\nExample:\n  gradient datasets files list --id democli:latest/images --recursive')
     .action(
       action(io, async (s, opts: { id: string; recursive?: boolean }) => {
         const catalog = await s.catalog();
@@ -93,6 +95,7 @@ export function registerFiles(datasets: Command, io: CliIO): void {
     .command('delete')
     .description('remove a file or directory from an uncommitted version')
     .requiredOption('--id <dataset:version/path>', 'version and the path to remove')
+    .addHelpText('after', '\nExample:\n  gradient datasets files delete --id democli:fo5rp4m/images/bad.png')
     .action(
       action(io, async (s, opts: { id: string }) => {
         const catalog = await s.catalog();

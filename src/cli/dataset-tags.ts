@@ -13,6 +13,7 @@ export function registerTags(datasets: Command, io: CliIO): void {
     .description('point a tag at a committed version (moves it if it exists)')
     .requiredOption('--id <dataset:version>', 'version to tag')
     .requiredOption('--name <tag>', 'tag name')
+    .addHelpText('after', '\nExample:\n  gradient datasets tags set --id democli:fo5rp4m --name golden')
     .action(
       action(io, async (s, opts: { id: string; name: string }) => {
         const catalog = await s.catalog();
@@ -28,6 +29,7 @@ export function registerTags(datasets: Command, io: CliIO): void {
     .description('delete a tag')
     .requiredOption('--id <dataset>', 'dataset id (or its unique name)')
     .requiredOption('--name <tag>', 'tag name')
+    .addHelpText('after', '\nExample:\n  gradient datasets tags delete --id democli --name golden')
     .action(
       action(io, async (s, opts: { id: string; name: string }) => {
         const catalog = await s.catalog();
@@ -42,6 +44,7 @@ export function registerTags(datasets: Command, io: CliIO): void {
     .command('list')
     .description("list a dataset's tags")
     .requiredOption('--id <dataset>', 'dataset id (or its unique name)')
+    .addHelpText('after', '\nExample:\n  gradient datasets tags list --id democli')
     .action(
       action(io, async (s, opts: { id: string }) => {
         const catalog = await s.catalog();

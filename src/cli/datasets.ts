@@ -44,6 +44,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
   datasets
     .command('list')
     .description('list datasets')
+    .addHelpText('after', '\nExample:\n  gradient datasets list --json')
     .action(
       action(io, async (s) => {
         const catalog = await s.catalog();
@@ -58,6 +59,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
     .command('details')
     .description('show a dataset')
     .requiredOption('--id <dataset>', 'dataset id (or its unique name)')
+    .addHelpText('after', '\nExample:\n  gradient datasets details --id democli')
     .action(
       action(io, async (s, opts: { id: string }) => {
         const catalog = await s.catalog();
@@ -150,7 +152,7 @@ function gcLine(r: GcStoreResult, dryRun: boolean, graceMs: number): string {
 }
 
 function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

@@ -52,6 +52,7 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .option('--log-file <file>', 'with --wait: where the background daemon logs')
     .option('--refresh', 'ask the running daemon to look up tags and latest again, then show its status')
+    .addHelpText('after', '\nExamples:\n  gradient mount                      # in the foreground (systemd, a container)\n  gradient mount --wait --log-file /tmp/gradient.log\n  gradient mount --refresh')
     .action(async (_flags: Flags, cmd: Command) => {
       const flags = cmd.optsWithGlobals<Flags>();
       const opts: MountOptions = {

@@ -13,7 +13,7 @@ export const STATUS_EXIT = { ok: EXIT.ok, degraded: 1, noDaemon: EXIT.unavailabl
 export function statusCommand(io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Command {
   return new Command('status')
     .description('show what the running daemon mounts, what each ref resolved to, errors, and cache use')
-    .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.')
+    .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.\n\nExamples:\n  gradient status\n  gradient status --wait --timeout 120 --json')
     .option('--json', 'print the full status as JSON')
     .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(io.env), 'see docs/ARCHITECTURE.md'))
     .option('--wait', 'wait until the daemon is ready (for scripts)')

@@ -71,6 +71,7 @@ export function registerStorageProviders(program: Command, io: CliIO): void {
     .option('--region <region>', 'region, e.g. us-east-1')
     .option('--prefix <prefix>', 'key prefix inside the bucket')
     .option('--no-verify', 'do not check that the bucket is reachable with these credentials')
+    .addHelpText('after', '\nExample:\n  gradient storageProviders create s3 --name team --bucket my-bucket --accessKey AK... \\\n    --secretAccessKey secret:team-key --endpoint https://nyc3.digitaloceanspaces.com')
     .action(
       action(io, async (s, opts: CreateS3Opts) => {
         if ((opts.accessKey === undefined) !== (opts.secretAccessKey === undefined)) {
@@ -111,6 +112,7 @@ export function registerStorageProviders(program: Command, io: CliIO): void {
   group
     .command('list')
     .description('list storage providers')
+    .addHelpText('after', '\nExample:\n  gradient storageProviders list --json')
     .action(
       action(io, async (s) => {
         const { config } = await s.config();
