@@ -10,7 +10,7 @@
 // The project tree must be readable by that user: it is checked (world-readable files), not changed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,11 +97,14 @@ describe.skipIf(process.getuid?.() !== 0)('gradient mount as an unprivileged use
   });
 
   it('says what fusermount3 said, and the usual causes, when it cannot mount', async () => {
-    // No access to /dev/fuse yet (mode 0600, root's): fusermount3 refuses.
-    expect(statSync(FUSE).mode & 0o006).toBe(0);
-    const r = await gradient('mount');
+    // A mountpoint the user does not own, and (unless /dev/fuse is 0666 here) no access to /dev/fuse yet:
+    // fusermount3 refuses either way, in its own words.
+    const foreign = path.join(home, 'root-owned');
+    mkdirSync(foreign);
+    const r = await gradient('mount', '--mountpoint', foreign);
+    rmSync(foreign, { recursive: true });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/fusermount3 failed to mount .* \(exit 1\): fusermount3: .*\/dev\/fuse/);
+    expect(r.stderr).toMatch(/fusermount3 failed to mount \S+ \(exit 1\): fusermount3: \S.*/);
     expect(r.stderr).toContain('usual causes: no read-write access to /dev/fuse');
     expect(r.stderr).toContain('user_allow_other');
     // The defaults it got that far with are the user's own.
