@@ -226,12 +226,14 @@ export class Catalog {
    * datasets share is an error listing their ids.
    */
   async datasetIdFor(nameOrId: string): Promise<string> {
+    // Not found as an id (or some provider failed to say): perhaps a name, which the providers that answer can tell.
+    let asId: unknown;
     if (DATASET_ID.test(nameOrId)) {
       try {
         await this.getDataset(nameOrId);
         return nameOrId;
       } catch (err) {
-        if (!isCatalogError(err, 'NotFound')) throw err;
+        asId = err;
       }
     }
     const { datasets, warnings } = await this.listDatasets();
@@ -240,6 +242,7 @@ export class Catalog {
     if (named.length > 1) {
       throw new CatalogError('BadInput', `${named.length} datasets are named "${nameOrId}" (${named.map((d) => d.id).join(', ')}): name one by its id`);
     }
+    if (asId !== undefined && !isCatalogError(asId, 'NotFound')) throw asId;
     const unsure = warnings.length > 0 ? ` (and ${warnings.length === 1 ? 'a storage provider' : 'some storage providers'} did not answer: ${warnings.join('; ')})` : '';
     throw new CatalogError('NotFound', `dataset "${nameOrId}" not found: no dataset has this id or name${unsure}; see \`gradient datasets list\``);
   }

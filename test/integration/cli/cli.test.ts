@@ -257,6 +257,10 @@ describe('gradient CLI', () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toContain('still-here');
     expect(list.stderr).toMatch(/warning: storage provider "down" .*secret "nope" not found/);
+    // found by its name among the providers that answer
+    const details = await gradient('--config', cfg, '--json', 'datasets', 'details', '--id', 'still-here');
+    expect(details.code, details.stderr).toBe(0);
+    expect(JSON.parse(details.stdout)).toMatchObject({ name: 'still-here' });
   });
 
   it('honours --config and GRADIENT_CONFIG', async () => {
