@@ -44,16 +44,6 @@ export interface VersionInfo extends VersionRecord {
   latest: boolean;
 }
 
-/** What deleting a version did. */
-export interface DeletedVersion {
-  datasetId: string;
-  versionId: string;
-  state: VersionState;
-  /** Tags that pointed to it, deleted with it (only with force). */
-  tags: string[];
-  /** Objects removed (records, journal batches, manifests); blobs stay for `gc`. */
-  objects: number;
-}
 
 export interface DatasetHandle {
   record: DatasetRecord;
@@ -587,51 +577,9 @@ export class Catalog {
     return record;
   }
 
-  // ---- deletion ---------------------------------------------------------------------------------
-  // Records go; blobs stay, since other versions may share them: `gc` removes the ones nothing names.
-
-  /**
-   * Deletes a version. An uncommitted one goes freely; a committed (or committing) one, or one a tag points
-   * to, only with `force` (the tags then go too, and `latest` falls back to the previous commit).
-   */
-  async deleteVersion(
-    datasetId: string,
-    versionRef: string,
-    opts: { force?: boolean; confirm?: (plan: Omit<DeletedVersion, 'objects'>) => Promise<void> } = {},
-  ): Promise<DeletedVersion> {
-    const { store } = await this.getDataset(datasetId);
-    const versionId = await this.resolveVersionId(datasetId, versionRef);
-    const ref = formatRef(datasetId, versionId);
-    const state = await this.versionState(datasetId, versionId);
-    const tags = (await this.listTags(datasetId)).filter((t) => t.version === versionId).map((t) => t.tag);
-    if (!opts.force && state !== 'uncommitted') {
-      throw new CatalogError('Refused', `dataset version ${ref} is ${state}: delete it anyway with --force (mounts of it keep their files until \`gradient datasets gc\`)`);
-    }
-    if (!opts.force && tags.length > 0) {
-      throw new CatalogError('Refused', `${tags.length === 1 ? 'tag' : 'tags'} ${tags.join(', ')} of ${datasetId} ${tags.length === 1 ? 'points' : 'point'} to ${ref}: move or delete ${tags.length === 1 ? 'it' : 'them'} first, or pass --force to delete ${tags.length === 1 ? 'it' : 'them'} too`);
-    }
-    await opts.confirm?.({ datasetId, versionId, state, tags });
-    // Tags and the commit marker first: from then on nothing resolves to this version.
-    await Promise.all(tags.map((t) => store.delete(L.tagKey(this.teamId, datasetId, t))));
-    for await (const page of this.listAll(store, L.commitsPrefix(this.teamId, datasetId))) {
-      for (const o of page.objects) if (o.key.endsWith(`-${versionId}`)) await store.delete(o.key);
-    }
-    await store.delete(L.committedKey(this.teamId, datasetId, versionId));
-    const objects = await removeTree(store, L.versionRoot(this.teamId, datasetId, versionId), L.versionKey(this.teamId, datasetId, versionId));
-    return { datasetId, versionId, state, tags, objects };
-  }
-
-  /** Deletes a dataset: every version, tag and record (dataset.json last); returns the objects removed. */
-  async deleteDataset(
-    datasetId: string,
-    opts: { confirm?: (plan: { record: DatasetRecord; versions: number }) => Promise<void> } = {},
-  ): Promise<{ record: DatasetRecord; versions: number; objects: number }> {
-    const { store, record } = await this.getDataset(datasetId);
-    const versions = (await this.listVersions(datasetId)).length;
-    await opts.confirm?.({ record, versions });
-    const objects = await removeTree(store, L.datasetRoot(this.teamId, datasetId), L.datasetKey(this.teamId, datasetId));
+  /** Forgets what it knows of a dataset that was deleted (delete.ts). */
+  forget(datasetId: string): void {
     this.datasetCache.delete(datasetId);
-    return { record, versions, objects };
   }
 
   // ---- tags -------------------------------------------------------------------------------------

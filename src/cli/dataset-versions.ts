@@ -1,5 +1,6 @@
 // `gradient datasets versions create|commit|list|delete`.
 import type { Command } from 'commander';
+import { deleteVersion } from '../catalog/delete.js';
 import { formatRef } from '../catalog/refs.js';
 import { datasetIdArg, refArg } from './args.js';
 import { confirm } from './confirm.js';
@@ -94,7 +95,7 @@ export function registerVersions(datasets: Command, io: CliIO): void {
       action(io, async (s, opts: { id: string; force?: boolean; yes?: boolean }) => {
         const catalog = await s.catalog();
         const ref = await refArg(catalog, opts.id);
-        const r = await catalog.deleteVersion(ref.datasetId, ref.version, {
+        const r = await deleteVersion(catalog, ref.datasetId, ref.version, {
           force: opts.force === true,
           confirm: (plan) =>
             confirm(

@@ -2,6 +2,7 @@
 // modules. Verbs and output as in Gradient's docs. Wherever a dataset id is asked for, a dataset's name works
 // too when no other dataset has it.
 import type { Command } from 'commander';
+import { deleteDataset } from '../catalog/delete.js';
 import { collectGarbage, DEFAULT_GC_GRACE_MS, type GcStoreResult } from '../catalog/gc.js';
 import { REUSE_MAX_AGE_MS } from '../catalog/put.js';
 import { datasetIdArg, duration } from './args.js';
@@ -90,7 +91,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
     .action(
       action(io, async (s, opts: { id: string; yes?: boolean }) => {
         const catalog = await s.catalog();
-        const r = await catalog.deleteDataset(await datasetIdArg(catalog, opts.id), {
+        const r = await deleteDataset(catalog, await datasetIdArg(catalog, opts.id), {
           confirm: ({ record, versions }) => confirm(s, `delete dataset ${record.name} (${record.id}) and its ${count(versions, 'version')}`, opts.yes),
         });
         s.out.line(`Deleted dataset: ${r.record.id} (${r.record.name}, ${count(r.versions, 'version')}); \`gradient datasets gc\` frees its file contents`);

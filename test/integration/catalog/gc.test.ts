@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../../src/catalog/catalog.js';
+import { deleteVersion } from '../../../src/catalog/delete.js';
 import { collectGarbage } from '../../../src/catalog/gc.js';
 import { getFiles } from '../../../src/catalog/get.js';
 import { blobKey } from '../../../src/catalog/layout.js';
@@ -62,7 +63,7 @@ describe('gc and a put at the same time', () => {
       const garbage: Record<string, Buffer> = {};
       for (let i = 0; i < 20; i++) garbage[`g${i}.bin`] = randomBytes(1000 + i);
       await putFiles(catalog, `${ds.id}:${scrap.id}`, await writeTree(path.join(tmp, 'garbage'), garbage));
-      await catalog.deleteVersion(ds.id, scrap.id);
+      await deleteVersion(catalog, ds.id, scrap.id);
       await new Promise((r) => setTimeout(r, GRACE_MS + 300));
 
       // The put: many small files, each journaled within half a second of its upload.
