@@ -58,6 +58,20 @@ export interface CacheEntryInfo {
   open: boolean;
 }
 
+/** What a prune did, and what kept it from going lower. */
+export interface PruneResult {
+  evicted: number;
+  freedBytes: number;
+  /** Bytes counted against the bound (the bound's own measure) before and after. */
+  beforeBytes: number;
+  usedBytes: number;
+  /** What no eviction frees: the index (its WAL counted at its cap), directories, staging, fills in flight. */
+  overheadBytes: number;
+  /** Entries a reader holds open, which cannot go now. */
+  inUseEntries: number;
+  inUseBytes: number;
+}
+
 export interface CacheEvents {
   /** A condition the operator should know about (disk full, bound unmet, verification failure, I/O error). */
   condition: [CacheError];
@@ -409,17 +423,27 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   }
 
   /** Evicts least-recently-used unpinned entries until the directory uses at most `toBytes`. */
-  async prune(toBytes = 0): Promise<{ evicted: number; freedBytes: number }> {
+  async prune(toBytes = 0): Promise<PruneResult> {
     await this.flush();
     await this.space.refresh(true);
+    const beforeBytes = this.space.usedBytes();
     const result = this.space.evictDownTo(toBytes);
     await this.flush();
     await this.space.refresh(true);
-    return result;
+    const inUse = [...this.records.values()].filter((r) => r.diskBytes > 0 && !this.evictable(r));
+    const { overheadBytes, reservedBytes } = this.space.usage();
+    return {
+      ...result,
+      beforeBytes,
+      usedBytes: this.space.usedBytes(),
+      overheadBytes: overheadBytes + reservedBytes,
+      inUseEntries: inUse.length,
+      inUseBytes: inUse.reduce((n, r) => n + r.diskBytes, 0),
+    };
   }
 
   /** Removes every entry not in use, and leftover temp files. */
-  async clear(): Promise<{ evicted: number; freedBytes: number }> {
+  async clear(): Promise<PruneResult> {
     const result = await this.prune(0);
     for (const name of await readdir(path.join(this.dir, 'tmp')).catch(() => [] as string[])) {
       rmSync(path.join(this.dir, 'tmp', name), { recursive: true, force: true });

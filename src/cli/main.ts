@@ -45,7 +45,10 @@ export function buildProgram(io: CliIO): Command {
 }
 
 /** Runs the CLI and returns its exit code (never exits the process itself: tests call this in-process). */
-export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function run(
+  argv: string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin },
+): Promise<number> {
   // The SDK nags about Node 20 on every run; the project supports Node 20 deliberately.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = buildProgram(io);

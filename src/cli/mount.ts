@@ -12,6 +12,7 @@ import { defaultMountpoint, defaultSettingsPath } from '../daemon/defaults.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CliIO } from './context.js';
 import { EXIT } from './exit-codes.js';
+import { count } from './output.js';
 import { formatStatus, STATUS_EXIT, statusExitCode } from './status.js';
 
 /** Starts the daemon in this process (mount, views, cache, catalog) and returns it running. */
@@ -45,12 +46,13 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
     .option('--mountpoint <dir>', 'where to mount (default: $GRADIENT_MOUNTPOINT, /datasets as root, else ~/datasets)')
     .option('--socket <path>', 'status socket (default: see `gradient status --help`)')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>').argParser(port))
-    .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient)')
+    .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient as root, else $XDG_CACHE_HOME/gradient or ~/.cache/gradient)')
     .addOption(new Option('--cache-size <size>', 'cache size bound, e.g. 50G or 512MiB (default: cache.maxSize, else 10G)').argParser(cacheSize))
     .option('--wait', 'start the daemon in the background and return once it is ready')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .option('--log-file <file>', 'with --wait: where the background daemon logs')
     .option('--refresh', 'ask the running daemon to look up tags and latest again, then show its status')
+    .addHelpText('after', '\nExamples:\n  gradient mount                      # in the foreground (systemd, a container)\n  gradient mount --wait --log-file /tmp/gradient.log\n  gradient mount --refresh')
     .action(async (_flags: Flags, cmd: Command) => {
       const flags = cmd.optsWithGlobals<Flags>();
       const opts: MountOptions = {
@@ -100,7 +102,7 @@ async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, dep
       env: io.env,
     });
     const who = pid === undefined ? 'already running' : `started (pid ${pid})`;
-    io.stderr.write(`gradient-datasets ${who}: ready, ${status.mounts.length} entries on ${status.mountpoint ?? opts.mountpoint}\n`);
+    io.stderr.write(`gradient-datasets ${who}: ready, ${count(status.mounts.length, 'entry', 'entries')} on ${status.mountpoint ?? opts.mountpoint}\n`);
     process.exitCode = statusExitCode(status);
   } catch (err) {
     io.stderr.write(`gradient mount --wait: ${(err as Error).message}\n`);

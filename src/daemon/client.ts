@@ -1,7 +1,7 @@
 // Talks to a running daemon over its status socket: `gradient status`, `--refresh`, and waiting for
 // readiness in scripts (`gradient mount --wait`, `gradient status --wait`).
 import { request } from 'node:http';
-import type { DaemonStatus } from './status.js';
+import type { DaemonPruneResult, DaemonStatus } from './status.js';
 
 export class DaemonClientError extends Error {
   override readonly name = 'DaemonClientError';
@@ -46,6 +46,11 @@ export async function fetchStatus(socketPath: string, timeoutMs = 5000): Promise
 
 export async function requestRefresh(socketPath: string, timeoutMs = 60_000): Promise<DaemonStatus> {
   return (await call(socketPath, 'POST', '/v1/refresh', timeoutMs)) as DaemonStatus;
+}
+
+/** Asks the daemon to evict cache entries down to `toBytes`: it owns the cache, so prune goes through it. */
+export async function requestCachePrune(socketPath: string, toBytes: number, timeoutMs = 120_000): Promise<DaemonPruneResult> {
+  return (await call(socketPath, 'POST', `/v1/cache/prune?to=${toBytes}`, timeoutMs)) as DaemonPruneResult;
 }
 
 export interface WaitOptions {

@@ -1,6 +1,7 @@
 // The daemon's lifecycle, everything except the filesystem itself (injected): signals first, then the
 // status socket (so `--wait` can watch startup), the FUSE mount, the first settings apply, READY=1; then
 // live edits and SIGHUP refreshes; on SIGTERM: STOPPING=1, drain uploads, unmount, close sockets.
+import type { PruneResult } from '../cache/index.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
@@ -27,6 +28,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
   cacheStats?: () => CacheStatus | Promise<CacheStatus>;
+  /** Evicts cache entries down to a size (`gradient cache prune` while the daemon owns the cache). */
+  pruneCache?: (toBytes: number) => Promise<PruneResult>;
   /** Writes not yet in their bucket (bucket mounts). */
   uploads?: () => PendingUpload[];
   /** Default: defaultSocketPath(). */
@@ -63,6 +66,8 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   let settingsError: string | null = null;
   let appliedAt: Date | null = null;
   let lastApply: Promise<unknown> = Promise.resolve();
+  /** A refresh is under way: the apply of the file it reads looks tags and `latest` up again too. */
+  let refreshNext = false;
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
@@ -82,7 +87,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       lastError: settingsError,
       appliedAt: appliedAt?.toISOString() ?? null,
     },
-    mounts: reconciler.status(),
+    // While the file on disk is bad, entries show what the last good one made of them, without positions
+    // in a text that is no longer there.
+    mounts: reconciler.status({ positions: settingsError === null }),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
     fatalError,
@@ -99,7 +106,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const summary = () => {
     const mounts = reconciler.status();
     const bad = mounts.filter((m) => m.state !== 'ok').length;
-    return `${mounts.length} entries on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
+    return `${mounts.length} ${mounts.length === 1 ? 'entry' : 'entries'} on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
   };
 
   const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {
@@ -120,7 +127,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
       settingsError = null;
       metrics.settingsLoaded(true);
-      void applySettings(s);
+      const refresh = refreshNext;
+      refreshNext = false;
+      void applySettings(s, refresh);
     },
     onError: (err) => {
       settingsError = err.message;
@@ -133,11 +142,19 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const refresh = async (): Promise<void> => {
     // Before READY the first apply is still on its way (and the filesystem may not be mounted yet).
     if (phase !== 'ready') return;
+    // One apply: of the file read again, or (when it is bad or absent) of the last good settings. Never
+    // "wait for the last apply, then refresh": an entry that takes seconds to fail would hold up the others.
+    refreshNext = true;
     await watcher.reload();
-    await lastApply;
+    if (!refreshNext) return void (await lastApply);
+    refreshNext = false;
     logApply(await reconciler.refresh());
   };
-  const statusServer = new StatusServer({ socketPath, provider: { status, refresh } });
+  const pruneCache = opts.pruneCache;
+  const statusServer = new StatusServer({
+    socketPath,
+    provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
+  });
   const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
 
   let stopping: Promise<void> | undefined;

@@ -6,7 +6,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
 import type { MountOptions } from '../config/mount-options.js';
-import { configPath } from '../config/paths.js';
+import { configLocation, defaultCacheDir } from '../config/paths.js';
 import { RootFs } from '../fs/root.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { FuseSession } from '../fuse/session.js';
@@ -22,8 +22,8 @@ import { Namespace } from './namespace.js';
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
-  const config = await loadDaemonConfig(configPath(opts.config, io.env));
-  const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
+  const config = await loadDaemonConfig(configLocation(opts.config, io.env));
+  const cacheFlags: { cacheDir?: string; cacheSize?: number; defaultDir: string } = { defaultDir: defaultCacheDir(io.env) };
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
@@ -90,8 +90,17 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       uploads: () => buckets.uploads(),
       cacheStats: () => {
         const s = cache.stats();
-        return { usedBytes: s.usedBytes, capacityBytes: s.effectiveMaxBytes, hits: s.hits, misses: s.misses };
+        return {
+          usedBytes: s.usedBytes,
+          capacityBytes: s.effectiveMaxBytes,
+          hits: s.hits,
+          misses: s.misses,
+          dir: s.dir,
+          maxBytes: s.maxBytes,
+          minFreeBytes: s.minFreeBytes,
+        };
       },
+      pruneCache: (toBytes) => cache.prune(toBytes),
     });
   } catch (err) {
     await closeAll().catch(() => undefined);

@@ -5,7 +5,7 @@ import { closeSync, fstatSync, openSync, constants as fsConstants } from 'node:f
 import { BodyReader, attrOut, decodeHeader, encodeDirents, entryOut, notifyDelete, notifyInvalEntry, notifyInvalInode, openOut, outHeader, statfsOut, writeOut } from './codec.js';
 import { FsError, errno, errnoOf } from './errors.js';
 import type { Entry, Filesystem, OpenReply, RequestContext, SetattrChanges } from './filesystem.js';
-import { abortConnection, mountsAt, reclaimMountpoint, setReadahead, unmountPath } from './mountpoint.js';
+import { abortConnection, explainMountFailure, mountsAt, reclaimMountpoint, setReadahead, unmountPath } from './mountpoint.js';
 import { BIND_READ, BIND_WRITE, nativeFuse, OP_WRITTEN, type NativeFuse, type NativeInitInfo, type NativeStats, type SessionHandle } from './native.js';
 import * as P from './protocol.js';
 
@@ -97,13 +97,18 @@ export class FuseSession {
   static async mount(fs: Filesystem, mountpoint: string, opts: FuseMountOptions = {}): Promise<FuseSession> {
     await reclaimMountpoint(mountpoint, (msg) => opts.log?.warn({ mountpoint }, msg));
     const s = new FuseSession(fs, mountpoint, opts);
-    const { fd } = s.native.mount(mountpoint, {
-      fsname: opts.fsname ?? 'gradient',
-      subtype: opts.subtype ?? 'gradient',
-      allowOther: opts.allowOther ?? false,
-      defaultPermissions: true,
-      readOnly: opts.readOnly ?? false,
-    });
+    let fd: number;
+    try {
+      ({ fd } = s.native.mount(mountpoint, {
+        fsname: opts.fsname ?? 'gradient',
+        subtype: opts.subtype ?? 'gradient',
+        allowOther: opts.allowOther ?? false,
+        defaultPermissions: true,
+        readOnly: opts.readOnly ?? false,
+      }));
+    } catch (err) {
+      throw explainMountFailure(err);
+    }
     try {
       const started = s.native.start(
         fd,
