@@ -22,6 +22,7 @@ import { FetchQueue } from './fetch-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
+import type { AttributeIndex } from './attribute-index.js';
 import { IndexDb } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
@@ -113,6 +114,8 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private readonly openEntries = new Map<string, OpenEntry>();
   private readonly closingFiles = new Set<Promise<void>>();
   private closed = false;
+  /** Bucket objects' POSIX attributes learnt by HEAD, kept across restarts (src/fs/bucket passes them here). */
+  readonly attributes: AttributeIndex;
 
   /** @internal use openCache() */
   constructor(
@@ -124,6 +127,9 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     memory: DaemonMemory,
   ) {
     super();
+    this.attributes = db.attributeIndex((err) =>
+      this.emit('condition', new CacheError('Io', `cache index: object attributes not saved: ${(err as Error).message}`, { cause: err })),
+    );
     this.space = new SpaceBudget(
       opts,
       {
@@ -458,6 +464,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     await Promise.allSettled([...this.openEntries.values()].map((e) => e.closeFiles()));
     await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
+    this.attributes.close();
     this.db.close();
     this.lock.release();
   }

@@ -35,7 +35,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
   const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), log });
+  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), attributeStore: cache.attributes, log });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),

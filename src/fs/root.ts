@@ -142,6 +142,12 @@ export class RootFs implements Filesystem {
     return { attr: this.globalAttr(r.slot, res.attr), ttl: res.ttl };
   }
 
+  async readlink(ctx: RequestContext, ino: number): Promise<string> {
+    const r = this.route(ino);
+    if (!r.slot.view.readlink) throw new FsError('EINVAL');
+    return r.slot.view.readlink(ctx, r.local);
+  }
+
   async open(ctx: RequestContext, ino: number, flags: number): Promise<OpenReply> {
     const r = this.route(ino);
     if (!r.slot.view.open) throw new FsError('ENOSYS');
@@ -241,6 +247,23 @@ export class RootFs implements Filesystem {
     return this.globalEntry(r.slot, await r.slot.view.mkdir!(ctx, r.local, name, mode));
   }
 
+  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<Entry> {
+    const r = this.writableParent(parent, 'symlink');
+    return this.globalEntry(r.slot, await r.slot.view.symlink!(ctx, r.local, name, target));
+  }
+
+  async mknod(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<Entry> {
+    const r = this.writableParent(parent, 'mknod');
+    return this.globalEntry(r.slot, await r.slot.view.mknod!(ctx, r.local, name, mode, rdev));
+  }
+
+  async link(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<Entry> {
+    const to = this.writableParent(newParent, 'link');
+    const from = this.route(ino);
+    if (from.slot !== to.slot) throw new FsError('EXDEV');
+    return this.globalEntry(to.slot, await to.slot.view.link!(ctx, from.local, to.local, newName));
+  }
+
   async unlink(ctx: RequestContext, parent: number, name: string): Promise<void> {
     const r = this.writableParent(parent, 'unlink');
     await r.slot.view.unlink!(ctx, r.local, name);
@@ -259,10 +282,11 @@ export class RootFs implements Filesystem {
   }
 
   /** The root itself is managed through settings.yaml: no files or directories can be made in it. */
-  private writableParent(parent: number, op: 'create' | 'mkdir' | 'unlink' | 'rmdir' | 'rename' = 'create'): Route {
+  private writableParent(parent: number, op: 'create' | 'mkdir' | 'unlink' | 'rmdir' | 'rename' | 'symlink' | 'mknod' | 'link' = 'create'): Route {
     if (parent === ROOT_INO) throw new FsError(op === 'unlink' || op === 'rmdir' || op === 'rename' ? 'EPERM' : 'EROFS');
     const r = this.route(parent);
-    if (!r.slot.view[op]) throw new FsError('EROFS');
+    // A view that cannot make such nodes at all answers as a local filesystem without them (EPERM).
+    if (!r.slot.view[op]) throw new FsError(op === 'symlink' || op === 'mknod' || op === 'link' ? 'EPERM' : 'EROFS');
     return r;
   }
 }

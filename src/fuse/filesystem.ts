@@ -24,6 +24,10 @@ export interface Attr {
   mtimeMs: number;
   atimeMs?: number;
   ctimeMs?: number;
+  /** Exact times in nanoseconds since the epoch, when known: they take precedence over the ms fields. */
+  mtimeNs?: bigint;
+  atimeNs?: bigint;
+  ctimeNs?: bigint;
   blksize?: number;
 }
 
@@ -82,6 +86,12 @@ export interface SetattrChanges {
   size?: number;
   atimeMs?: number;
   mtimeMs?: number;
+  /** The same times exactly (ns since the epoch), set whenever the ms fields are. */
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+  /** The time is "now" (UTIME_NOW, or the kernel's own for a truncate), not one the caller gave. */
+  atimeNow?: boolean;
+  mtimeNow?: boolean;
   fh?: number;
 }
 
@@ -118,6 +128,12 @@ export interface Filesystem {
   statfs?(ctx: RequestContext, ino: number): Promise<StatFs>;
   create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }>;
   mkdir?(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry>;
+  /** A symbolic link `name` → `target`. Without it: EPERM. */
+  symlink?(ctx: RequestContext, parent: number, name: string, target: string): Promise<Entry>;
+  /** A node that is not a directory or symlink (mode has the type bits; umask applied). Without it: EPERM. */
+  mknod?(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<Entry>;
+  /** A hard link to `ino`. Without it: EPERM, as link(2) on a local filesystem that has none. */
+  link?(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<Entry>;
   unlink?(ctx: RequestContext, parent: number, name: string): Promise<void>;
   rmdir?(ctx: RequestContext, parent: number, name: string): Promise<void>;
   rename?(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;

@@ -391,10 +391,26 @@ export class FuseSession {
         await fs.rename(ctx, ino, name, newParent, newName, flags);
         return [];
       }
-      case P.Op.MKNOD:
-      case P.Op.SYMLINK:
-      case P.Op.LINK:
-        throw new FsError('EPERM'); // object stores have no device nodes, symlinks or hard links
+      // Without the operation: EPERM, what link(2), symlink(2) and mknod(2) return on a local filesystem
+      // that cannot make such a node.
+      case P.Op.SYMLINK: {
+        if (!fs.symlink) throw new FsError('EPERM');
+        const name = r.name();
+        return [this.entryReply(await fs.symlink(ctx, ino, name, r.name()))];
+      }
+      case P.Op.MKNOD: {
+        if (!fs.mknod) throw new FsError('EPERM');
+        const mode = r.u32();
+        const rdev = r.u32();
+        const umask = r.u32();
+        r.skip(4);
+        return [this.entryReply(await fs.mknod(ctx, ino, r.name(), mode & ~umask, rdev))];
+      }
+      case P.Op.LINK: {
+        if (!fs.link) throw new FsError('EPERM');
+        const oldIno = r.u64();
+        return [this.entryReply(await fs.link(ctx, oldIno, ino, r.name()))];
+      }
       case P.Op.DESTROY:
         return [];
       default:
@@ -582,8 +598,17 @@ export class FuseSession {
     if (valid & P.FATTR_UID) c.uid = uid;
     if (valid & P.FATTR_GID) c.gid = gid;
     if (valid & P.FATTR_SIZE) c.size = size;
-    if (valid & P.FATTR_ATIME) c.atimeMs = valid & P.FATTR_ATIME_NOW ? now : atime * 1000 + atimensec / 1e6;
-    if (valid & P.FATTR_MTIME) c.mtimeMs = valid & P.FATTR_MTIME_NOW ? now : mtime * 1000 + mtimensec / 1e6;
+    const nowNs = BigInt(now) * 1_000_000n;
+    if (valid & P.FATTR_ATIME) {
+      c.atimeMs = valid & P.FATTR_ATIME_NOW ? now : atime * 1000 + atimensec / 1e6;
+      c.atimeNs = valid & P.FATTR_ATIME_NOW ? nowNs : BigInt(atime) * 1_000_000_000n + BigInt(atimensec);
+      if (valid & P.FATTR_ATIME_NOW) c.atimeNow = true;
+    }
+    if (valid & P.FATTR_MTIME) {
+      c.mtimeMs = valid & P.FATTR_MTIME_NOW ? now : mtime * 1000 + mtimensec / 1e6;
+      c.mtimeNs = valid & P.FATTR_MTIME_NOW ? nowNs : BigInt(mtime) * 1_000_000_000n + BigInt(mtimensec);
+      if (valid & P.FATTR_MTIME_NOW) c.mtimeNow = true;
+    }
     if (valid & P.FATTR_FH) c.fh = this.fsFh(fh);
     return c;
   }

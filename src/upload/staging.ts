@@ -5,12 +5,14 @@
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { StagedFile } from './staged-file.js';
+import { StagedFile, type ObjectAttributes } from './staged-file.js';
 
 interface JournalRecord {
   /** Where the bytes go (the target's location, e.g. an S3Store's). */
   location: string;
   key: string;
+  /** What the upload carries besides the bytes (absent in journals of earlier versions). */
+  attributes?: ObjectAttributes;
 }
 
 export class Staging {
@@ -32,7 +34,7 @@ export class Staging {
 
   /** Marks the file's bytes as asked for by a close(): they survive a restart (written tmp + rename). */
   async journal(file: StagedFile, location: string): Promise<void> {
-    const record: JournalRecord = { location, key: file.key };
+    const record: JournalRecord = { location, key: file.key, attributes: file.attributes };
     const tmp = `${this.journalPath(file)}.tmp`;
     await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
     await rename(tmp, this.journalPath(file));
@@ -57,7 +59,9 @@ export class Staging {
       }
       if (record.location !== location || typeof record.key !== 'string') continue;
       try {
-        found.push(await StagedFile.reopen(this.dir, record.key, id));
+        const file = await StagedFile.reopen(this.dir, record.key, id);
+        if (record.attributes && typeof record.attributes === 'object') file.attributes = record.attributes;
+        found.push(file);
       } catch {
         await rm(path.join(this.dir, name), { force: true }); // its data is gone: nothing to upload
       }
