@@ -96,14 +96,18 @@ export class AttributeCache {
 
   /**
    * Remembers the attributes of a version, learnt from: a HEAD (v.mtimeMs is the bucket's LastModified), our
-   * copy (the same, and we wrote them), or our upload (v.mtimeMs is our clock: a PutObject's answer has none).
+   * copy (the same, and we wrote them), our upload (v.mtimeMs is our clock: a PutObject's answer has none),
+   * or assumed without asking (a listing judged plain): kept for the TTL only, never persisted.
    */
-  set(key: string, v: ObjectVersion, a: KnownAttributes, from: 'head' | 'copy' | 'upload'): void {
+  set(key: string, v: ObjectVersion, a: KnownAttributes, from: 'head' | 'copy' | 'upload' | 'assumed'): void {
     const at = Date.now();
     const e: Entry = { etag: v.etag, size: v.size, metadata: { ...a.metadata }, at, settled: true };
     if (a.contentType !== undefined) e.contentType = a.contentType;
     if (from === 'upload') {
       e.ourMtimeMs = v.mtimeMs;
+    } else if (from === 'assumed') {
+      e.lastModifiedSec = seconds(v.mtimeMs);
+      e.settled = false;
     } else {
       e.lastModifiedSec = seconds(v.mtimeMs);
       e.settled = from === 'copy' || at - e.lastModifiedSec * 1000 >= SETTLE_MS;

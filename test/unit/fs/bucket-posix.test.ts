@@ -90,6 +90,27 @@ describe('bucket namespace: POSIX attributes (in memory)', () => {
     }
   });
 
+  it('a directory of plain objects is judged by its first 16 entries: no HEAD for the others', async () => {
+    for (let i = 0; i < 100; i++) await bucket.store.write(`data/img-${String(i).padStart(3, '0')}.jpg`, `bytes ${i}`);
+    requests();
+    const data = ns.child(root, 'data', { kind: 'dir' });
+    const stats = (await ns.list(data)).map(([name, c]) => ns.stat(ns.child(data, name, c)));
+    expect(stats).toHaveLength(100);
+    for (const st of stats) expect(st).toMatchObject({ mode: S_IFREG | 0o666, uid: 7, gid: 8 });
+    expect(requests().filter((r) => r.startsWith('HEAD'))).toHaveLength(16);
+  });
+
+  it('a directory whose first entries carry POSIX attributes has every entry asked', async () => {
+    for (let i = 0; i < 40; i++) {
+      await bucket.store.write(`repo/f${String(i).padStart(2, '0')}`, 'x', { metadata: { mode: String(S_IFREG | 0o640), uid: '1000', gid: '1000' } });
+    }
+    requests();
+    const repo = ns.child(root, 'repo', { kind: 'dir' });
+    const stats = (await ns.list(repo)).map(([name, c]) => ns.stat(ns.child(repo, name, c)));
+    for (const st of stats) expect(st).toMatchObject({ mode: S_IFREG | 0o640, uid: 1000 });
+    expect(requests().filter((r) => r.startsWith('HEAD'))).toHaveLength(40);
+  });
+
   it('posixMetadata off: a listing costs no HEAD, and everything shows the defaults', async () => {
     make({ posixMetadata: false });
     const [, c] = (await ns.list(root)).find(([n]) => n === 's3fs.sh')!;
