@@ -95,6 +95,17 @@ export class AttributeCache {
   }
 
   /**
+   * Whether some other version of `key` was seen before (its bytes or its LastModified moved since): a listing
+   * asks such an object again even in a directory judged plain, since a change is what sets attributes.
+   */
+  versionChanged(key: string, v: ObjectVersion): boolean {
+    const e = this.entries.get(key) ?? (this.opts.persist ? this.opts.persist.store.get(this.opts.persist.location, key) : undefined);
+    if (!e) return false;
+    if (e.etag !== v.etag || e.size !== v.size) return true;
+    return e.lastModifiedSec !== undefined && e.lastModifiedSec !== seconds(v.mtimeMs);
+  }
+
+  /**
    * Remembers the attributes of a version, learnt from: a HEAD (v.mtimeMs is the bucket's LastModified), our
    * copy (the same, and we wrote them), our upload (v.mtimeMs is our clock: a PutObject's answer has none),
    * or assumed without asking (a listing judged plain): kept for the TTL only, never persisted.

@@ -272,9 +272,13 @@ export class BucketMetadata {
       const key = childKey(dir, name);
       if (c.kind === 'dir' ? !this.dirs.has(key) : !this.attributes.get(key, c)) todo.push([key, c]);
     }
-    const sample = todo.slice(0, PLAIN_SAMPLE);
-    await this.ensureAll(sample);
-    const rest = todo.slice(sample.length);
+    // Objects that changed since we saw them are asked in any case: a change is what sets attributes.
+    const changed: [string, Child][] = [];
+    const unseen: [string, Child][] = [];
+    for (const e of todo) (e[1].kind === 'file' && this.attributes.versionChanged(e[0], e[1]) ? changed : unseen).push(e);
+    const sample = unseen.slice(0, PLAIN_SAMPLE);
+    await this.ensureAll([...changed, ...sample]);
+    const rest = unseen.slice(sample.length);
     if (rest.length === 0) return;
     if (sample.some(([key, c]) => this.hasPosixAttributes(key, c))) {
       await this.ensureAll(rest);

@@ -91,6 +91,7 @@ describe('bucket namespace: POSIX attributes (in memory)', () => {
   });
 
   it('a directory of plain objects is judged by its first 16 entries: no HEAD for the others', async () => {
+    make({ ttlMs: 1 });
     for (let i = 0; i < 100; i++) await bucket.store.write(`data/img-${String(i).padStart(3, '0')}.jpg`, `bytes ${i}`);
     requests();
     const data = ns.child(root, 'data', { kind: 'dir' });
@@ -98,6 +99,18 @@ describe('bucket namespace: POSIX attributes (in memory)', () => {
     expect(stats).toHaveLength(100);
     for (const st of stats) expect(st).toMatchObject({ mode: S_IFREG | 0o666, uid: 7, gid: 8 });
     expect(requests().filter((r) => r.startsWith('HEAD'))).toHaveLength(16);
+    // Another client's chmod of an object past the sample moves its LastModified: the next listing asks it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 120_000); // past the TTL, and in another second than the first listing
+      await bucket.store.copy('data/img-090.jpg', 'data/img-090.jpg', { metadata: { mode: String(S_IFREG | 0o755), uid: '1000', gid: '1000' } });
+      await new Promise((r) => setTimeout(r, 5)); // the listing's TTL runs on the real clock
+      const relisted = new Map(await ns.list(data));
+      expect(ns.stat(ns.child(data, 'img-090.jpg', relisted.get('img-090.jpg')!))).toMatchObject({ mode: S_IFREG | 0o755, uid: 1000 });
+      expect(requests()).toContain('HEAD data/img-090.jpg');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a directory whose first entries carry POSIX attributes has every entry asked', async () => {
