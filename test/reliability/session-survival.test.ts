@@ -70,7 +70,7 @@ describe('reliability: the FUSE session survives its serving process', () => {
     });
   }
 
-  /** Every reader exited 0, read every path of every loop, and each read was one of the allowed hashes. */
+  /** Every reader exited 0, read every path of every loop (count; -1: killed, not counted), and each read was one of the allowed hashes. */
   async function expectClean(rs: Fsio[], count: number, allowed: (p: string) => string[]): Promise<void> {
     const codes = await Promise.all(rs.map((r) => r.exited));
     for (const r of rs) {
@@ -78,9 +78,9 @@ describe('reliability: the FUSE session survives its serving process', () => {
       expect(errors, JSON.stringify(errors.slice(0, 5)) + r.errors).toEqual([]);
       const wrong = r.lines.filter((l) => l.kind === 'ok' && !allowed(l.path).includes(l.sha256!));
       expect(wrong.map((l) => l.path)).toEqual([]);
-      expect(r.lines.filter((l) => l.kind === 'ok').length).toBe(count);
+      if (count >= 0) expect(r.lines.filter((l) => l.kind === 'ok').length).toBe(count);
     }
-    expect(codes.every((c) => c === 0)).toBe(true);
+    if (count >= 0) expect(codes.every((c) => c === 0)).toBe(true);
   }
 
   /** kill -9 of the serving process, or an upgrade; logs how long until the mount answers again. */
@@ -177,10 +177,10 @@ describe('reliability: the FUSE session survives its serving process', () => {
 
     it(`${how} with 50 readers of a team dataset: every read completes with the version's bytes`, async () => {
       await daemon.start();
-      const rs = readers(50, teamPaths(v1), 3);
-      await Promise.all(rs.map((r) => r.waitFor('a read', (ls) => ls.some((l) => l.kind === 'ok'))));
+      const rs = readers(50, teamPaths(v1), 10);
+      await until('every reader reading', async () => rs.filter((r) => r.lines.length > 0).length, (n) => n === rs.length, 60_000);
       await disrupt(how);
-      await expectClean(rs, teamPaths(v1).length * 3, hashIn(v1));
+      await expectClean(rs, teamPaths(v1).length * 10, hashIn(v1));
     }, 240_000);
 
     it(`${how} during a dd into a bucket: dd exits 0 and the bucket holds its bytes`, async () => {
@@ -189,8 +189,10 @@ describe('reliability: the FUSE session survives its serving process', () => {
       const bytes = randomBytes(96 * MiB);
       writeFileSync(src, bytes);
       const dst = path.join(mnt, 'bkt', `dd-${how}.bin`);
-      // Paced, so that the disruption lands in the middle of the writes.
-      const dd = shStatus(`for i in $(seq 0 95); do dd if=${src} of=${dst} bs=1M skip=$i seek=$i count=1 conv=notrunc status=none || exit 1; sleep 0.02; done`);
+      // One dd, one open file, paced by its input so that the disruption lands in the middle of its writes.
+      const dd = shStatus(
+        `set -o pipefail; for i in $(seq 0 95); do dd if=${src} bs=1M skip=$i count=1 status=none; sleep 0.02; done | dd of=${dst} bs=1M iflag=fullblock status=none`,
+      );
       await until('32 MiB written', async () => (await shStatus(`stat -c %s ${dst}`)).stdout.trim(), (n) => Number(n) >= 32 * MiB, 60_000);
       await disrupt(how);
       const r = await dd;
@@ -223,8 +225,8 @@ describe('reliability: the FUSE session survives its serving process', () => {
     const supervisor = daemon.child!.pid!;
     const fds = () => readdirSync(`/proc/${supervisor}/fd`).length;
     const rss = () => Number(readFileSync(`/proc/${supervisor}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)![1]);
-    const rs = readers(8, teamPaths(v1), 40);
-    await Promise.all(rs.map((r) => r.waitFor('a read', (ls) => ls.some((l) => l.kind === 'ok'))));
+    const rs = readers(8, teamPaths(v1), 400);
+    await until('every reader reading', async () => rs.filter((r) => r.lines.length > 0).length, (n) => n === rs.length, 60_000);
     await disrupt('kill'); // the first restart settles what a supervisor holds for good
     const fds0 = fds();
     const rss0 = rss();
@@ -235,7 +237,8 @@ describe('reliability: the FUSE session survives its serving process', () => {
     const fds1 = fds();
     const rss1 = rss();
     console.log(`session-survival: supervisor fds ${fds0} → ${fds1}, VmRSS ${rss0} → ${rss1} KiB over 19 restarts`);
-    await expectClean(rs, teamPaths(v1).length * 40, hashIn(v1));
+    for (const r of rs) r.kill(); // enough: what they read so far must be right
+    await expectClean(rs, -1, hashIn(v1));
     expect(fds1).toBe(fds0);
     expect(rss1 - rss0).toBeLessThan(16 * 1024);
   }, 600_000);
