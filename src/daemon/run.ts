@@ -141,8 +141,10 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
  * The CLI's Supervisor (src/cli/mount.ts): mounts and runs `gradient mount` again, with the same arguments, as the
  * serving process (runMount), restarting it on the same FUSE session when it dies. Resolves with the exit code.
  */
-export const superviseMount = (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<number> =>
-  supervise({
+export const superviseMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<number> => {
+  // A bad config file fails here as it would without a supervisor: before anything is mounted or touched.
+  await loadDaemonConfig(configPath(opts.config, io.env));
+  return supervise({
     mountpoint: opts.mountpoint,
     command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
     env: io.env,
@@ -151,6 +153,7 @@ export const superviseMount = (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     log: createLogger(),
     ...restartLimit(io.env.GRADIENT_RESTART_LIMIT),
   });
+};
 
 /** GRADIENT_RESTART_LIMIT=<crashes>/<seconds>: give up after that many crashes in that time (default 5/60). */
 function restartLimit(v: string | undefined): { maxCrashes?: number; crashWindowMs?: number } {
