@@ -10,7 +10,7 @@ import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { statusCommand } from './status.js';
 import { mountCommand } from './mount.js';
-import { runMount } from '../daemon/run.js';
+import { runMount, superviseMount } from '../daemon/run.js';
 import { registerStorageProviders } from './storage-providers.js';
 
 export type RegisterGroup = (program: Command, io: CliIO) => void;
@@ -20,7 +20,7 @@ const GROUPS: RegisterGroup[] = [
   registerStorageProviders,
   (program, io) => void program.addCommand(statusCommand(io)),
   registerCache,
-  (program, io) => void program.addCommand(mountCommand(io, { run: runMount })),
+  (program, io) => void program.addCommand(mountCommand(io, { run: runMount, supervise: superviseMount })),
 ];
 
 export function buildProgram(io: CliIO): Command {

@@ -58,6 +58,8 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Give up early, e.g. when the daemon process we started has exited. */
   signal?: AbortSignal;
+  /** Only a serving process other than this one counts (`gradient mount --upgrade` waits for the new one). */
+  exceptPid?: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function waitForReady(socketPath: string, opts: WaitOptions): Promi
   while (true) {
     try {
       last = await fetchStatus(socketPath, Math.max(100, Math.min(5000, deadline - Date.now())));
-      if (last.ready) return last;
+      if (last.ready && (opts.exceptPid === undefined || last.pid !== opts.exceptPid)) return last;
       if (last.fatalError) throw new DaemonClientError('NOT_READY', `the daemon cannot start: ${last.fatalError}`);
     } catch (err) {
       if (err instanceof DaemonClientError && err.code === 'NOT_READY') throw err;

@@ -24,6 +24,15 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   publicCatalog?: PublicCatalog;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
+  /**
+   * Called once the first settings apply is done, before READY=1: a process taking over a FUSE session starts
+   * serving here, when the views the kernel's node ids route to are attached.
+   */
+  filesystemReady?: () => Promise<void>;
+  /** Hands the FUSE session to the next process (an upgrade): stop serving, keep the mount (see handOff()). */
+  handOff?: () => Promise<void>;
+  /** The supervisor keeping the FUSE session across serving processes, if any (for status and `--upgrade`). */
+  supervisorPid?: number;
   /** Waits for pending write-through uploads before anything is unmounted. */
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
@@ -48,6 +57,12 @@ export interface RunningDaemon {
   /** Re-reads settings.yaml and re-resolves tags and `latest` (SIGHUP, `gradient mount --refresh`). */
   refresh(): Promise<void>;
   stop(reason?: string): Promise<void>;
+  /**
+   * Leaves the FUSE session to the next process without unmounting (an upgrade): stops watching settings,
+   * answers the requests in flight, closes the cache and the status socket. Uploads not done are journaled and
+   * taken over. Resolves once this process may exit.
+   */
+  handOff(): Promise<void>;
   /** Settles when the daemon has stopped. */
   readonly stopped: Promise<void>;
   readonly socketPath: string;
@@ -77,6 +92,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const status = async (): Promise<DaemonStatus> => ({
     version: 1,
     pid: process.pid,
+    supervisorPid: opts.supervisorPid ?? null,
     startedAt: startedAt.toISOString(),
     phase,
     ready,
@@ -199,6 +215,31 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     return stopping;
   };
 
+  const handOff = (): Promise<void> => {
+    stopping ??= (async () => {
+      phase = 'stopping';
+      ready = false;
+      log.info('handing the FUSE session to a new process');
+      await watcher.close();
+      await lastApply;
+      try {
+        await opts.handOff?.();
+      } catch (err) {
+        log.error({ err }, 'handing the session over failed');
+      }
+      await metricsServer?.close();
+      await statusServer.close();
+      if (handleSignals) {
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onTerm);
+      }
+      log.info('handed over');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
   // Handlers before anything is mounted: a signal that lands before them would kill the process and leave a
   // dead mount behind.
   if (handleSignals) {
@@ -222,6 +263,14 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   // A bad settings file at startup must not keep the public datasets (and the status) from coming up.
   if (!watcher.current) void applySettings(undefined);
   await lastApply;
+  try {
+    await opts.filesystemReady?.();
+  } catch (err) {
+    fatalError = err instanceof Error ? err.message : String(err);
+    log.fatal({ err }, 'cannot serve the FUSE session');
+    await stop('startup failed');
+    throw err;
+  }
   phase = 'ready';
   ready = true;
   await notifier.ready(summary());
@@ -231,6 +280,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     status,
     refresh,
     stop,
+    handOff,
     stopped,
     socketPath,
     metricsPort,

@@ -35,7 +35,10 @@ export type DaemonPhase = 'starting' | 'ready' | 'stopping';
 
 export interface DaemonStatus {
   version: 1;
+  /** The serving process. */
   pid: number;
+  /** The supervisor holding the FUSE session across serving processes (`gradient mount --upgrade` signals it). */
+  supervisorPid?: number | null;
   startedAt: string;
   phase: DaemonPhase;
   /** True once the filesystem is mounted and the first settings were applied (entries may still be in error). */

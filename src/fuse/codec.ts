@@ -202,6 +202,11 @@ export function encodeDirents(entries: DirEntry[], size: number, plus: boolean):
   return { buf: out.subarray(0, pos), count };
 }
 
+/** FUSE_NOTIFY_RESEND: no body. */
+export function notifyResend(): Buffer {
+  return notification(Notify.RESEND, Buffer.alloc(0));
+}
+
 function notification(code: number, body: Buffer): Buffer {
   return Buffer.concat([outHeader(OUT_HEADER_SIZE + body.length, -code, 0n), body]);
 }

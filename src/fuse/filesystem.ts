@@ -67,6 +67,11 @@ export interface OpenReply {
    * own duplicate of the descriptor until the handle is released. Only for writable opens.
    */
   writeFd?: number;
+  /**
+   * What reopen() needs to open this very handle again in the process that takes the session over (e.g. the id
+   * of a staged file whose bytes are not in the store yet). Kept in the session's state.
+   */
+  resume?: string;
 }
 
 export interface DirEntry {
@@ -138,4 +143,13 @@ export interface Filesystem {
   rmdir?(ctx: RequestContext, parent: number, name: string): Promise<void>;
   rename?(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
   access?(ctx: RequestContext, ino: number, mask: number): Promise<void>;
+
+  // Session survival: another process takes the session over (src/fuse/session-state.ts). Node ids the kernel
+  // holds stay valid through a key recorded when the kernel first learns of them; handles are opened again.
+  /** A stable name for an inode the kernel is about to learn of; undefined: it cannot be found again. */
+  nodeKey?(ino: number): string | undefined;
+  /** After a takeover, before any request: the nodes the kernel still holds (id → nodeKey), found on first use. */
+  adoptNodes?(nodes: Map<number, string>): void;
+  /** Opens a handle again after a takeover (OpenReply.resume of its first open); default open(). */
+  reopen?(ctx: RequestContext, ino: number, flags: number, resume: string | undefined): Promise<OpenReply>;
 }

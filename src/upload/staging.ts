@@ -28,6 +28,12 @@ export class Staging {
     return StagedFile.fromStream(this.dir, key, body);
   }
 
+  /** A staged file an earlier process of this session was writing (found by id after a takeover). */
+  async reopen(key: string, id: string): Promise<StagedFile> {
+    if (!/^[0-9a-f]+$/.test(id)) throw new Error(`not a staged file id: ${id}`);
+    return StagedFile.reopen(this.dir, key, id);
+  }
+
   private journalPath(file: StagedFile): string {
     return path.join(this.dir, `${file.id}.json`);
   }
@@ -73,9 +79,10 @@ export class Staging {
    * Removes staged data that no close() asked to upload (no journal) and that predates this process: a
    * crashed writer's partial file. Called once at daemon start; returns how many files went.
    */
-  async removeUnjournaled(startedAtMs: number): Promise<number> {
+  async removeUnjournaled(startedAtMs: number, keep: ReadonlySet<string> = new Set()): Promise<number> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
-    const journaled = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    // keep: files of writers that live on through a takeover of the FUSE session (their handles are still open).
+    const journaled = new Set([...keep, ...names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5))]);
     let removed = 0;
     for (const name of names) {
       const id = name.endsWith('.data') ? name.slice(0, -5) : undefined;

@@ -1,7 +1,10 @@
 // A separate daemon process serving a MemFs, for tests that kill it: mounts argv[2], prints "ready",
 // unmounts on SIGTERM. Optional argv[3]: JSON {files: {path: content}, backed: {path: backingPath},
 // local: {path: localPath} (read-write, fast write path), passthrough: boolean, ttl: seconds (entries and
-// attributes, default 1)}.
+// attributes, default 1)}. Handed a session (GRADIENT_SESSION_FD and GRADIENT_SESSION_DIR, as the supervisor
+// does): serves it instead of mounting, taking it over if an earlier server left state (MemFs numbers its inodes
+// the same way in every process that builds it from the same spec).
+import { SessionState } from '../../src/fuse/session-state.js';
 import { FuseSession } from '../../src/fuse/session.js';
 import { MemFs } from './memfs.js';
 
@@ -26,5 +29,9 @@ const stop = async () => {
 // Handlers before mounting: a signal that lands first must not leave a dead mount.
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-state.session = await FuseSession.mount(fs, mountpoint, { passthrough: spec.passthrough ?? true, log: { warn: (o, m) => console.error(m, o) } });
-console.log('ready');
+const opts = { passthrough: spec.passthrough ?? true, log: { warn: (o: object, m: string) => console.error(m, o) } };
+const fd = Number(process.env.GRADIENT_SESSION_FD);
+state.session = Number.isInteger(fd) && fd > 2
+  ? await FuseSession.serve(fs, mountpoint, { fd, state: SessionState.open(process.env.GRADIENT_SESSION_DIR!) }, opts)
+  : await FuseSession.mount(fs, mountpoint, opts);
+console.log(state.session.adopted ? 'ready (adopted)' : 'ready');

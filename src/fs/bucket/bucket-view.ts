@@ -24,6 +24,7 @@ import { DaemonMemory } from '../../memory/index.js';
 import { Uploader, type StagedFile, type UploadStatus } from '../../upload/index.js';
 import type { ObjectCache } from '../content.js';
 import type { AttributeStore } from './attribute-cache.js';
+import { ROOT_INO } from '../../fuse/filesystem.js';
 import type { Child } from './metadata.js';
 import { BucketNamespace, type AttributeChange, type BucketNode, type Creation, type NodeStat, type OpenFile } from './namespace.js';
 import { nsToMs, S_IFDIR, S_IFMT } from './posix-metadata.js';
@@ -240,7 +241,9 @@ export class BucketView implements Filesystem {
       // Writes land in the staging file from the engine's C threads (written() reports them), and skip the
       // kernel's page cache: a second copy of the bytes that only costs memory. Reads of a staged file skip
       // it too, so that no handle can see pages that predate a write.
-      return writable ? { fh, writeFd: file.file.fd, directIo: true } : { fh, directIo: true };
+      // resume: the staged file's id, for the process that takes the session over: a writer's bytes may be in no
+      // bucket yet (a reader's are: journaled at the writer's close, or found through the writer's handle).
+      return writable ? { fh, writeFd: file.file.fd, directIo: true, resume: file.file.id } : { fh, directIo: true };
     }
     // Keep the kernel's pages only if they were filled from these very bytes.
     const reply: OpenReply = { fh, keepCache: this.pageCacheEtag.get(ino) === file.etag };
@@ -292,6 +295,30 @@ export class BucketView implements Filesystem {
   private writableFile(fh: number | undefined): StagedFile | undefined {
     const h = fh === undefined ? undefined : this.handles.get(fh);
     return h?.writable && h.file.kind === 'staged' ? h.file.file : undefined;
+  }
+
+  // -------------------------------------------------- stable node keys (session survival)
+
+  /** 'd:' or 'f:' and the node's key: a key can name a file and a directory at once. Unlinked nodes have none. */
+  nodeKey(ino: number): string | undefined {
+    const n = this.ns.nodeIf(ino);
+    return n && !n.unlinked ? `${n.kind === 'dir' ? 'd' : 'f'}:${n.key}` : undefined;
+  }
+
+  async resolveKey(key: string, resume?: string): Promise<number> {
+    const kind = key.startsWith('d:') ? 'dir' : 'file';
+    const k = key.slice(2);
+    if (k === '') return ROOT_INO;
+    if (resume !== undefined) await this.ns.adoptStaged(k, resume);
+    const n = await this.ns.find(k);
+    if (n.kind !== kind) throw new FsError('ENOENT');
+    return n.ino;
+  }
+
+  /** A handle of an earlier process: a file being written is found by its staged file's id (OpenReply.resume). */
+  async reopen(ctx: RequestContext, ino: number, flags: number, resume: string | undefined): Promise<OpenReply> {
+    if (resume !== undefined) await this.ns.adoptStaged(this.ns.node(ino).key, resume);
+    return this.open(ctx, ino, flags);
   }
 
   // -------------------------------------------------- changes to the tree

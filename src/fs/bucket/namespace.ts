@@ -183,6 +183,41 @@ export class BucketNamespace {
     return n;
   }
 
+  nodeIf(ino: number): BucketNode | undefined {
+    return this.nodes.get(ino);
+  }
+
+  /** The node of a key, looked up from the root down (after a takeover: a node an earlier process handed out). */
+  async find(key: string): Promise<BucketNode> {
+    const known = this.nodes.withKey(key);
+    if (known) return known;
+    let n = this.node(ROOT_INO);
+    for (const name of key.split('/')) {
+      if (n.kind !== 'dir') throw new FsError('ENOTDIR');
+      n = await this.lookup(n, name);
+    }
+    return n;
+  }
+
+  /**
+   * After a takeover: the staged file an earlier process's handle wrote to, found by its id. Its bytes may be in no
+   * bucket yet (a writer that has not closed), so it is the truth for its key again, as it was.
+   */
+  async adoptStaged(key: string, id: string): Promise<void> {
+    if (!this.staging || this.staged.has(key)) return;
+    let p = this.beingStaged.get(key);
+    if (!p) {
+      p = (async () => {
+        const file = await this.staging!.reopen(key, id);
+        this.staged.set(key, file);
+        this.nodes.upsert(key, this.stagedChild(key));
+        return file;
+      })().finally(() => this.beingStaged.delete(key));
+      this.beingStaged.set(key, p);
+    }
+    await p;
+  }
+
   dirNode(ino: number): BucketNode {
     const n = this.node(ino);
     if (n.kind !== 'dir') throw new FsError('ENOTDIR');
