@@ -1,13 +1,16 @@
-// The real `gradient mount` daemon as a child process, for benchmarks: built JavaScript (dist/, as installed),
-// its own HOME, settings.yaml, mountpoint, socket and cache. Measured from the outside: through the mount
-// (in other processes or the thread pool, never blocking on our own thread) and through /proc.
+// The real `gradient mount` daemon as a child process, for every benchmark that mounts: built JavaScript
+// (dist/, as installed), configured as users configure it — a settings.yaml naming the entries and a
+// config.yaml for the cache (dir, size) and any storage providers — with its own home, mountpoint, socket
+// and log. Measured from the outside only: through the mount (in child processes), /proc/<pid>/stat (CPU),
+// its status socket (request counts) and, for the RSS benchmark, a preloaded memory probe.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import YAML from 'yaml';
 import { fetchStatus, waitForReady } from '../src/daemon/client.js';
 import type { DaemonStatus } from '../src/daemon/status.js';
-import { sh } from './lib.js';
+import { procCpu, sh } from './lib.js';
 
 const repo = path.resolve(import.meta.dirname, '..');
 
@@ -24,16 +27,88 @@ export interface MemoryFigures {
   arrayBuffers: number;
 }
 
+/**
+ * Requests the daemon has served and sent so far, as `gradient status --json` reports them (`requests`):
+ * FUSE requests from the kernel and requests to the object stores, by operation. Undefined when this
+ * build's status has no such field.
+ */
+export interface RequestCounts {
+  fuse: Record<string, number>;
+  store: Record<string, number>;
+}
+
+/** The difference of two request counts, totalled: store requests split into GET, HEAD and LIST. */
+export interface RequestDelta {
+  fuse: number;
+  store: number;
+  get: number;
+  head: number;
+  list: number;
+}
+
+/** Store operations by kind, whatever their spelling (`GET`, `get`, `GetObject`, `ListObjectsV2`, …). */
+function storeKind(op: string): 'get' | 'head' | 'list' | undefined {
+  const o = op.toLowerCase();
+  if (o.includes('list')) return 'list';
+  if (o.includes('head')) return 'head';
+  if (o.includes('get')) return 'get';
+  return undefined;
+}
+
+export function requestDelta(before: RequestCounts | undefined, after: RequestCounts | undefined): RequestDelta | undefined {
+  if (!before || !after) return undefined;
+  // Only numeric counters count: a shape other than `{ op: number }` gives zeros, never NaN.
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
+  const sum = (a: Record<string, number> | undefined, b: Record<string, number> | undefined, pick: (op: string) => boolean) =>
+    Object.keys(b ?? {}).filter(pick).reduce((n, op) => n + num(b?.[op]) - num(a?.[op]), 0);
+  return {
+    fuse: sum(before.fuse, after.fuse, () => true),
+    store: sum(before.store, after.store, () => true),
+    get: sum(before.store, after.store, (op) => storeKind(op) === 'get'),
+    head: sum(before.store, after.store, (op) => storeKind(op) === 'head'),
+    list: sum(before.store, after.store, (op) => storeKind(op) === 'list'),
+  };
+}
+
+export interface DaemonOptions {
+  /** The daemon's directory: settings.yaml, config.yaml, daemon.sock, daemon.log, datasets/ and cache/ go in it. */
+  home: string;
+  /** Its whole environment (nothing is inherited): HOME, PATH, GRADIENT_SECRETS_DIR, AWS_CA_BUNDLE, … */
+  env: NodeJS.ProcessEnv;
+  /** settings.yaml as written before the start; absent: none (public datasets only). */
+  settings?: string;
+  /** config.yaml's sections other than `cache:` (teamId, storageProviders, publicDatasets, buckets). */
+  config?: Record<string, unknown>;
+  /** `cache:` of config.yaml: the bound (default 1G) and the free space kept (default: the cache's own). */
+  cacheMaxSize?: string | number;
+  cacheMinFreeSpace?: string | number;
+  /** Entries that must be serving (state ok) before the start counts as done. */
+  entries?: string[];
+  /** Preload bench/rss-probe.mjs (and --expose-gc): probe() then reports memory after a full GC. */
+  rssProbe?: boolean;
+  timeoutMs?: number;
+}
+
 export interface DaemonProcess {
   child: ChildProcess;
+  pid: number;
+  home: string;
   mnt: string;
   settings: string;
+  config: string;
   socket: string;
+  cacheDir: string;
+  logFile: string;
   status(): Promise<DaemonStatus>;
+  /** CPU seconds the daemon has used so far (utime + stime of all its threads). */
+  cpu(): number;
+  /** Request counts from the status socket; undefined if this build does not report them. */
+  requests(): Promise<RequestCounts | undefined>;
   /** RSS now, as the kernel counts it (no GC forced), MiB. */
   rssNow(): number;
-  /** A full GC in the daemon, then its memory figures. */
+  /** A full GC in the daemon, then its memory figures (needs `rssProbe`). */
   probe(): Promise<MemoryFigures>;
+  /** SIGTERM (drain, unmount), SIGKILL after 30 s; the mountpoint is detached if anything is left. */
   stop(): Promise<void>;
 }
 
@@ -42,42 +117,89 @@ export async function buildDist(): Promise<void> {
   await sh(`cd ${repo} && npx tsc -p tsconfig.build.json`);
 }
 
-export async function startDaemonProcess(home: string, env: NodeJS.ProcessEnv): Promise<DaemonProcess> {
+/** The last lines of a log file, for error messages. */
+export function logTail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Runs `node dist/cli/main.js --config <home>/config.yaml mount …` and waits until it (and `entries`) serve. */
+export async function startDaemonProcess(opts: DaemonOptions): Promise<DaemonProcess> {
+  const { home, env } = opts;
   const mnt = path.join(home, 'datasets');
   const settings = path.join(home, 'settings.yaml');
+  const config = path.join(home, 'config.yaml');
   const socket = path.join(home, 'daemon.sock');
+  const cacheDir = path.join(home, 'cache');
+  const logFile = path.join(home, 'daemon.log');
   const probeOut = path.join(home, 'rss-probe.jsonl');
   await mkdir(mnt, { recursive: true });
+  if (opts.settings !== undefined) writeFileSync(settings, opts.settings);
+  const cache: Record<string, string | number> = { dir: cacheDir, maxSize: opts.cacheMaxSize ?? '1G' };
+  if (opts.cacheMinFreeSpace !== undefined) cache.minFreeSpace = opts.cacheMinFreeSpace;
+  writeFileSync(config, YAML.stringify({ ...opts.config, cache }), { mode: 0o600 });
+
+  const node = opts.rssProbe ? ['--expose-gc', '--import', path.join(repo, 'bench/rss-probe.mjs')] : [];
+  const log = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '--import', path.join(repo, 'bench/rss-probe.mjs'), path.join(repo, 'dist/cli/main.js'), 'mount',
-      '--settings', settings, '--mountpoint', mnt, '--socket', socket, '--cache-dir', path.join(home, 'cache'), '--cache-size', '1G'],
-    { cwd: repo, env: { ...env, GD_RSS_PROBE_OUT: probeOut }, stdio: ['ignore', 'ignore', 'inherit'] },
+    [...node, path.join(repo, 'dist/cli/main.js'), '--config', config, 'mount', '--settings', settings, '--mountpoint', mnt, '--socket', socket],
+    { cwd: repo, env: { ...env, GD_RSS_PROBE_OUT: probeOut }, stdio: ['ignore', log, log] },
   );
+  closeSync(log);
+  const pid = child.pid!;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (running()) {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (running()) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
     await sh(`mountpoint -q ${mnt} && umount -l ${mnt}; true`).catch(() => undefined);
   };
+  const status = () => fetchStatus(socket);
   try {
-    await waitForReady(socket, { timeoutMs: 60_000 });
+    const died = new AbortController();
+    void exited.then(() => died.abort());
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const first = await waitForReady(socket, { timeoutMs, signal: died.signal });
+    const deadline = Date.now() + timeoutMs;
+    for (let s = first; ; s = await status()) {
+      const bad = (opts.entries ?? []).map((name) => s.mounts.find((m) => m.name === name) ?? { name, state: 'absent', lastError: null });
+      if (bad.every((m) => m.state === 'ok')) break;
+      if (!running() || Date.now() > deadline) {
+        throw new Error(`entries not serving: ${bad.filter((m) => m.state !== 'ok').map((m) => `${m.name} ${m.state}${m.lastError ? ` (${m.lastError})` : ''}`).join('; ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (err) {
     await stop();
-    throw err;
+    throw new Error(`gradient mount in ${home}: ${(err as Error).message}\n${logTail(logFile)}`);
   }
   let probes = 0;
   return {
     child,
+    pid,
+    home,
     mnt,
     settings,
+    config,
     socket,
-    status: () => fetchStatus(socket),
-    rssNow: () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024,
+    cacheDir,
+    logFile,
+    status,
+    cpu: () => procCpu(pid),
+    requests: async () => ((await status()) as DaemonStatus & { requests?: RequestCounts }).requests,
+    rssNow: () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024,
     probe: async () => {
+      if (!opts.rssProbe) throw new Error('the daemon was started without the memory probe');
       child.kill('SIGUSR2');
       probes++;
       const deadline = Date.now() + 30_000;
@@ -92,11 +214,19 @@ export async function startDaemonProcess(home: string, env: NodeJS.ProcessEnv): 
   };
 }
 
-/** Removes a benchmark's home directory, unless something is still mounted in it. */
+/** Mountpoints under `dir` (or `dir` itself) in this mount namespace; reading /proc never touches a FUSE mount. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/** Removes a benchmark's directory, unless something is still mounted in it. */
 export function removeHome(home: string): void {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
-  if (mounts.some((m) => m === home || m.startsWith(`${home}/`))) {
-    console.error(`${home} still has a mount in it: left in place`);
+  const mounts = mountsUnder(home);
+  if (mounts.length) {
+    console.error(`${home} still has a mount in it (${mounts.join(' ')}): left in place`);
     return;
   }
   rmSync(home, { recursive: true, force: true });

@@ -58,7 +58,7 @@ try {
   const ref = await bigVersion(env);
   console.log(`created ${ref} with ${n} files in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  daemon = await startDaemonProcess(home, env);
+  daemon = await startDaemonProcess({ home, env, rssProbe: true, cacheMaxSize: '1G' });
   await sh(`ls ${daemon.mnt}/mnist >/dev/null`);
   const baseline = await daemon.probe();
 

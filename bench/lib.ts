@@ -1,11 +1,13 @@
 // Small helpers shared by the benchmarks: timing shell commands, medians, tables, and each run's results:
 // in full under bench/results/runs/ (not in git), and as a short summary in bench/results/<name>.md (in git).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent as HttpsAgent } from 'node:https';
 import type { RgwServer } from '../test/helpers/rgw.js';
 
 const run = promisify(execFile);
@@ -91,7 +93,7 @@ export interface Row {
 }
 
 /** Numbers as the tables print them: integers as they are, others whole from 100 up, else two decimals. */
-const fmt = (v: string | number): string =>
+export const fmt = (v: string | number): string =>
   typeof v !== 'number' || Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
 
 /** Per-round values as one cell, in run order: "275 / 176 / 174". */
@@ -175,14 +177,159 @@ export function writeSummary(name: string, run: RunInfo, tables: SummaryTable[],
   return file;
 }
 
-/** A bare SDK client on a benchmark's RGW, for the limit rows: checksums only where S3 requires them, as S3Store. */
-export function sdkClient(rgw: RgwServer): S3Client {
+/**
+ * A bare SDK client on a benchmark's RGW, for the limit rows: checksums only where S3 requires them, as S3Store.
+ * `tls`: the RGW's TLS endpoint, trusting its throwaway CA (and only it).
+ */
+export function sdkClient(rgw: RgwServer, opts: { tls?: boolean } = {}): S3Client {
   return new S3Client({
-    endpoint: rgw.endpoint,
+    endpoint: opts.tls ? rgw.endpointTls : rgw.endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(opts.tls ? { requestHandler: new NodeHttpHandler({ httpsAgent: new HttpsAgent({ keepAlive: true, ca: readFileSync(rgw.caFile) }) }) } : {}),
   });
+}
+
+// ---------------------------------------------------------------- CPU of the process doing the work
+
+let clockTicks: number | undefined;
+/** Clock ticks per second, the unit of /proc/<pid>/stat's times (100 on every Linux we run). */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/**
+ * CPU seconds (utime + stime, all threads) a process has used so far, from /proc/<pid>/stat; NaN once it is
+ * gone. The serving process of a mount (our `gradient mount`, rclone's or s3fs's) is measured this way:
+ * take it before and after a workload and subtract.
+ */
+export function procCpu(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of this process, all threads (the SDK requests of the limit rows run here). */
+export function ownCpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** What RGW did so far: its request counters (admin socket, ~0.1 s to read) and its CPU seconds. */
+export interface RgwCounters {
+  /** Requests of any kind. */
+  req: number;
+  /** Object GETs and HEADs (RGW counts both as get). */
+  get: number;
+  /** Bytes sent in GET bodies. */
+  getBytes: number;
+  cpu: number;
+}
+
+export function rgwCounters(rgw: RgwServer): () => Promise<RgwCounters> {
+  const pid = Number(readFileSync(path.join(rgw.dir, 'run/client.rgw.r.pid'), 'utf8'));
+  return async () => {
+    const dump = JSON.parse(await sh(`ceph --admin-daemon ${rgw.dir}/run/client.rgw.r.asok perf dump`, { timeoutMs: 30_000 })) as {
+      rgw: { req: number; get: number; get_b: number };
+    };
+    return { req: dump.rgw.req, get: dump.rgw.get, getBytes: dump.rgw.get_b, cpu: procCpu(pid) };
+  };
+}
+
+// ---------------------------------------------------------------- the reader child (bench/io.py)
+
+export interface IoResult {
+  /** Seconds measured inside the child (its start-up not included). */
+  secs: number;
+  bytes: number;
+  files?: number;
+  reads?: number;
+  /** epoch: files found by the walk, and its share of `secs`. */
+  walked?: number;
+  walkSecs?: number;
+}
+
+/**
+ * Runs bench/io.py (seq, small, random, epoch: see its header) in a child process: I/O on a mount never runs in
+ * a benchmark's own process, and a hung mount fails the command at `timeoutMs` instead of hanging the run.
+ */
+export async function io(args: (string | number)[], timeoutMs: number): Promise<IoResult> {
+  return JSON.parse(await sh(`python3 ${path.join(import.meta.dirname, 'io.py')} ${args.join(' ')}`, { timeoutMs })) as IoResult;
+}
+
+/** A seeded generator (mulberry32): the same "random" offsets and orders for every tool and every run. */
+export function seeded(seed: number): () => number {
+  let s = seed | 0;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The SDK requests the limit rows and the checks make, on one bucket. */
+export function sdkOps(client: S3Client, bucket: string) {
+  return {
+    /** Bytes [start, end) of an object, read whole; returns their count. */
+    async getRange(key: string, start: number, end: number): Promise<number> {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
+      return (await out.Body!.transformToByteArray()).length;
+    },
+    async get(key: string): Promise<number> {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await out.Body!.transformToByteArray()).length;
+    },
+    /** Every key under a prefix (with a delimiter: one level, common prefixes counted too). */
+    async list(prefix: string, delimiter?: string): Promise<{ keys: string[]; count: number }> {
+      const keys: string[] = [];
+      let count = 0;
+      let token: string | undefined;
+      do {
+        const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
+        for (const o of out.Contents ?? []) keys.push(o.Key!);
+        count += out.KeyCount ?? 0;
+        token = out.NextContinuationToken;
+      } while (token);
+      return { keys, count };
+    },
+    /** Objects under a prefix of exactly `size` bytes (directory markers never count). */
+    async countSized(prefix: string, size: number): Promise<number> {
+      let n = 0;
+      let token: string | undefined;
+      do {
+        const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        n += (out.Contents ?? []).filter((o) => !o.Key!.endsWith('/') && o.Size === size).length;
+        token = out.NextContinuationToken;
+      } while (token);
+      return n;
+    },
+    async size(key: string): Promise<number | undefined> {
+      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
+    },
+    async deletePrefix(prefix: string): Promise<void> {
+      let token: string | undefined;
+      do {
+        const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const keys = (out.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+        token = out.NextContinuationToken;
+      } while (token);
+    },
+  };
 }

@@ -7,10 +7,12 @@
 // through the daemon's entry invalidation: nothing here drops caches or uses a fresh path.
 //   node --import tsx bench/settings-switch.ts [--switches 50]
 import { promises as fsp } from 'node:fs';
-import { mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { configPath } from '../src/config/paths.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
 import { runCli } from '../test/helpers/cli.js';
 import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
@@ -68,7 +70,9 @@ try {
   }
   const settingsFor = (i: number) => `reports:\n  type: dataset\n  id: ${ds}\n  version: ${versions[i % 2]}\n`;
 
-  daemon = await startDaemonProcess(home, env);
+  // The daemon's config.yaml: the provider `storageProviders create` just wrote, and the cache.
+  const { teamId, storageProviders } = YAML.parse(await readFile(configPath(undefined, env), 'utf8')) as Record<string, unknown>;
+  daemon = await startDaemonProcess({ home, env, config: { teamId, storageProviders } });
   const file = path.join(daemon.mnt, 'reports', 'data.txt');
   const shows = async (i: number) => {
     const want = contents[i % 2]!;

@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 want=(fuse3)
 for arg in "$@"; do
   case "$arg" in
-    --test) want+=(radosgw ceph-mon ceph-osd ceph-common curl iproute2 procps psmisc python3) ;;
-    --bench) want+=(radosgw ceph-mon ceph-osd ceph-common curl iproute2 procps psmisc python3 rclone s3fs) ;;
+    --test) want+=(radosgw ceph-mon ceph-osd ceph-common curl iproute2 procps psmisc python3 openssl rsync git s3fs) ;;
+    --bench) want+=(radosgw ceph-mon ceph-osd ceph-common curl iproute2 procps psmisc python3 openssl rclone s3fs) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -3,11 +3,13 @@
  * through a non-blocking threadsafe function, so reader threads never wait for JS. */
 #include <errno.h>
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "kernel_abi.h"
 #include "mount.h"
 #include "session.h"
 
@@ -166,10 +168,37 @@ static napi_value init_info(napi_env env, const struct gf_init_info *i) {
   return o;
 }
 
-/* start(fd, { threads, maxPages, passthrough, maxStackDepth, initTimeoutMs }, onRequest) -> { session, init } */
+static double prop_num(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  double out = 0;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_get_value_double(env, v, &out) != napi_ok) return 0;
+  return out;
+}
+
+static uint64_t prop_u64(napi_env env, napi_value obj, const char *low, const char *high) {
+  return (uint64_t)(uint32_t)prop_num(env, obj, low) | (uint64_t)(uint32_t)prop_num(env, obj, high) << 32;
+}
+
+/* The inverse of init_info(): what an earlier process's INIT negotiated, for gf_session_adopt. */
+static struct gf_init_info init_info_from(napi_env env, napi_value o) {
+  return (struct gf_init_info){
+      .major = (uint32_t)prop_num(env, o, "major"),
+      .minor = (uint32_t)prop_num(env, o, "minor"),
+      .reply_minor = (uint32_t)prop_num(env, o, "replyMinor"),
+      .kernel_flags = prop_u64(env, o, "kernelFlagsLow", "kernelFlagsHigh"),
+      .flags = prop_u64(env, o, "flagsLow", "flagsHigh"),
+      .max_write = (uint32_t)prop_num(env, o, "maxWrite"),
+      .max_readahead = (uint32_t)prop_num(env, o, "maxReadahead"),
+      .passthrough = prop_int(env, o, "passthrough", 0),
+  };
+}
+
+/* start(fd, { threads, maxPages, passthrough, maxStackDepth, initTimeoutMs, cloneDevice }, onRequest, adopt?)
+ *   -> { session, init }. adopt: the init of an earlier process on the same fd (no INIT is read). The fd is the
+ * session's from then on (closed by close()), except when start throws. */
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
@@ -187,15 +216,37 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   struct js_session *js = calloc(1, sizeof *js);
   if (!js) return throw_errno(env, ENOMEM, "out of memory");
   char err[512] = "";
-  int rc = gf_session_init(&js->core, fd, &cfg, err, sizeof err);
+  napi_valuetype adopt_type = napi_undefined;
+  if (argc > 3) napi_typeof(env, argv[3], &adopt_type);
+  int rc;
+  if (adopt_type == napi_object) {
+    struct gf_init_info saved = init_info_from(env, argv[3]);
+    rc = gf_session_adopt(&js->core, fd, &cfg, &saved);
+    snprintf(err, sizeof err, "cannot adopt the FUSE session: %s", strerror(-rc));
+  } else {
+    rc = gf_session_init(&js->core, fd, &cfg, err, sizeof err);
+  }
   if (rc < 0) {
     free(js); /* the fd stays with the caller, who unmounts */
     return throw_errno(env, -rc, err);
   }
+  /* cloneDevice: 0 never, 1 always, 2 when the kernel cannot resend requests a dead process had read */
+  int clone = prop_int(env, argv[1], "cloneDevice", 0);
+  if (clone == 2) clone = !(js->core.info.kernel_flags & GF_HAS_RESEND);
+  if (clone) {
+    rc = gf_session_clone_device(&js->core);
+    if (rc < 0) {
+      js->core.devfd = -1;
+      gf_session_destroy(&js->core);
+      free(js);
+      return throw_errno(env, -rc, "cannot clone /dev/fuse (FUSE_DEV_IOC_CLONE)");
+    }
+  }
+  int own_devfd = js->core.devfd != fd; /* a clone: ours to close whatever happens */
   napi_value name;
   napi_create_string_utf8(env, "gradient-fuse", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, js, call_js, &js->tsfn) != napi_ok) {
-    js->core.devfd = -1;
+    if (!own_devfd) js->core.devfd = -1;
     gf_session_destroy(&js->core);
     free(js);
     return throw_errno(env, EIO, "cannot create the request queue");
@@ -203,7 +254,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   rc = gf_session_start(&js->core, forward, js);
   if (rc < 0) {
     napi_release_threadsafe_function(js->tsfn, napi_tsfn_abort);
-    js->core.devfd = -1;
+    if (!own_devfd) js->core.devfd = -1;
     gf_session_destroy(&js->core);
     free(js);
     return throw_errno(env, -rc, "cannot start reader threads");
@@ -213,6 +264,9 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(env, napi_create_external(env, js, NULL, NULL, &ext));
   napi_set_named_property(env, out, "session", ext);
   napi_set_named_property(env, out, "init", init_info(env, &js->core.info));
+  napi_value cloned;
+  napi_get_boolean(env, clone != 0, &cloned);
+  napi_set_named_property(env, out, "cloned", cloned);
   return out;
 }
 

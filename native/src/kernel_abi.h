@@ -34,6 +34,7 @@ enum {
 #define GF_HAS_EXPIRE_ONLY (1ULL << 35)
 #define GF_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
 #define GF_PASSTHROUGH (1ULL << 37)
+#define GF_HAS_RESEND (1ULL << 39) /* the kernel can move requests read but unanswered back to its queue */
 
 struct gf_in_header {
   uint32_t len;
@@ -112,6 +113,7 @@ struct gf_backing_map {
 #define GF_DEV_IOC_MAGIC 229
 #define GF_DEV_IOC_BACKING_OPEN _IOW(GF_DEV_IOC_MAGIC, 1, struct gf_backing_map)
 #define GF_DEV_IOC_BACKING_CLOSE _IOW(GF_DEV_IOC_MAGIC, 2, uint32_t)
+#define GF_DEV_IOC_CLONE _IOR(GF_DEV_IOC_MAGIC, 0, uint32_t)
 
 _Static_assert(sizeof(struct gf_in_header) == 40, "fuse_in_header");
 _Static_assert(sizeof(struct gf_out_header) == 16, "fuse_out_header");

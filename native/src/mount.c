@@ -67,9 +67,25 @@ static int receive_fd(int sock) {
   return fd;
 }
 
+/* What fusermount3 said on stderr, on one line (it explains its own failures: /dev/fuse, fuse.conf, the
+ * mountpoint). Read after it exited, so the pipe holds all of it; non-blocking in case anything kept it open. */
+static void read_stderr(int fd, char *out, size_t outlen) {
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  ssize_t n = read(fd, out, outlen - 1);
+  out[n > 0 ? n : 0] = '\0';
+  for (char *c = out; *c; c++)
+    if (*c == '\n') *c = c[1] ? ' ' : '\0';
+}
+
 static int mount_fusermount(const struct gf_mount_opts *o, char *err, size_t errlen) {
-  int sv[2];
+  int sv[2], errpipe[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) return -errno;
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return -e;
+  }
   fcntl(sv[0], F_SETFD, FD_CLOEXEC); /* ours; sv[1] is inherited by fusermount3 */
   char opts[512], commfd[32];
   snprintf(opts, sizeof opts, "rw,nosuid,nodev,fsname=%s,subtype=%s%s%s%s", o->fsname, o->subtype,
@@ -82,17 +98,25 @@ static int mount_fusermount(const struct gf_mount_opts *o, char *err, size_t err
   if (!envp) {
     close(sv[0]);
     close(sv[1]);
+    close(errpipe[0]);
+    close(errpipe[1]);
     return -ENOMEM;
   }
   memcpy(envp, environ, n * sizeof *envp);
   envp[n] = commfd;
   char *argv[] = {"fusermount3", "-o", opts, "--", (char *)o->mountpoint, NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, errpipe[1], 2);
   pid_t pid;
-  int rc = posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, envp);
+  int rc = posix_spawnp(&pid, "fusermount3", &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
   free(envp);
   close(sv[1]);
+  close(errpipe[1]);
   if (rc != 0) {
     close(sv[0]);
+    close(errpipe[0]);
     snprintf(err, errlen, "cannot run fusermount3 (apt-get install fuse3): %s", strerror(rc));
     return -rc;
   }
@@ -102,10 +126,12 @@ static int mount_fusermount(const struct gf_mount_opts *o, char *err, size_t err
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (fd < 0) {
-    snprintf(err, errlen, "fusermount3 failed to mount %s (exit %d)", o->mountpoint,
-             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return fd;
+    char said[256];
+    read_stderr(errpipe[0], said, sizeof said);
+    snprintf(err, errlen, "fusermount3 failed to mount %s (exit %d)%s%s", o->mountpoint,
+             WIFEXITED(status) ? WEXITSTATUS(status) : -1, said[0] ? ": " : "", said);
   }
+  close(errpipe[0]);
   return fd;
 }
 

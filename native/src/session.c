@@ -23,7 +23,7 @@
 static uint64_t wanted_flags(const struct gf_config *cfg) {
   uint64_t f = GF_ASYNC_READ | GF_ATOMIC_O_TRUNC | GF_BIG_WRITES | GF_AUTO_INVAL_DATA | GF_DO_READDIRPLUS |
                GF_ASYNC_DIO | GF_PARALLEL_DIROPS | GF_ABORT_ERROR | GF_MAX_PAGES | GF_CACHE_SYMLINKS | GF_INIT_EXT |
-               GF_HAS_EXPIRE_ONLY | GF_DIRECT_IO_ALLOW_MMAP;
+               GF_HAS_EXPIRE_ONLY | GF_DIRECT_IO_ALLOW_MMAP | GF_HAS_RESEND;
   if (cfg->want_passthrough) f |= GF_PASSTHROUGH;
   return f;
 }
@@ -212,7 +212,8 @@ size_t gf_splice_read_bytes(uint32_t max_pages) {
   return pages * PAGE;
 }
 
-int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen) {
+/* What init and adopt share: the config within bounds, locks and queues. */
+static void session_setup(struct gf_session *s, int devfd, const struct gf_config *cfg) {
   memset(s, 0, sizeof *s);
   s->devfd = devfd;
   s->cfg = *cfg;
@@ -223,6 +224,34 @@ int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg
   pthread_rwlock_init(&s->bound_lock, NULL);
   queue_init(&s->notifications, &s->stat_notify_errors);
   queue_init(&s->replies, &s->stat_reply_errors);
+}
+
+int gf_session_adopt(struct gf_session *s, int devfd, const struct gf_config *cfg, const struct gf_init_info *info) {
+  if (info->max_write < PAGE || info->max_write > 256 * PAGE) return -EINVAL;
+  struct gf_config c = *cfg;
+  c.max_pages = info->max_write / PAGE; /* requests are as large as the INIT reply said, whatever we would ask now */
+  session_setup(s, devfd, &c);
+  s->bufsize = (size_t)s->cfg.max_pages * PAGE + REQ_HEADROOM;
+  s->info = *info;
+  return 0;
+}
+
+int gf_session_clone_device(struct gf_session *s) {
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  uint32_t from = (uint32_t)s->devfd;
+  if (ioctl(fd, GF_DEV_IOC_CLONE, &from) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  close(s->devfd);
+  s->devfd = fd;
+  return 0;
+}
+
+int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen) {
+  session_setup(s, devfd, cfg);
 
   /* The kernel queues INIT as soon as mount(2) returns; wait for it with a timeout. */
   struct pollfd pfd = {.fd = devfd, .events = POLLIN};

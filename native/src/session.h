@@ -108,11 +108,18 @@ struct gf_session {
       stat_reply_errors;
 };
 
-/* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
 /* The largest read reply (bytes of data) a splice pipe of ours carries whole, for requests of up to
  * max_pages: the mount's max_read, so that reads stay spliceable while writes may use all of max_pages. */
 size_t gf_splice_read_bytes(uint32_t max_pages);
+/* Reads and answers INIT (blocking, with timeout). Returns 0 or -errno. */
 int gf_session_init(struct gf_session *s, int devfd, const struct gf_config *cfg, char *err, size_t errlen);
+/* Takes over a session another process negotiated (INIT was answered; `info` is what it said): no INIT is read.
+ * The request size follows info->max_write. Returns 0 or -errno. */
+int gf_session_adopt(struct gf_session *s, int devfd, const struct gf_config *cfg, const struct gf_init_info *info);
+/* Serves from a clone of the device (FUSE_DEV_IOC_CLONE) instead of devfd, which is closed: requests this process
+ * read are then ended by the kernel (ECONNABORTED) if it dies, while the connection lives on through the other
+ * holders of the original. For kernels that cannot resend them. Before gf_session_start. Returns 0 or -errno. */
+int gf_session_clone_device(struct gf_session *s);
 /* Starts reader threads and the writer threads (notifications, replies). Returns 0 or -errno. */
 int gf_session_start(struct gf_session *s, gf_forward_fn fwd, void *user);
 /* Writes one reply (iovec of the caller's buffers). Returns 0 or -errno; ENOENT (request interrupted) is normal. */

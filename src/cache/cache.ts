@@ -23,6 +23,7 @@ import { FetchQueue, type Priority } from './fetch-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { CacheHandle, type HandleHost } from './handle.js';
 import { canonicalIdentity, dataPath, entryId, type CacheIdentity, type CacheSource } from './identity.js';
+import type { AttributeIndex } from './attribute-index.js';
 import { IndexDb } from './index-db.js';
 import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
@@ -64,6 +65,20 @@ export interface CacheEntryInfo {
   complete: boolean;
   lastAccess: Date;
   open: boolean;
+}
+
+/** What a prune did, and what kept it from going lower. */
+export interface PruneResult {
+  evicted: number;
+  freedBytes: number;
+  /** Bytes counted against the bound (the bound's own measure) before and after. */
+  beforeBytes: number;
+  usedBytes: number;
+  /** What no eviction frees: the index (its WAL counted at its cap), directories, staging, fills in flight. */
+  overheadBytes: number;
+  /** Entries a reader holds open, which cannot go now. */
+  inUseEntries: number;
+  inUseBytes: number;
 }
 
 export interface CacheEvents {
@@ -119,6 +134,8 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private closed = false;
   /** The cache directory, open for syncfs (when the daemon provides it). */
   private readonly dirFd: number | undefined;
+  /** Bucket objects' POSIX attributes learnt by HEAD, kept across restarts (src/fs/bucket passes them here). */
+  readonly attributes: AttributeIndex;
 
   /** @internal use openCache() */
   constructor(
@@ -135,6 +152,9 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     // A descriptor of the cache directory names its filesystem for syncfs (closed with the cache).
     this.dirFd = syncFilesystem ? openSync(opts.dir, constants.O_RDONLY | constants.O_DIRECTORY) : undefined;
     const dirFd = this.dirFd;
+    this.attributes = db.attributeIndex((err) =>
+      this.emit('condition', new CacheError('Io', `cache index: object attributes not saved: ${(err as Error).message}`, { cause: err })),
+    );
     this.space = new SpaceBudget(
       opts,
       {
@@ -468,17 +488,27 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   }
 
   /** Evicts least-recently-used unpinned entries until the directory uses at most `toBytes`. */
-  async prune(toBytes = 0): Promise<{ evicted: number; freedBytes: number }> {
+  async prune(toBytes = 0): Promise<PruneResult> {
     await this.flush();
     await this.space.refresh(true);
+    const beforeBytes = this.space.usedBytes();
     const result = this.space.evictDownTo(toBytes);
     await this.flush();
     await this.space.refresh(true);
-    return result;
+    const inUse = [...this.records.values()].filter((r) => r.diskBytes > 0 && !this.evictable(r));
+    const { overheadBytes, reservedBytes } = this.space.usage();
+    return {
+      ...result,
+      beforeBytes,
+      usedBytes: this.space.usedBytes(),
+      overheadBytes: overheadBytes + reservedBytes,
+      inUseEntries: inUse.length,
+      inUseBytes: inUse.reduce((n, r) => n + r.diskBytes, 0),
+    };
   }
 
   /** Removes every entry not in use, and leftover temp files. */
-  async clear(): Promise<{ evicted: number; freedBytes: number }> {
+  async clear(): Promise<PruneResult> {
     const result = await this.prune(0);
     for (const name of await readdir(path.join(this.dir, 'tmp')).catch(() => [] as string[])) {
       rmSync(path.join(this.dir, 'tmp', name), { recursive: true, force: true });
@@ -500,6 +530,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     await Promise.allSettled([...this.closingFiles]);
     this.openEntries.clear();
     if (this.dirFd !== undefined) closeSync(this.dirFd);
+    this.attributes.close();
     this.db.close();
     this.lock.release();
   }

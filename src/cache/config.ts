@@ -39,13 +39,16 @@ export function parseCacheConfig(raw: unknown): CacheConfig {
   return r.data;
 }
 
-/** Cache options from the config file's section and command-line overrides (flags win). */
+/**
+ * Cache options from the config file's section and command-line overrides (flags win); `defaultDir` when
+ * neither names a directory (it depends on the user: the caller's to say).
+ */
 export function cacheOptionsFrom(
   config: CacheConfig,
-  flags: { cacheDir?: string; cacheSize?: string | number } = {},
+  flags: { cacheDir?: string; cacheSize?: string | number; defaultDir?: string } = {},
 ): CacheOptionsInput {
   const out: CacheOptionsInput = {};
-  const dir = flags.cacheDir ?? config.dir;
+  const dir = flags.cacheDir ?? config.dir ?? flags.defaultDir;
   const max = flags.cacheSize ?? config.maxSize;
   if (dir !== undefined) out.dir = dir;
   if (max !== undefined) out.maxBytes = parseSize(max);

@@ -3,6 +3,7 @@
 // the cache's flusher, only after the data they describe was fsynced, so the index never claims bytes that a
 // crash could have lost.
 import Database from 'better-sqlite3';
+import { AttributeIndex } from './attribute-index.js';
 import { CacheError, isNoSpaceErrno } from './errors.js';
 
 const SCHEMA_VERSION = 1;
@@ -171,6 +172,11 @@ export class IndexDb {
       .prepare('SELECT COUNT(*) AS n, COALESCE(SUM(complete), 0) AS c, COALESCE(SUM(disk_bytes), 0) AS b FROM entries')
       .get() as { n: number; c: number; b: number };
     return { entries: r.n, completeEntries: r.c, diskBytes: r.b };
+  }
+
+  /** The table of objects' POSIX attributes (attribute-index.ts), on this database. */
+  attributeIndex(onError: (err: unknown) => void): AttributeIndex {
+    return new AttributeIndex(this.db, onError);
   }
 
   close(): void {

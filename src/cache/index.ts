@@ -1,5 +1,5 @@
 // The on-disk cache: public API for the filesystem layer, the daemon and the CLI.
-export { openCache, Cache, type CacheStats, type CacheEntryInfo, type CacheServices, type PrefetchResult } from './cache.js';
+export { openCache, Cache, type CacheStats, type CacheEntryInfo, type CacheServices, type PrefetchResult, type PruneResult } from './cache.js';
 export { INDEX_FILE, STAGING_DIR } from './directory.js';
 export { type CacheCounters } from './stats.js';
 export { CacheHandle } from './handle.js';

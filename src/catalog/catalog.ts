@@ -8,12 +8,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { StorageProvider } from '../config/config-file.js';
 import { isStorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { CatalogError } from './errors.js';
-import { newDatasetId, newVersionId, TAG_NAME, VERSION_ID } from './ids.js';
+import { CatalogError, isCatalogError } from './errors.js';
+import { DATASET_ID, newDatasetId, newVersionId, TAG_NAME, VERSION_ID } from './ids.js';
 import * as L from './layout.js';
 import { comparePaths, isUnder } from './paths.js';
 import { mapLimit } from './map-limit.js';
 import { openStore } from './providers.js';
+import { removeTree } from './removal.js';
 import {
   committedRecord,
   datasetRecord,
@@ -39,7 +40,10 @@ export interface VersionInfo extends VersionRecord {
   fileCount?: number;
   bytes?: number;
   tags: string[];
+  /** This is the version `latest` names. */
+  latest: boolean;
 }
+
 
 export interface DatasetHandle {
   record: DatasetRecord;
@@ -72,6 +76,8 @@ export interface CatalogOptions {
 
 const JSON_TYPE = 'application/json';
 const READ_PARALLEL = 16;
+/** Entries per journal batch when a new version copies another's files: manifest entries, no data. */
+const COPY_BATCH = 10_000;
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
@@ -173,15 +179,7 @@ export class Catalog {
     const perProvider = await Promise.all(
       this.opts.providers.map(async (p) => {
         try {
-          const store = this.store(p.id);
-          const ids: string[] = [];
-          for await (const page of this.listAll(store, L.datasetsPrefix(this.teamId), '/')) {
-            ids.push(...page.prefixes.map((x) => x.slice(L.datasetsPrefix(this.teamId).length, -1)));
-          }
-          const records = await mapLimit(ids, READ_PARALLEL, (id) =>
-            this.readRecord(store, L.datasetKey(this.teamId, id), datasetRecord),
-          );
-          return records.filter((r): r is DatasetRecord => r !== undefined);
+          return await this.datasetsIn(p.id);
         } catch (err) {
           warnings.push(`storage provider "${p.name}" (${p.id}): ${(err as Error).message}`);
           return [];
@@ -190,6 +188,16 @@ export class Catalog {
     );
     const datasets = perProvider.flat().sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     return { datasets, warnings };
+  }
+
+  /** The datasets kept in one provider; its failure is thrown. */
+  async datasetsIn(providerId: string): Promise<DatasetRecord[]> {
+    const store = this.store(providerId);
+    const prefix = L.datasetsPrefix(this.teamId);
+    const ids: string[] = [];
+    for await (const page of this.listAll(store, prefix, '/')) ids.push(...page.prefixes.map((x) => x.slice(prefix.length, -1)));
+    const records = await mapLimit(ids, READ_PARALLEL, (id) => this.readRecord(store, L.datasetKey(this.teamId, id), datasetRecord));
+    return records.filter((r): r is DatasetRecord => r !== undefined);
   }
 
   /** Finds a dataset in whichever provider holds it. */
@@ -201,6 +209,32 @@ export class Catalog {
       this.datasetCache.set(datasetId, found);
     }
     return found;
+  }
+
+  /**
+   * The id of the dataset named by `nameOrId`: an id as is, else the one dataset with that name. A name two
+   * datasets share is an error listing their ids.
+   */
+  async datasetIdFor(nameOrId: string): Promise<string> {
+    // Not found as an id (or some provider failed to say): perhaps a name, which the providers that answer can tell.
+    let asId: unknown;
+    if (DATASET_ID.test(nameOrId)) {
+      try {
+        await this.getDataset(nameOrId);
+        return nameOrId;
+      } catch (err) {
+        asId = err;
+      }
+    }
+    const { datasets, warnings } = await this.listDatasets();
+    const named = datasets.filter((d) => d.name === nameOrId);
+    if (named.length === 1) return named[0]!.id;
+    if (named.length > 1) {
+      throw new CatalogError('BadInput', `${named.length} datasets are named "${nameOrId}" (${named.map((d) => d.id).join(', ')}): name one by its id`);
+    }
+    if (asId !== undefined && !isCatalogError(asId, 'NotFound')) throw asId;
+    const unsure = warnings.length > 0 ? ` (and ${warnings.length === 1 ? 'a storage provider' : 'some storage providers'} did not answer: ${warnings.join('; ')})` : '';
+    throw new CatalogError('NotFound', `dataset "${nameOrId}" not found: no dataset has this id or name${unsure}; see \`gradient datasets list\``);
   }
 
   private async findDataset(datasetId: string): Promise<DatasetHandle> {
@@ -220,10 +254,40 @@ export class Catalog {
 
   // ---- versions ---------------------------------------------------------------------------------
 
-  async createVersion(datasetId: string, message = ''): Promise<VersionRecord> {
-    const { store } = await this.getDataset(datasetId);
+  /**
+   * A new uncommitted version; with `from`, it starts with that version's files: its manifest (or journal)
+   * copied into the new version's journal, no data copied, so the source must be in the same provider.
+   */
+  async createVersion(datasetId: string, message = '', opts: { from?: DatasetRef } = {}): Promise<VersionRecord & { fileCount: number }> {
+    const { store, provider } = await this.getDataset(datasetId);
+    let files: ManifestEntry[] = [];
+    let from: string | undefined;
+    if (opts.from) {
+      const source = await this.getDataset(opts.from.datasetId);
+      if (source.provider.id !== provider.id) {
+        throw new CatalogError(
+          'BadInput',
+          `a version can start from a version in the same storage provider only (it shares the file contents): ${opts.from.datasetId} is in "${source.provider.name}", ${datasetId} in "${provider.name}"`,
+        );
+      }
+      const listed = await this.listFiles({ ...opts.from, path: '' });
+      files = listed.files;
+      from = formatRef(listed.datasetId, listed.versionId);
+    }
+    const record = await this.createVersionRecord(store, datasetId, message, from);
+    try {
+      for (let i = 0; i < files.length; i += COPY_BATCH) await this.appendJournal(datasetId, record.id, files.slice(i, i + COPY_BATCH));
+    } catch (err) {
+      // Half a copy is not the version asked for: remove it (best effort) and report the failure.
+      await removeTree(store, L.versionRoot(this.teamId, datasetId, record.id), L.versionKey(this.teamId, datasetId, record.id)).catch(() => undefined);
+      throw err;
+    }
+    return { ...record, fileCount: files.length };
+  }
+
+  private async createVersionRecord(store: ObjectStore, datasetId: string, message: string, from: string | undefined): Promise<VersionRecord> {
     for (let attempt = 0; ; attempt++) {
-      const record: VersionRecord = { id: newVersionId(), datasetId, message, createdAt: new Date().toISOString() };
+      const record: VersionRecord = { id: newVersionId(), datasetId, message, createdAt: new Date().toISOString(), ...(from ? { from } : {}) };
       try {
         await store.write(L.versionKey(this.teamId, datasetId, record.id), json(record), {
           ifNoneMatch: '*',
@@ -267,7 +331,7 @@ export class Catalog {
     const prefix = L.versionsPrefix(this.teamId, datasetId);
     const ids: string[] = [];
     for await (const page of this.listAll(store, prefix, '/')) ids.push(...page.prefixes.map((p) => p.slice(prefix.length, -1)));
-    const tags = await this.listTags(datasetId);
+    const [tags, latest] = await Promise.all([this.listTags(datasetId), this.latestVersionId(datasetId)]);
     const infos = await mapLimit(ids, READ_PARALLEL, async (id): Promise<VersionInfo | undefined> => {
       const rec = await this.readRecord(store, L.versionKey(this.teamId, datasetId, id), versionRecord);
       if (!rec) return undefined;
@@ -284,6 +348,7 @@ export class Catalog {
         fileCount: committed?.fileCount,
         bytes: committed?.bytes,
         tags: tags.filter((t) => t.version === id).map((t) => t.tag),
+        latest: id === latest,
       };
     });
     return infos.filter((v): v is VersionInfo => v !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -424,7 +489,7 @@ export class Catalog {
     if (missing.length > 0) {
       throw new CatalogError(
         'Conflict',
-        `dataset version ${ref} was committed while files were being put; ${missing.length} file(s) did not make it in (e.g. "${missing[0]!.path}"): put them into a new version`,
+        `dataset version ${ref} was committed while files were being put; ${missing.length} ${missing.length === 1 ? 'file' : 'files'} did not make it in (e.g. "${missing[0]!.path}"): put them into a new version`,
       );
     }
   }
@@ -458,7 +523,8 @@ export class Catalog {
 
   // ---- commit -----------------------------------------------------------------------------------
 
-  async commitVersion(datasetId: string, versionId: string): Promise<CommittedRecord> {
+  /** Commits a version; one without files is refused unless `allowEmpty` (an empty commit is usually a mistake). */
+  async commitVersion(datasetId: string, versionId: string, opts: { allowEmpty?: boolean } = {}): Promise<CommittedRecord> {
     const { store } = await this.getDataset(datasetId);
     await this.getVersion(datasetId, versionId);
     const ref = formatRef(datasetId, versionId);
@@ -471,6 +537,13 @@ export class Catalog {
     });
     // 2. Fold the journal into one manifest, refusing trees where a path is both a file and a directory.
     const entries = [...(await this.journalEntries(datasetId, versionId)).values()].sort((a, b) => comparePaths(a.path, b.path));
+    if (entries.length === 0 && !opts.allowEmpty) {
+      await store.delete(L.sealedKey(this.teamId, datasetId, versionId));
+      throw new CatalogError(
+        'Refused',
+        `dataset version ${ref} has no files: put some with \`gradient datasets files put --id ${ref}\`, or commit it empty with --allow-empty`,
+      );
+    }
     const clash = findFileDirClash(entries.map((e) => e.path));
     if (clash) {
       await store.delete(L.sealedKey(this.teamId, datasetId, versionId));
@@ -502,6 +575,11 @@ export class Catalog {
     // 4. Index for "latest" (idempotent; a crash before it only delays "latest", never breaks the version).
     await store.write(L.commitMarkerKey(this.teamId, datasetId, versionId, committedAt), Buffer.alloc(0));
     return record;
+  }
+
+  /** Forgets what it knows of a dataset that was deleted (delete.ts). */
+  forget(datasetId: string): void {
+    this.datasetCache.delete(datasetId);
   }
 
   // ---- tags -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ export type CatalogErrorCode =
   | 'Committed' // writing to a committed (or committing) version
   | 'NotCommitted' // reading a version that must be committed (mounts, tags)
   | 'Conflict' // a concurrent client changed what we were doing
+  | 'Refused' // refused by state unless forced: an empty commit, deleting a committed or tagged version, overwriting files
   | 'Corrupt'; // an object in the catalog fails validation
 
 export class CatalogError extends Error {

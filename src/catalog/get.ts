@@ -1,8 +1,9 @@
 // `datasets files get`: downloads a version's files (or those under a path) into a local directory,
-// verifying each file's sha256 and writing through a temp file so that a partial file never appears.
+// verifying each file's sha256 and writing through a temp file so that a partial file never appears. Files
+// already there are not overwritten unless asked to (`force`): nothing is downloaded when any would be.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,10 +12,12 @@ import { CatalogError } from './errors.js';
 import { blobKey } from './layout.js';
 import { mapLimit } from './map-limit.js';
 import type { TransferProgress } from './put.js';
-import { formatRef, parseRef } from './refs.js';
+import { formatRef, parseRef, type DatasetRef } from './refs.js';
 
 export interface GetOptions {
   concurrency?: number;
+  /** Overwrite local files that exist. */
+  force?: boolean;
   onProgress?: (p: TransferProgress) => void;
 }
 
@@ -25,8 +28,8 @@ export interface GetResult {
   bytes: number;
 }
 
-export async function getFiles(catalog: Catalog, refText: string, targetDir: string, opts: GetOptions = {}): Promise<GetResult> {
-  const ref = parseRef(refText, { allowPath: true });
+export async function getFiles(catalog: Catalog, refText: string | DatasetRef, targetDir: string, opts: GetOptions = {}): Promise<GetResult> {
+  const ref = typeof refText === 'string' ? parseRef(refText, { allowPath: true }) : refText;
   const { files, versionId } = await catalog.listFiles(ref);
   if (files.length === 0) {
     throw new CatalogError('NotFound', `no files${ref.path ? ` under "${ref.path}"` : ''} in dataset version ${formatRef(ref.datasetId, versionId)}`);
@@ -41,9 +44,23 @@ export async function getFiles(catalog: Catalog, refText: string, targetDir: str
     bytesDone: 0,
     bytesTotal: files.reduce((n, f) => n + f.size, 0),
   };
-  await mapLimit(files, opts.concurrency ?? 16, async (f) => {
+  const destOf = (f: (typeof files)[number]) => {
     const rel = base === '' || base === '.' ? f.path : f.path.slice(base.length + 1);
-    const dest = path.join(root, ...rel.split('/'));
+    return path.join(root, ...rel.split('/'));
+  };
+  if (!opts.force) {
+    const existing = (await mapLimit(files, 64, async (f) => ((await lstat(destOf(f)).then(() => true, () => false)) ? destOf(f) : undefined))).filter(
+      (p): p is string => p !== undefined,
+    );
+    if (existing.length > 0) {
+      throw new CatalogError(
+        'Refused',
+        `${existing.length === 1 ? `"${existing[0]}" exists` : `${existing.length} files exist already (e.g. "${existing[0]}")`}: nothing was downloaded; pass --force to overwrite`,
+      );
+    }
+  }
+  await mapLimit(files, opts.concurrency ?? 16, async (f) => {
+    const dest = destOf(f);
     await mkdir(path.dirname(dest), { recursive: true });
     const tmp = `${dest}.gradient-tmp-${randomBytes(4).toString('hex')}`;
     const h = createHash('sha256');

@@ -9,8 +9,10 @@
 // <team>/datasets/<ds>/versions/<v>/committed.json     create-only; its existence IS the committed state
 // <team>/datasets/<ds>/commits/<ms>-<v>                 empty markers in commit order: latest = last key
 // <team>/datasets/<ds>/tags/<tag>.json                  { version }
+export const blobsPrefix = (t: string): string => `${t}/blobs/sha256/`;
+
 export function blobKey(teamId: string, sha256: string): string {
-  return `${teamId}/blobs/sha256/${sha256.slice(0, 2)}/${sha256}`;
+  return `${blobsPrefix(teamId)}${sha256.slice(0, 2)}/${sha256}`;
 }
 
 export const datasetsPrefix = (t: string): string => `${t}/datasets/`;

@@ -1,5 +1,8 @@
 // `datasets files put`: hashes local files, uploads only content the provider does not have yet
 // (content-addressed blobs), then records the files in the version's journal in batches.
+// With `gc` (gc.ts) running at the same time, a blob must be named by a journal entry before it is older
+// than gc's grace period: entries are journaled within `journalIntervalMs` of their upload, and a blob found
+// in the provider is reused only while young (an older one is uploaded again, which renews its age).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
@@ -13,7 +16,7 @@ import { blobKey } from './layout.js';
 import { normalizeDatasetPath } from './paths.js';
 import { mapLimit } from './map-limit.js';
 import type { ManifestEntry } from './records.js';
-import { formatRef, parseRef } from './refs.js';
+import { formatRef, parseRef, type DatasetRef } from './refs.js';
 
 export interface TransferProgress {
   filesDone: number;
@@ -28,7 +31,12 @@ export interface PutOptions {
   /** Files processed in parallel. */
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
+  /** Longest an uploaded file waits for its journal entry (default 10 s; gc's grace must be longer). */
+  journalIntervalMs?: number;
 }
+
+/** A blob found by HEAD (named by no version we read) is reused only if younger than this. */
+export const REUSE_MAX_AGE_MS = 60 * 60 * 1000;
 
 export interface PutResult {
   datasetId: string;
@@ -106,8 +114,8 @@ async function hashFile(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function putFiles(catalog: Catalog, refText: string, source: string, opts: PutOptions = {}): Promise<PutResult> {
-  const ref = parseRef(refText);
+export async function putFiles(catalog: Catalog, refText: string | DatasetRef, source: string, opts: PutOptions = {}): Promise<PutResult> {
+  const ref = typeof refText === 'string' ? parseRef(refText) : refText;
   const datasetId = ref.datasetId;
   const { store } = await catalog.getDataset(datasetId);
   const versionId = await catalog.resolveVersionId(datasetId, ref.version);
@@ -175,7 +183,9 @@ export async function putFiles(catalog: Catalog, refText: string, source: string
       let present = known.has(sha);
       if (!present && f.size >= HEAD_FIRST_MIN) {
         try {
-          present = (await store.head(key)).size === f.size;
+          const info = await store.head(key);
+          // An old blob nothing we know names may be one `gc` is about to remove: upload it again instead.
+          present = info.size === f.size && Date.now() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
         } catch (err) {
           if (!isStorageError(err, 'NotFound')) throw err;
         }
@@ -203,11 +213,16 @@ export async function putFiles(catalog: Catalog, refText: string, source: string
     if (pending.length >= JOURNAL_BATCH) await flush();
   };
 
+  // Uploaded files wait at most this long for their journal entry, however long the other uploads take.
+  const timer = setInterval(() => {
+    if (pending.length > 0) void flush().catch(() => undefined); // the final flush reports a failure
+  }, opts.journalIntervalMs ?? 10_000);
   try {
     // Biggest first: the long uploads start early and the small ones fill the gaps.
     const order = [...files].sort((a, b) => b.size - a.size);
     await mapLimit(order, opts.concurrency ?? 16, upload);
   } finally {
+    clearInterval(timer);
     // Record what did upload, even after a failure: a retry then re-uploads nothing twice.
     await flush();
   }

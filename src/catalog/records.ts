@@ -19,6 +19,8 @@ export const versionRecord = z.object({
   datasetId: z.string(),
   message: z.string().default(''),
   createdAt: isoDate,
+  /** The version whose files it started with (`versions create --from`), as `<dataset-id>:<version-id>`. */
+  from: z.string().optional(),
 });
 export type VersionRecord = z.infer<typeof versionRecord>;
 

@@ -1,18 +1,17 @@
-// `gradient datasets ...`: create/list/details, versions, files, tags — verbs and output as in Gradient's docs.
+// `gradient datasets ...`: create/list/details/delete and gc here; versions, files and tags in their own
+// modules. Verbs and output as in Gradient's docs. Wherever a dataset id is asked for, a dataset's name works
+// too when no other dataset has it.
 import type { Command } from 'commander';
-import { getFiles } from '../catalog/get.js';
-import { putFiles } from '../catalog/put.js';
-import { formatRef, parseDatasetId, parseRef } from '../catalog/refs.js';
-import { CatalogError } from '../catalog/errors.js';
+import { deleteDataset } from '../catalog/delete.js';
+import { collectGarbage, DEFAULT_GC_GRACE_MS, type GcStoreResult } from '../catalog/gc.js';
+import { REUSE_MAX_AGE_MS } from '../catalog/put.js';
+import { datasetIdArg, duration } from './args.js';
+import { confirm } from './confirm.js';
 import { action, type CliIO, type CommandContext } from './context.js';
-import { formatBytes, table } from './output.js';
-import { progressBar } from './progress.js';
-
-function parallelism(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new CatalogError('BadInput', `--parallel must be an integer from 1 to 256, got "${value}"`);
-  return n;
-}
+import { registerFiles } from './dataset-files.js';
+import { registerTags } from './dataset-tags.js';
+import { registerVersions } from './dataset-versions.js';
+import { count, formatBytes, table } from './output.js';
 
 async function providerLabel(s: CommandContext, providerId: string): Promise<string> {
   const catalog = await s.catalog();
@@ -29,10 +28,15 @@ export function registerDatasets(program: Command, io: CliIO): void {
     .requiredOption('--name <name>', 'dataset name')
     .option('--description <text>', 'description')
     .option('--storageProviderId <id>', 'storage provider to keep it in (default: the managed provider)')
+    .addHelpText('after', '\nA second dataset with the same name is allowed (with a warning); refer to such datasets by id.\n\nExample:\n  gradient datasets create --name democli --storageProviderId splabc123def456')
     .action(
       action(io, async (s, opts: { name: string; description?: string; storageProviderId?: string }) => {
         const catalog = await s.catalog();
+        const namesakes = (await catalog.listDatasets()).datasets.filter((d) => d.name === opts.name.trim());
         const ds = await catalog.createDataset(opts);
+        if (namesakes.length > 0) {
+          s.out.warn(`${count(namesakes.length, 'dataset')} already ${namesakes.length === 1 ? 'has' : 'have'} the name "${ds.name}" (${namesakes.map((d) => d.id).join(', ')}): name ${ds.id} by its id`);
+        }
         s.out.line(`Created dataset: ${ds.id}`);
         s.out.data(ds);
       }),
@@ -41,6 +45,7 @@ export function registerDatasets(program: Command, io: CliIO): void {
   datasets
     .command('list')
     .description('list datasets')
+    .addHelpText('after', '\nExample:\n  gradient datasets list --json')
     .action(
       action(io, async (s) => {
         const catalog = await s.catalog();
@@ -54,11 +59,12 @@ export function registerDatasets(program: Command, io: CliIO): void {
   datasets
     .command('details')
     .description('show a dataset')
-    .requiredOption('--id <dataset-id>', 'dataset id')
+    .requiredOption('--id <dataset>', 'dataset id (or its unique name)')
+    .addHelpText('after', '\nExample:\n  gradient datasets details --id democli')
     .action(
       action(io, async (s, opts: { id: string }) => {
         const catalog = await s.catalog();
-        const { record } = await catalog.getDataset(parseDatasetId(opts.id));
+        const { record } = await catalog.getDataset(await datasetIdArg(catalog, opts.id));
         const provider = await providerLabel(s, record.storageProviderId);
         s.out.result(
           () =>
@@ -76,187 +82,79 @@ export function registerDatasets(program: Command, io: CliIO): void {
       }),
     );
 
-  const versions = datasets.command('versions').description('dataset versions');
-  versions
-    .command('create')
-    .description('create a new (uncommitted) version')
-    .requiredOption('--id <dataset-id>', 'dataset id')
-    .option('--message <text>', 'what this version is about', '')
+  datasets
+    .command('delete')
+    .description('delete a dataset: every version and tag (the file contents go with `datasets gc`)')
+    .requiredOption('--id <dataset>', 'dataset id (or its unique name)')
+    .option('--yes', 'do not ask for confirmation (needed without a terminal)')
+    .addHelpText('after', '\nExit codes: 0 deleted; 2 no confirmation (no terminal and no --yes); 3 no such dataset.\n\nExample:\n  gradient datasets delete --id dsabc123def4567 --yes')
     .action(
-      action(io, async (s, opts: { id: string; message: string }) => {
+      action(io, async (s, opts: { id: string; yes?: boolean }) => {
         const catalog = await s.catalog();
-        const v = await catalog.createVersion(parseDatasetId(opts.id), opts.message);
-        s.out.line(`Created dataset version: ${formatRef(v.datasetId, v.id)}`);
-        s.out.data({ ...v, ref: formatRef(v.datasetId, v.id) });
-      }),
-    );
-  versions
-    .command('commit')
-    .description('commit a version: it becomes immutable and "latest"')
-    .requiredOption('--id <dataset-id:version>', 'version to commit')
-    .action(
-      action(io, async (s, opts: { id: string }) => {
-        const catalog = await s.catalog();
-        const ref = parseRef(opts.id);
-        const versionId = await catalog.resolveVersionId(ref.datasetId, ref.version);
-        const committed = await catalog.commitVersion(ref.datasetId, versionId);
-        s.out.line(`Committed dataset version: ${formatRef(ref.datasetId, versionId)}`);
-        s.out.data({ datasetId: ref.datasetId, versionId, ...committed });
-      }),
-    );
-  versions
-    .command('list')
-    .description("list a dataset's versions")
-    .requiredOption('--id <dataset-id>', 'dataset id')
-    .action(
-      action(io, async (s, opts: { id: string }) => {
-        const catalog = await s.catalog();
-        const list = await catalog.listVersions(parseDatasetId(opts.id));
-        s.out.result(
-          () =>
-            list.length === 0
-              ? 'No versions found'
-              : table([
-                  ['ID', 'Message', 'State', 'Files', 'Size', 'Tags', 'Created', 'Committed'],
-                  ...list.map((v) => [
-                    v.id,
-                    v.message,
-                    v.state,
-                    v.fileCount === undefined ? '' : String(v.fileCount),
-                    v.bytes === undefined ? '' : formatBytes(v.bytes),
-                    v.tags.join(', '),
-                    v.createdAt,
-                    v.committedAt ?? '',
-                  ]),
-                ]),
-          list,
-        );
+        const r = await deleteDataset(catalog, await datasetIdArg(catalog, opts.id), {
+          confirm: ({ record, versions }) => confirm(s, `delete dataset ${record.name} (${record.id}) and its ${count(versions, 'version')}`, opts.yes),
+        });
+        s.out.line(`Deleted dataset: ${r.record.id} (${r.record.name}, ${count(r.versions, 'version')}); \`gradient datasets gc\` frees its file contents`);
+        s.out.data({ datasetId: r.record.id, name: r.record.name, versions: r.versions, objects: r.objects, deleted: true });
       }),
     );
 
-  const files = datasets.command('files').description('files in a dataset version');
-  files
-    .command('put')
-    .description('upload a file or a directory tree into an uncommitted version')
-    .requiredOption('--id <dataset-id:version>', 'version to upload into')
-    .requiredOption('--source-path <path>', 'local file or directory')
-    .option('--target-path <path>', 'where to put it inside the version (default: the root)')
-    .option('--parallel <n>', 'files uploaded in parallel', parallelism, 16)
+  datasets
+    .command('gc')
+    .description('remove file contents (blobs) that no version names any more')
+    .option('--dry-run', 'show what would be removed, and how many bytes, and remove nothing')
+    .option('--grace <duration>', 'keep contents younger than this, named or not (protects puts in progress)', formatDuration(DEFAULT_GC_GRACE_MS))
+    .option('--storageProviderId <id>', 'only this storage provider (default: all)')
+    .option('--yes', 'do not ask for confirmation (needed without a terminal)')
+    .addHelpText(
+      'after',
+      `\nSafe while \`files put\` runs elsewhere: contents younger than --grace stay, and so does everything a
+journal or manifest names. Keep --grace above ${REUSE_MAX_AGE_MS / 3_600_000} h (how long a put reuses contents it finds) unless nothing
+else writes.\n\nExit codes: 0 done; 2 no confirmation (no terminal and no --yes) or a bad option.\n\nExamples:\n  gradient datasets gc --dry-run\n  gradient datasets gc --yes`,
+    )
     .action(
-      action(io, async (s, opts: { id: string; sourcePath: string; targetPath?: string; parallel: number }) => {
+      action(io, async (s, opts: { dryRun?: boolean; grace: string; storageProviderId?: string; yes?: boolean }) => {
         const catalog = await s.catalog();
-        const bar = progressBar('Uploading', io.stderr, s.progress);
-        const res = await putFiles(catalog, opts.id, opts.sourcePath, {
-          targetPath: opts.targetPath,
-          concurrency: opts.parallel,
-          onProgress: (p) => bar.update(p),
-        }).finally(() => bar.done());
-        s.out.line(
-          `Uploaded ${res.files} files (${formatBytes(res.bytes)}; ${res.uploadedFiles} new, ${formatBytes(res.uploadedBytes)}) to ${formatRef(res.datasetId, res.versionId)}`,
-        );
-        s.out.data(res);
-      }),
-    );
-  files
-    .command('list')
-    .description('list files (one directory level, or --recursive)')
-    .requiredOption('--id <dataset-id:version[/path]>', 'version, optionally with a path inside it')
-    .option('--recursive', 'list every file below the path')
-    .action(
-      action(io, async (s, opts: { id: string; recursive?: boolean }) => {
-        const catalog = await s.catalog();
-        const ref = parseRef(opts.id, { allowPath: true });
-        const { files: all } = await catalog.listFiles(ref);
-        const base = ref.path === '' ? '' : `${ref.path}/`;
-        const rows: Array<{ name: string; size?: number }> = [];
-        const dirs = new Set<string>();
-        for (const f of all) {
-          const rel = f.path === ref.path ? f.path.slice(f.path.lastIndexOf('/') + 1) : f.path.slice(base.length);
-          const slash = rel.indexOf('/');
-          if (opts.recursive || slash < 0) rows.push({ name: rel, size: f.size });
-          else if (!dirs.has(rel.slice(0, slash))) {
-            dirs.add(rel.slice(0, slash));
-            rows.push({ name: `${rel.slice(0, slash)}/` });
-          }
+        const graceMs = duration(opts.grace);
+        if (graceMs < REUSE_MAX_AGE_MS) {
+          s.out.warn(`--grace ${opts.grace} is below ${REUSE_MAX_AGE_MS / 3_600_000} h: a \`files put\` running now could lose contents it reuses`);
         }
-        if (all.length === 0 && ref.path !== '') throw new CatalogError('NotFound', `no file or directory "${ref.path}" in ${opts.id.split('/')[0]}`);
-        s.out.result(
-          () => table([['Name', 'Size'], ...rows.map((r) => [r.name, r.size === undefined ? '' : String(r.size)])]),
-          all,
-        );
-      }),
-    );
-  files
-    .command('get')
-    .description('download files of a version into a local directory')
-    .requiredOption('--id <dataset-id:version[/path]>', 'version, optionally with a path inside it')
-    .requiredOption('--target-path <dir>', 'local directory to download into')
-    .option('--parallel <n>', 'files downloaded in parallel', parallelism, 16)
-    .action(
-      action(io, async (s, opts: { id: string; targetPath: string; parallel: number }) => {
-        const catalog = await s.catalog();
-        const bar = progressBar('Downloading', io.stderr, s.progress);
-        const res = await getFiles(catalog, opts.id, opts.targetPath, {
-          concurrency: opts.parallel,
-          onProgress: (p) => bar.update(p),
-        }).finally(() => bar.done());
-        s.out.line(`Downloaded ${res.files} files (${formatBytes(res.bytes)}) to ${opts.targetPath}`);
-        s.out.data(res);
-      }),
-    );
-  files
-    .command('delete')
-    .description('remove a file or directory from an uncommitted version')
-    .requiredOption('--id <dataset-id:version/path>', 'version and the path to remove')
-    .action(
-      action(io, async (s, opts: { id: string }) => {
-        const catalog = await s.catalog();
-        const n = await catalog.deleteFiles(opts.id);
-        s.out.line(`Deleted ${n} files from ${opts.id}`);
-        s.out.data({ deleted: n });
+        const run = (dryRun: boolean) => collectGarbage(catalog, { graceMs, dryRun, ...(opts.storageProviderId ? { providerId: opts.storageProviderId } : {}) });
+        if (!opts.dryRun && !opts.yes && s.io.stdin?.isTTY && s.io.stderr.isTTY) {
+          // At a terminal: show what would go before asking (the real run looks again).
+          const preview = await run(true);
+          s.io.stderr.write(`${preview.map((r) => gcLine(r, true, graceMs)).join('\n')}\n`);
+        }
+        if (!opts.dryRun) await confirm(s, 'remove the file contents no version names', opts.yes);
+        const stores = await run(opts.dryRun === true);
+        const removed = stores.reduce((n, r) => n + r.removed.length, 0);
+        const removedBytes = stores.reduce((n, r) => n + r.removedBytes, 0);
+        s.out.result(() => stores.map((r) => gcLine(r, opts.dryRun === true, graceMs)).join('\n'), {
+          dryRun: opts.dryRun === true,
+          graceSeconds: graceMs / 1000,
+          removed,
+          removedBytes,
+          stores,
+        });
       }),
     );
 
-  const tags = datasets.command('tags').description('named pointers to committed versions');
-  tags
-    .command('set')
-    .description('point a tag at a committed version (moves it if it exists)')
-    .requiredOption('--id <dataset-id:version>', 'version to tag')
-    .requiredOption('--name <tag>', 'tag name')
-    .action(
-      action(io, async (s, opts: { id: string; name: string }) => {
-        const catalog = await s.catalog();
-        const ref = parseRef(opts.id);
-        const versionId = await catalog.setTag(ref.datasetId, ref.version, opts.name);
-        s.out.line(`Set tag ${opts.name} on dataset version: ${formatRef(ref.datasetId, versionId)}`);
-        s.out.data({ datasetId: ref.datasetId, versionId, tag: opts.name });
-      }),
-    );
-  tags
-    .command('delete')
-    .description('delete a tag')
-    .requiredOption('--id <dataset-id>', 'dataset id')
-    .requiredOption('--name <tag>', 'tag name')
-    .action(
-      action(io, async (s, opts: { id: string; name: string }) => {
-        const catalog = await s.catalog();
-        await catalog.deleteTag(parseDatasetId(opts.id), opts.name);
-        s.out.line(`Deleted tag: ${opts.name}`);
-        s.out.data({ datasetId: opts.id, tag: opts.name, deleted: true });
-      }),
-    );
-  tags
-    .command('list')
-    .description("list a dataset's tags")
-    .requiredOption('--id <dataset-id>', 'dataset id')
-    .action(
-      action(io, async (s, opts: { id: string }) => {
-        const catalog = await s.catalog();
-        const list = await catalog.listTags(parseDatasetId(opts.id));
-        s.out.result(
-          () => (list.length === 0 ? 'No tags found' : table([['Tag', 'Version'], ...list.map((t) => [t.tag, t.version])])),
-          list,
-        );
-      }),
-    );
+  registerVersions(datasets, io);
+  registerFiles(datasets, io);
+  registerTags(datasets, io);
+}
+
+function gcLine(r: GcStoreResult, dryRun: boolean, graceMs: number): string {
+  const what = `${count(r.removed.length, 'blob')} (${formatBytes(r.removedBytes)})`;
+  return (
+    `${dryRun ? 'Would remove' : 'Removed'} ${what} of ${r.blobs} from ${r.location}; ` +
+    `kept ${r.referenced} named by versions and ${r.young} younger than ${formatDuration(graceMs)}`
+  );
+}
+
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }

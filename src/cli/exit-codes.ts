@@ -28,7 +28,19 @@ export const EXIT_CODES_HELP = `Exit codes:
   4 refused (committed version, conflict)     5 credentials/access denied
   6 storage unreachable or throttling          7 bad config or missing secret`;
 
+/** A command's own refusal or usage error, with the exit code it stands for. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
   if (err instanceof CatalogError) {
     switch (err.code) {
       case 'NotFound':
@@ -39,6 +51,7 @@ export function exitCodeFor(err: unknown): number {
       case 'Committed':
       case 'NotCommitted':
       case 'Conflict':
+      case 'Refused':
         return EXIT.refused;
       default:
         return EXIT.failure;
@@ -60,7 +73,10 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.failure;
     }
   }
-  if (err instanceof ConfigError) return err.code === 'UnknownProvider' ? EXIT.notFound : err.code === 'Duplicate' ? EXIT.usage : EXIT.config;
+  if (err instanceof ConfigError) {
+    if (err.code === 'UnknownProvider') return EXIT.notFound;
+    return err.code === 'Duplicate' || err.code === 'BadInput' ? EXIT.usage : EXIT.config;
+  }
   if (err instanceof SecretError) return EXIT.config;
   if (err instanceof CacheError) {
     if (err.code === 'Busy') return EXIT.refused;

@@ -10,7 +10,7 @@ import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { statusCommand } from './status.js';
 import { mountCommand } from './mount.js';
-import { runMount } from '../daemon/run.js';
+import { runMount, superviseMount } from '../daemon/run.js';
 import { registerStorageProviders } from './storage-providers.js';
 
 export type RegisterGroup = (program: Command, io: CliIO) => void;
@@ -20,7 +20,7 @@ const GROUPS: RegisterGroup[] = [
   registerStorageProviders,
   (program, io) => void program.addCommand(statusCommand(io)),
   registerCache,
-  (program, io) => void program.addCommand(mountCommand(io, { run: runMount })),
+  (program, io) => void program.addCommand(mountCommand(io, { run: runMount, supervise: superviseMount })),
 ];
 
 export function buildProgram(io: CliIO): Command {
@@ -45,7 +45,10 @@ export function buildProgram(io: CliIO): Command {
 }
 
 /** Runs the CLI and returns its exit code (never exits the process itself: tests call this in-process). */
-export async function run(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function run(
+  argv: string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin },
+): Promise<number> {
   // The SDK nags about Node 20 on every run; the project supports Node 20 deliberately.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = buildProgram(io);

@@ -32,6 +32,11 @@ export function createOutput(json: boolean, stdout: Writable = process.stdout, s
   };
 }
 
+/** `1 file`, `2 files`; `plural` for words that do not just take an s (`entry` → `entries`). */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
 /** `| a | b |` rows with padded columns; the first row is a header when `header` is set. */
 export function table(rows: string[][], header = true): string {
   if (rows.length === 0) return '';

@@ -13,12 +13,15 @@ export const STATUS_EXIT = { ok: EXIT.ok, degraded: 1, noDaemon: EXIT.unavailabl
 export function statusCommand(io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Command {
   return new Command('status')
     .description('show what the running daemon mounts, what each ref resolved to, errors, and cache use')
-    .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.')
+    .addHelpText('after', '\nExit codes: 0 all ok; 1 ready but some entry or settings.yaml in error; 6 no ready daemon.\n\nExamples:\n  gradient status\n  gradient status --wait --timeout 120 --json')
     .option('--json', 'print the full status as JSON')
     .addOption(new Option('--socket <path>', 'daemon status socket').default(defaultSocketPath(io.env), 'see docs/ARCHITECTURE.md'))
     .option('--wait', 'wait until the daemon is ready (for scripts)')
     .addOption(new Option('--timeout <seconds>', 'with --wait: give up after this long').default('60').argParser(positiveSeconds))
-    .action(async (opts: { json?: boolean; socket: string; wait?: boolean; timeout: number | string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      // With the globals: `gradient --json status` and `gradient status --json` (which the program-level flag
+      // takes wherever it stands) both mean JSON.
+      const opts = cmd.optsWithGlobals<{ json?: boolean; socket: string; wait?: boolean; timeout: number | string }>();
       const timeoutMs = Number(opts.timeout) * 1000;
       let status: DaemonStatus;
       try {
@@ -69,13 +72,15 @@ export function formatStatus(s: DaemonStatus): string {
       lines.push(`  ${u.mount}/${u.key}  ${bytes(u.bytes)}  ${u.state}${tries}${u.lastError ? `: ${u.lastError}` : ''}`);
     }
   }
-  const errors = [
-    ...(s.settings.lastError ? [s.settings.lastError] : []),
-    ...s.mounts.filter((m) => m.lastError).map((m) => m.lastError!),
-  ];
-  if (errors.length > 0) {
-    lines.push('', 'errors:');
-    for (const e of errors) lines.push(...e.split('\n').map((l) => `  ${l}`));
+  const entryErrors = s.mounts.filter((m) => m.lastError).map((m) => m.lastError!);
+  const indent = (e: string) => e.split('\n').map((l) => `  ${l}`);
+  if (s.settings.state === 'error' && s.settings.lastError) {
+    // Only the file on disk has positions; the entries' errors are from the last good settings, so they
+    // name entry and field only (the daemon leaves the positions out).
+    lines.push('', `errors in ${s.settings.file}:`, ...indent(s.settings.lastError));
+    if (entryErrors.length > 0) lines.push('', 'errors of entries under the last good settings:', ...entryErrors.flatMap(indent));
+  } else if (entryErrors.length > 0) {
+    lines.push('', 'errors:', ...entryErrors.flatMap(indent));
   }
   return `${lines.join('\n')}\n`;
 }

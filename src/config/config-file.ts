@@ -7,13 +7,14 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { defaultStorePath, expandHome } from './paths.js';
+import { defaultStorePath, expandHome, type ConfigLocation } from './paths.js';
 import { FileTooLargeError, readSmallFile, yamlErrorText } from './yaml-file.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(
-    readonly code: 'Invalid' | 'Unreadable' | 'UnknownProvider' | 'Duplicate',
+    /** Invalid: the file; Missing: a path named by --config or GRADIENT_CONFIG; BadInput: a value given to a command. */
+    readonly code: 'Invalid' | 'Unreadable' | 'Missing' | 'UnknownProvider' | 'Duplicate' | 'BadInput',
     message: string,
   ) {
     super(message);
@@ -30,7 +31,7 @@ const s3Provider = z.strictObject({
   id,
   name: z.string().min(1),
   type: z.literal('s3'),
-  bucket: z.string().min(3),
+  bucket: z.string().min(3, 'a bucket name has at least 3 characters'),
   /** Key prefix inside the bucket. */
   prefix: z.string().optional(),
   // No credentials in the URL: endpoints appear in messages and status.
@@ -102,12 +103,18 @@ function formatIssues(err: z.ZodError, under: PropertyKey[] = []): string {
 /** Far more than any config needs; a larger file is not one, and parsing it would stall the daemon. */
 export const MAX_CONFIG_BYTES = 1 << 20;
 
-export async function loadConfig(file: string): Promise<LoadedConfig> {
+/**
+ * The file's config, or the defaults when it does not exist — unless it was named explicitly (a location
+ * from --config or GRADIENT_CONFIG): a typo there must not silently mean "defaults".
+ */
+export async function loadConfig(where: string | ConfigLocation): Promise<LoadedConfig> {
+  const { path: file, source } = typeof where === 'string' ? { path: where, source: 'default' } : where;
   let text: string;
   try {
     text = await readSmallFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (source !== 'default') throw new ConfigError('Missing', `config file ${file} does not exist (${source})`);
       return { path: file, exists: false, config: configSchema.parse({}) };
     }
     if (err instanceof FileTooLargeError) throw new ConfigError('Invalid', `config file ${err.message}: is it the right file?`);
@@ -128,6 +135,11 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   } catch (err) {
     throw yamlError((err as Error).message); // an undefined or exploding alias
   }
+  return { path: file, exists: true, config: validateConfig(raw, file) };
+}
+
+/** The checks every config goes through, read or about to be written. */
+function validateConfig(raw: unknown, file: string): Config {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError('Invalid', `config file ${file} is invalid: ${formatIssues(parsed.error)}`);
   const ids = new Set<string>();
@@ -137,7 +149,13 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
     }
     ids.add(p.id);
   }
-  return { path: file, exists: true, config: parsed.data };
+  return parsed.data;
+}
+
+/** Refuses a provider the config file could not hold, naming each bad field (a command-line value). */
+export function checkStorageProvider(provider: StorageProvider): void {
+  const parsed = storageProviderSchema.safeParse(provider);
+  if (!parsed.success) throw new ConfigError('BadInput', `invalid storage provider: ${formatIssues(parsed.error)}`);
 }
 
 /**
@@ -178,8 +196,12 @@ export function findProvider(config: Config, providerId: string, env: NodeJS.Pro
   return p;
 }
 
-/** Adds a provider to the file (creating it if needed), keeping comments and other sections. */
+/**
+ * Adds a provider to the file (creating it if needed), keeping comments and other sections. The result is
+ * validated as loadConfig would before it is written: never a file that later commands reject.
+ */
 export async function addStorageProvider(file: string, provider: StorageProvider): Promise<void> {
+  checkStorageProvider(provider);
   const loaded = await loadConfig(file);
   if (allProviders(loaded.config).some((p) => p.id === provider.id || p.name === provider.name)) {
     throw new ConfigError('Duplicate', `a storage provider named "${provider.name}" already exists in ${file}`);
@@ -189,7 +211,23 @@ export async function addStorageProvider(file: string, provider: StorageProvider
   if (!doc.has('teamId')) doc.set('teamId', loaded.config.teamId);
   if (!doc.has('storageProviders')) doc.set('storageProviders', doc.createNode([]));
   doc.addIn(['storageProviders'], doc.createNode(JSON.parse(JSON.stringify(provider))));
+  validateConfig(doc.toJS(), file);
   await writeFileAtomic(file, doc.toString());
+}
+
+/** Removes a provider from the file, keeping comments and other sections; returns what it was. */
+export async function removeStorageProvider(file: string, providerId: string): Promise<StorageProvider> {
+  const loaded = await loadConfig(file);
+  const index = loaded.config.storageProviders.findIndex((p) => p.id === providerId);
+  if (index < 0) {
+    const why = providerId === MANAGED_PROVIDER_ID ? 'the built-in provider is not in the file and cannot be removed' : `no such provider in ${file}`;
+    throw new ConfigError('UnknownProvider', `unknown storage provider "${providerId}": ${why}; see \`gradient storageProviders list\``);
+  }
+  const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+  doc.deleteIn(['storageProviders', index]);
+  validateConfig(doc.toJS(), file);
+  await writeFileAtomic(file, doc.toString());
+  return loaded.config.storageProviders[index]!;
 }
 
 async function writeFileAtomic(file: string, text: string): Promise<void> {

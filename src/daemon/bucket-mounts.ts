@@ -6,7 +6,7 @@
 // removal) until the bucket holds the bytes.
 import type { AnonymousS3Source } from '../catalog/public-datasets.js';
 import type { ContentCache } from '../fs/content.js';
-import { BucketView, type BucketsConfig, type ObjectCache, type UploadStatus } from '../fs/bucket/index.js';
+import { BucketView, type AttributeStore, type BucketsConfig, type ObjectCache, type UploadStatus } from '../fs/bucket/index.js';
 import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
@@ -16,7 +16,7 @@ import { S3Store, type S3StoreOptions } from '../storage/s3/store.js';
 import type { Uploader } from '../upload/index.js';
 import type { Logger } from './logger.js';
 import { EntryError } from './reconciler.js';
-import type { MountPayload, ResolvedDataset } from './resolvers.js';
+import type { MountPayload, PosixSettings, ResolvedDataset } from './resolvers.js';
 
 export type S3Payload = Extract<MountPayload<ResolvedDataset>, { kind: 's3' }>;
 export type PublicS3Payload = Extract<MountPayload<ResolvedDataset>, { kind: 'public-s3' }>;
@@ -30,6 +30,8 @@ export interface BucketMountsOptions {
   rateLimiters: RateLimiters;
   /** Counts every store request the views send (status and metrics). */
   requestCounts?: StoreRequestCounts;
+  /** Where objects' POSIX attributes learnt by HEAD outlive the process (the cache's index). */
+  attributeStore?: AttributeStore;
   log?: Logger;
 }
 
@@ -45,10 +47,13 @@ export class BucketMounts {
   constructor(private readonly opts: BucketMountsOptions) {}
 
   async viewFor(name: string, p: S3Payload | PublicS3Payload): Promise<Filesystem> {
-    if (p.kind === 'public-s3') return this.bucketView(name, storeOptions(p.source), true, this.opts.config.publicMetadataTtl, 'public');
+    if (p.kind === 'public-s3') {
+      // Published data sets carry no POSIX metadata: no HEAD per object (coco lists 118k images).
+      return this.bucketView(name, storeOptions(p.source), true, this.opts.config.publicMetadataTtl, 'public', { posixMetadata: false });
+    }
     const options = storeOptions(p);
     if (p.pin) return this.pinnedView(options, p.pin);
-    return this.bucketView(name, options, p.readOnly, this.opts.config.metadataTtl, 'settings');
+    return this.bucketView(name, options, p.readOnly, this.opts.config.metadataTtl, 'settings', p.posix);
   }
 
   private makeStore(options: S3StoreOptions): S3Store {
@@ -59,7 +64,14 @@ export class BucketMounts {
     });
   }
 
-  private async bucketView(name: string, options: S3StoreOptions, readOnly: boolean, ttlSeconds: number, from: 'settings' | 'public'): Promise<Filesystem> {
+  private async bucketView(
+    name: string,
+    options: S3StoreOptions,
+    readOnly: boolean,
+    ttlSeconds: number,
+    from: 'settings' | 'public',
+    posix: PosixSettings = {},
+  ): Promise<Filesystem> {
     const store = this.makeStore(options);
     try {
       for await (const page of store.list('', { maxKeys: 1 })) {
@@ -74,6 +86,8 @@ export class BucketMounts {
       store,
       cache: this.opts.cache,
       metadataTtlMs: ttlSeconds * 1000,
+      ...posix,
+      ...(this.opts.attributeStore ? { attributeStore: this.opts.attributeStore } : {}),
       ...(readOnly ? {} : { write: { uploader: this.opts.uploader } }),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });

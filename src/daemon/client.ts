@@ -1,7 +1,7 @@
 // Talks to a running daemon over its status socket: `gradient status`, `--refresh`, and waiting for
 // readiness in scripts (`gradient mount --wait`, `gradient status --wait`).
 import { request } from 'node:http';
-import type { DaemonStatus } from './status.js';
+import type { DaemonPruneResult, DaemonStatus } from './status.js';
 
 export class DaemonClientError extends Error {
   override readonly name = 'DaemonClientError';
@@ -48,11 +48,18 @@ export async function requestRefresh(socketPath: string, timeoutMs = 60_000): Pr
   return (await call(socketPath, 'POST', '/v1/refresh', timeoutMs)) as DaemonStatus;
 }
 
+/** Asks the daemon to evict cache entries down to `toBytes`: it owns the cache, so prune goes through it. */
+export async function requestCachePrune(socketPath: string, toBytes: number, timeoutMs = 120_000): Promise<DaemonPruneResult> {
+  return (await call(socketPath, 'POST', `/v1/cache/prune?to=${toBytes}`, timeoutMs)) as DaemonPruneResult;
+}
+
 export interface WaitOptions {
   timeoutMs: number;
   intervalMs?: number;
   /** Give up early, e.g. when the daemon process we started has exited. */
   signal?: AbortSignal;
+  /** Only a serving process other than this one counts (`gradient mount --upgrade` waits for the new one). */
+  exceptPid?: number;
 }
 
 /**
@@ -67,7 +74,7 @@ export async function waitForReady(socketPath: string, opts: WaitOptions): Promi
   while (true) {
     try {
       last = await fetchStatus(socketPath, Math.max(100, Math.min(5000, deadline - Date.now())));
-      if (last.ready) return last;
+      if (last.ready && (opts.exceptPid === undefined || last.pid !== opts.exceptPid)) return last;
       if (last.fatalError) throw new DaemonClientError('NOT_READY', `the daemon cannot start: ${last.fatalError}`);
     } catch (err) {
       if (err instanceof DaemonClientError && err.code === 'NOT_READY') throw err;

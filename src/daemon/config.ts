@@ -3,6 +3,7 @@
 import { parseCacheConfig, type CacheConfig } from '../cache/config.js';
 import { publicDatasetsConfigSchema, type PublicDatasetsConfig } from '../catalog/public-datasets.js';
 import { configSection, loadConfig, type Config } from '../config/config-file.js';
+import type { ConfigLocation } from '../config/paths.js';
 import { bucketsConfigSchema, DEFAULT_BUCKETS_CONFIG, type BucketsConfig } from '../fs/bucket/config.js';
 
 export interface DaemonConfig extends Omit<Config, 'cache' | 'publicDatasets' | 'buckets'> {
@@ -12,8 +13,8 @@ export interface DaemonConfig extends Omit<Config, 'cache' | 'publicDatasets' | 
 }
 
 /** Loads and validates the whole file; the first problem found is thrown (ConfigError, or CacheError for `cache:`). */
-export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
-  const loaded = await loadConfig(file);
+export async function loadDaemonConfig(where: string | ConfigLocation): Promise<DaemonConfig> {
+  const loaded = await loadConfig(where);
   const publicDatasets = configSection(loaded, 'publicDatasets', publicDatasetsConfigSchema) ?? {};
   const buckets = configSection(loaded, 'buckets', bucketsConfigSchema) ?? DEFAULT_BUCKETS_CONFIG;
   return { ...loaded.config, cache: parseCacheConfig(loaded.config.cache), publicDatasets, buckets };

@@ -1,6 +1,7 @@
 // The daemon's lifecycle, everything except the filesystem itself (injected): signals first, then the
 // status socket (so `--wait` can watch startup), the FUSE mount, the first settings apply, READY=1; then
 // live edits and SIGHUP refreshes; on SIGTERM: STOPPING=1, drain uploads, unmount, close sockets.
+import type { PruneResult } from '../cache/index.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
@@ -23,10 +24,21 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   publicCatalog?: PublicCatalog;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
+  /**
+   * Called once the first settings apply is done, before READY=1: a process taking over a FUSE session starts
+   * serving here, when the views the kernel's node ids route to are attached.
+   */
+  filesystemReady?: () => Promise<void>;
+  /** Hands the FUSE session to the next process (an upgrade): stop serving, keep the mount (see handOff()). */
+  handOff?: () => Promise<void>;
+  /** The supervisor keeping the FUSE session across serving processes, if any (for status and `--upgrade`). */
+  supervisorPid?: number;
   /** Waits for pending write-through uploads before anything is unmounted. */
   drain?: () => Promise<void>;
   unmountFilesystem?: () => Promise<void>;
   cacheStats?: () => CacheStatus | Promise<CacheStatus>;
+  /** Evicts cache entries down to a size (`gradient cache prune` while the daemon owns the cache). */
+  pruneCache?: (toBytes: number) => Promise<PruneResult>;
   /** Writes not yet in their bucket (bucket mounts). */
   uploads?: () => PendingUpload[];
   /** FUSE and store requests so far, by operation. */
@@ -47,6 +59,12 @@ export interface RunningDaemon {
   /** Re-reads settings.yaml and re-resolves tags and `latest` (SIGHUP, `gradient mount --refresh`). */
   refresh(): Promise<void>;
   stop(reason?: string): Promise<void>;
+  /**
+   * Leaves the FUSE session to the next process without unmounting (an upgrade): stops watching settings,
+   * answers the requests in flight, closes the cache and the status socket. Uploads not done are journaled and
+   * taken over. Resolves once this process may exit.
+   */
+  handOff(): Promise<void>;
   /** Settles when the daemon has stopped. */
   readonly stopped: Promise<void>;
   readonly socketPath: string;
@@ -65,6 +83,8 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   let settingsError: string | null = null;
   let appliedAt: Date | null = null;
   let lastApply: Promise<unknown> = Promise.resolve();
+  /** A refresh is under way: the apply of the file it reads looks tags and `latest` up again too. */
+  let refreshNext = false;
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
@@ -74,6 +94,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const status = async (): Promise<DaemonStatus> => ({
     version: 1,
     pid: process.pid,
+    supervisorPid: opts.supervisorPid ?? null,
     startedAt: startedAt.toISOString(),
     phase,
     ready,
@@ -84,7 +105,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       lastError: settingsError,
       appliedAt: appliedAt?.toISOString() ?? null,
     },
-    mounts: reconciler.status(),
+    // While the file on disk is bad, entries show what the last good one made of them, without positions
+    // in a text that is no longer there.
+    mounts: reconciler.status({ positions: settingsError === null }),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
     requests: opts.requests?.() ?? { fuse: {}, store: {} },
@@ -102,7 +125,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const summary = () => {
     const mounts = reconciler.status();
     const bad = mounts.filter((m) => m.state !== 'ok').length;
-    return `${mounts.length} entries on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
+    return `${mounts.length} ${mounts.length === 1 ? 'entry' : 'entries'} on ${opts.mountpoint}${bad ? `, ${bad} in error` : ''}${settingsError ? ', settings.yaml has errors' : ''}`;
   };
 
   const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {
@@ -123,7 +146,9 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
       settingsError = null;
       metrics.settingsLoaded(true);
-      void applySettings(s);
+      const refresh = refreshNext;
+      refreshNext = false;
+      void applySettings(s, refresh);
     },
     onError: (err) => {
       settingsError = err.message;
@@ -136,11 +161,19 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const refresh = async (): Promise<void> => {
     // Before READY the first apply is still on its way (and the filesystem may not be mounted yet).
     if (phase !== 'ready') return;
+    // One apply: of the file read again, or (when it is bad or absent) of the last good settings. Never
+    // "wait for the last apply, then refresh": an entry that takes seconds to fail would hold up the others.
+    refreshNext = true;
     await watcher.reload();
-    await lastApply;
+    if (!refreshNext) return void (await lastApply);
+    refreshNext = false;
     logApply(await reconciler.refresh());
   };
-  const statusServer = new StatusServer({ socketPath, provider: { status, refresh } });
+  const pruneCache = opts.pruneCache;
+  const statusServer = new StatusServer({
+    socketPath,
+    provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
+  });
   const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
 
   let stopping: Promise<void> | undefined;
@@ -185,6 +218,31 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     return stopping;
   };
 
+  const handOff = (): Promise<void> => {
+    stopping ??= (async () => {
+      phase = 'stopping';
+      ready = false;
+      log.info('handing the FUSE session to a new process');
+      await watcher.close();
+      await lastApply;
+      try {
+        await opts.handOff?.();
+      } catch (err) {
+        log.error({ err }, 'handing the session over failed');
+      }
+      await metricsServer?.close();
+      await statusServer.close();
+      if (handleSignals) {
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onTerm);
+      }
+      log.info('handed over');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
   // Handlers before anything is mounted: a signal that lands before them would kill the process and leave a
   // dead mount behind.
   if (handleSignals) {
@@ -208,6 +266,14 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   // A bad settings file at startup must not keep the public datasets (and the status) from coming up.
   if (!watcher.current) void applySettings(undefined);
   await lastApply;
+  try {
+    await opts.filesystemReady?.();
+  } catch (err) {
+    fatalError = err instanceof Error ? err.message : String(err);
+    log.fatal({ err }, 'cannot serve the FUSE session');
+    await stop('startup failed');
+    throw err;
+  }
   phase = 'ready';
   ready = true;
   await notifier.ready(summary());
@@ -217,6 +283,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     status,
     refresh,
     stop,
+    handOff,
     stopped,
     socketPath,
     metricsPort,

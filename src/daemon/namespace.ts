@@ -19,16 +19,31 @@ export class Namespace implements MountTarget<DaemonPayload> {
     private readonly cache: ContentCache,
     private readonly buckets: BucketMounts,
     private readonly log?: Logger,
+    /** A committed version by `<dataset>:<version>` (the catalog), to build a view an earlier process served. */
+    private readonly resolveVersion?: (ref: string) => Promise<ResolvedVersion>,
   ) {}
 
   async mount(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
-    this.root.attach(name, await this.viewFor(name, m.payload));
+    this.root.attach(name, await this.viewFor(name, m.payload), m.identity);
   }
 
   async swap(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
     const old = this.root.viewOf(name);
-    this.root.attach(name, await this.viewFor(name, m.payload));
+    this.root.attach(name, await this.viewFor(name, m.payload), m.identity);
     if (old) this.buckets.retire(old);
+  }
+
+  /**
+   * After a takeover of the FUSE session: the view an earlier process served as `identity` for the inodes the
+   * kernel still holds in it, when settings switched the entry away meanwhile (a version switch during a
+   * restart). Dataset versions are immutable, so the same version is the same tree; other kinds are not rebuilt
+   * (their inodes become ESTALE).
+   */
+  async restoreView(name: string, identity: string): Promise<Filesystem | undefined> {
+    const ref = identity.startsWith('dataset:') ? identity.slice('dataset:'.length) : undefined;
+    if (!ref || !this.resolveVersion) return undefined;
+    const version = await this.resolveVersion(ref);
+    return this.viewFor(name, { kind: 'dataset', version });
   }
 
   unmount(name: string): void {

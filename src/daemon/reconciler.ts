@@ -1,10 +1,12 @@
 // Turns "what settings ask for" into "what is mounted", one entry at a time, through an injected target
 // (the filesystem namespace). An entry whose new configuration fails to resolve (unknown dataset, version or
 // tag, missing secret) keeps serving what it served before: one bad entry never takes down a good mount.
-// Applies are serialized; a burst of edits coalesces into one apply of the newest settings.
+// Each entry has a lane of its own: its work is serialized and a burst of edits coalesces into one run of the
+// newest settings, while other entries go ahead. A bucket that takes seconds to fail never holds up the
+// version switch of a dataset beside it.
 import { SettingsError } from '../settings/errors.js';
 import { sameEntry } from '../settings/diff.js';
-import { locate, type Settings } from '../settings/parse.js';
+import { fieldPath, locate, type Settings } from '../settings/parse.js';
 import type { SettingsEntry } from '../settings/schema.js';
 
 /** A public dataset entry (mnist, coco, …): not from settings.yaml, but mounted the same way. */
@@ -93,13 +95,51 @@ interface Served {
   identity: string;
 }
 
+/**
+ * Why an entry failed, with its position in the settings file it came from, and without: once that file has
+ * been replaced by a bad one, its positions point at the wrong lines of what is on disk.
+ */
+interface Failure {
+  located: string;
+  plain: string;
+  at: Date;
+}
+
 interface Slot {
   desired: MountEntry;
   served: Served | undefined;
   servedSince: Date | undefined;
-  failed: { message: string; at: Date } | undefined;
+  failed: Failure | undefined;
   /** Desired no more, but unmount failed: retried on the next apply. */
   removing: boolean;
+}
+
+type Outcome = keyof ApplyResult;
+
+/** One entry's requested state: `entry` undefined = remove it. */
+interface Job {
+  entry: MountEntry | undefined;
+  settings: Settings | undefined;
+  refresh: boolean;
+  /** Every apply that waits for this entry: each gets the outcome. */
+  results: ApplyResult[];
+  done: Deferred;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** An entry's work in progress, and the one job waiting behind it (newer requests merge into it). */
+interface Lane {
+  next: Job | undefined;
 }
 
 export function refOf(entry: MountEntry): string {
@@ -123,6 +163,8 @@ function sameDesired(a: MountEntry, b: MountEntry): boolean {
   return sameEntry(a, b);
 }
 
+const emptyResult = (): ApplyResult => ({ mounted: [], swapped: [], unmounted: [], failed: [], unchanged: [] });
+
 export interface ReconcilerOptions<P> {
   target: MountTarget<P>;
   resolve: EntryResolver<P>;
@@ -131,10 +173,8 @@ export interface ReconcilerOptions<P> {
 
 export class Reconciler<P> {
   private readonly slots = new Map<string, Slot>();
+  private readonly lanes = new Map<string, Lane>();
   private order: string[] = [];
-  private running: Promise<ApplyResult> | undefined;
-  private pending: { desired: ReadonlyMap<string, MountEntry>; settings: Settings | undefined; refresh: boolean } | undefined;
-  private pendingWaiters: Array<{ resolve: (r: ApplyResult) => void; reject: (e: unknown) => void }> = [];
   private lastDesired: { desired: ReadonlyMap<string, MountEntry>; settings: Settings | undefined } | undefined;
   private readonly now: () => Date;
 
@@ -143,28 +183,35 @@ export class Reconciler<P> {
   }
 
   /**
-   * Makes the mounts match `desired`. Resolves once this (or a newer, coalesced) apply is done.
+   * Makes the mounts match `desired`. Resolves once every entry has reached this (or a newer, coalesced)
+   * state; each entry is applied as soon as its own resolution settles, whatever the others do.
    * Never rejects for an entry's failure: those are recorded per entry (see status()).
    */
   apply(desired: ReadonlyMap<string, MountEntry>, settings?: Settings, opts: { refresh?: boolean } = {}): Promise<ApplyResult> {
-    const refresh = (opts.refresh ?? false) || (this.pending?.refresh ?? false);
-    this.pending = { desired, settings, refresh };
-    return new Promise((resolve, reject) => {
-      this.pendingWaiters.push({ resolve, reject });
-      this.pump();
-    });
+    this.lastDesired = { desired, settings };
+    this.order = [...desired.keys()];
+    const result = emptyResult();
+    const names = new Set([...desired.keys(), ...this.slots.keys(), ...this.lanes.keys()]);
+    const waits = [...names].map((name) =>
+      this.enqueue(name, { entry: desired.get(name), settings, refresh: opts.refresh ?? false }, result),
+    );
+    return Promise.all(waits).then(() => result);
   }
 
-  /** Re-resolves every movable entry of the last applied settings (SIGHUP, `gradient mount --refresh`). */
+  /** Re-resolves every movable entry of the newest settings (SIGHUP, `gradient mount --refresh`). */
   refresh(): Promise<ApplyResult> {
-    const last = this.pending ?? this.lastDesired;
+    const last = this.lastDesired;
     // Nothing applied yet: refreshing "nothing" must not be mistaken for "unmount everything".
-    if (!last) return Promise.resolve({ mounted: [], swapped: [], unmounted: [], failed: [], unchanged: [] });
+    if (!last) return Promise.resolve(emptyResult());
     return this.apply(last.desired, last.settings, { refresh: true });
   }
 
-  /** Per-entry state for `gradient status`, in settings order, then entries still being removed. */
-  status(): EntryStatus[] {
+  /**
+   * Per-entry state for `gradient status`, in settings order, then entries still being removed. Without
+   * `positions` (the settings file on disk is not the one in force), errors name entry and field only.
+   */
+  status(opts: { positions?: boolean } = {}): EntryStatus[] {
+    const positions = opts.positions ?? true;
     const names = [...this.order, ...[...this.slots.keys()].filter((n) => !this.order.includes(n))];
     const out: EntryStatus[] = [];
     for (const name of names) {
@@ -176,7 +223,7 @@ export class Reconciler<P> {
         ref: refOf(slot.desired),
         resolved: slot.served?.resolved ?? null,
         state: slot.failed ? (slot.served ? 'stale' : 'error') : 'ok',
-        lastError: slot.failed?.message ?? null,
+        lastError: slot.failed ? (positions ? slot.failed.located : slot.failed.plain) : null,
         lastErrorAt: slot.failed?.at.toISOString() ?? null,
         since: slot.servedSince?.toISOString() ?? null,
       });
@@ -189,70 +236,64 @@ export class Reconciler<P> {
     await this.apply(new Map(), undefined);
   }
 
-  private pump(): void {
-    if (this.running || !this.pending) return;
-    const job = this.pending;
-    const waiters = this.pendingWaiters;
-    this.pending = undefined;
-    this.pendingWaiters = [];
-    this.running = this.run(job.desired, job.settings, job.refresh);
-    this.running.then(
-      (r) => waiters.forEach((w) => w.resolve(r)),
-      (e: unknown) => waiters.forEach((w) => w.reject(e)),
-    ).finally(() => {
-      this.running = undefined;
-      this.pump();
-    });
+  /** Runs the request now if the entry is idle, else merges it into the job waiting behind the current one. */
+  private enqueue(name: string, req: Pick<Job, 'entry' | 'settings' | 'refresh'>, result: ApplyResult): Promise<void> {
+    const lane = this.lanes.get(name);
+    if (lane) {
+      const next = (lane.next ??= { ...req, results: [], done: deferred() });
+      next.entry = req.entry;
+      next.settings = req.settings;
+      next.refresh ||= req.refresh;
+      next.results.push(result);
+      return next.done.promise;
+    }
+    const job: Job = { ...req, results: [result], done: deferred() };
+    const fresh: Lane = { next: undefined };
+    this.lanes.set(name, fresh);
+    void this.drive(name, fresh, job);
+    return job.done.promise;
   }
 
-  private async run(desired: ReadonlyMap<string, MountEntry>, settings: Settings | undefined, refresh: boolean): Promise<ApplyResult> {
-    this.lastDesired = { desired, settings };
-    this.order = [...desired.keys()];
-    const result: ApplyResult = { mounted: [], swapped: [], unmounted: [], failed: [], unchanged: [] };
-    const removals = [...this.slots.keys()].filter((name) => !desired.has(name));
-    const work = [
-      ...removals.map((name) => this.remove(name, result)),
-      ...[...desired].map(([name, entry]) => this.reconcileEntry(name, entry, settings, refresh, result)),
-    ];
-    await Promise.all(work);
-    return result;
+  private async drive(name: string, lane: Lane, first: Job): Promise<void> {
+    let job: Job | undefined = first;
+    while (job) {
+      const outcome = job.entry ? await this.reconcileEntry(name, job.entry, job.settings, job.refresh) : await this.remove(name);
+      if (outcome) for (const r of job.results) r[outcome].push(name);
+      job.done.resolve();
+      job = lane.next;
+      lane.next = undefined;
+    }
+    this.lanes.delete(name);
   }
 
-  private async remove(name: string, result: ApplyResult): Promise<void> {
-    const slot = this.slots.get(name)!;
+  private async remove(name: string): Promise<Outcome | undefined> {
+    const slot = this.slots.get(name);
+    if (!slot) return undefined;
     if (!slot.served) {
       this.slots.delete(name);
-      return;
+      return undefined;
     }
     slot.removing = true;
     try {
       await this.opts.target.unmount(name);
       this.slots.delete(name);
-      result.unmounted.push(name);
+      return 'unmounted';
     } catch (err) {
-      slot.failed = { message: `${name}: cannot unmount: ${errorText(err)}`, at: this.now() };
-      result.failed.push(name);
+      const text = `${name}: cannot unmount: ${errorText(err)}`;
+      slot.failed = { located: text, plain: text, at: this.now() };
+      return 'failed';
     }
   }
 
-  private async reconcileEntry(
-    name: string,
-    entry: MountEntry,
-    settings: Settings | undefined,
-    refresh: boolean,
-    result: ApplyResult,
-  ): Promise<void> {
+  private async reconcileEntry(name: string, entry: MountEntry, settings: Settings | undefined, refresh: boolean): Promise<Outcome> {
     const existing = this.slots.get(name);
     const changed = !existing || !sameDesired(existing.desired, entry) || existing.removing;
     const retry = existing?.failed !== undefined;
-    if (existing && !changed && !retry && !(refresh && canMove(entry))) {
-      result.unchanged.push(name);
-      return;
-    }
+    if (existing && !changed && !retry && !(refresh && canMove(entry))) return 'unchanged';
     // The slot shows the previous ref and state until this resolution settles: status never pairs the new
     // ref with the old outcome.
     const slot: Slot = existing ?? { desired: entry, served: undefined, servedSince: undefined, failed: undefined, removing: false };
-    const settle = (failed: Slot['failed']) => {
+    const settle = (failed: Failure | undefined) => {
       slot.desired = entry;
       slot.removing = false;
       slot.failed = failed;
@@ -263,35 +304,35 @@ export class Reconciler<P> {
     try {
       resolution = await this.opts.resolve(name, entry, { settings, refresh });
     } catch (err) {
-      settle({ message: describeFailure(err, name, settings), at: this.now() });
-      result.failed.push(name);
-      return;
+      settle({ ...describeFailure(err, name, settings), at: this.now() });
+      return 'failed';
     }
     const next: ResolvedMount<P> = { name, entry, ...resolution };
+    let outcome: Outcome;
     try {
       if (!slot.served) {
         await this.opts.target.mount(name, next);
-        result.mounted.push(name);
+        outcome = 'mounted';
       } else if (slot.served.identity !== next.identity) {
         await this.opts.target.swap(name, next);
-        result.swapped.push(name);
+        outcome = 'swapped';
       } else {
-        result.unchanged.push(name);
         slot.served = { resolved: next.resolved, identity: next.identity };
         settle(undefined);
-        return;
+        return 'unchanged';
       }
     } catch (err) {
       // An EntryError from the target (a bucket that refuses our credentials) points at its field too.
       const field = err instanceof EntryError ? err.field : undefined;
       const where = settings && entry.type !== 'public' && settings.entries.has(name) ? locate(settings, name, field) : name;
-      settle({ message: `${where}: cannot mount: ${errorText(err)}`, at: this.now() });
-      result.failed.push(name);
-      return;
+      const what = `cannot mount: ${errorText(err)}`;
+      settle({ located: `${where}: ${what}`, plain: `${fieldPath(name, field)}: ${what}`, at: this.now() });
+      return 'failed';
     }
     slot.served = { resolved: next.resolved, identity: next.identity };
     slot.servedSince = this.now();
     settle(undefined);
+    return outcome;
   }
 }
 
@@ -300,9 +341,12 @@ function errorText(err: unknown): string {
 }
 
 /** `settings.yaml:4:12: quarterly-reports.version: unknown tag "v9"` — positions come from the settings. */
-function describeFailure(err: unknown, name: string, settings: Settings | undefined): string {
-  if (err instanceof SettingsError) return err.message; // already positioned (e.g. a missing secret)
+function describeFailure(err: unknown, name: string, settings: Settings | undefined): Omit<Failure, 'at'> {
+  if (err instanceof SettingsError) {
+    // Already positioned (e.g. a missing secret).
+    return { located: err.message, plain: err.issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join('\n') };
+  }
   const field = err instanceof EntryError ? err.field : undefined;
-  const where = settings?.entries.has(name) ? locate(settings, name, field) : field ? `${name}.${field}` : name;
-  return `${where}: ${errorText(err)}`;
+  const plain = `${fieldPath(name, field)}: ${errorText(err)}`;
+  return { located: settings?.entries.has(name) ? `${locate(settings, name, field)}: ${errorText(err)}` : plain, plain };
 }

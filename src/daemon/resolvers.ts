@@ -19,6 +19,8 @@ export interface DatasetCatalog<V extends ResolvedDataset> {
   resolve(ref: string): Promise<V>;
 }
 
+export type PosixSettings = Pick<S3Entry, 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'posixMetadata'>;
+
 export interface ResolvedDataset {
   datasetId: string;
   versionId: string;
@@ -36,6 +38,8 @@ export type MountPayload<V extends ResolvedDataset> =
       credentials?: EntryCredentials;
       readOnly: boolean;
       pin?: { etag?: string; versionId?: string };
+      /** Defaults for objects without POSIX metadata, and whether to read it (settings' uid … posixMetadata). */
+      posix?: PosixSettings;
     }
   | { kind: 'public-s3'; dataset: string; source: AnonymousS3Source }
   | { kind: 'embedded'; dataset: EmbeddedDataset };
@@ -100,6 +104,9 @@ function resolveS3<V extends ResolvedDataset>(
   if (entry.endpoint) payload.endpoint = entry.endpoint;
   if (credentials) payload.credentials = credentials;
   if (entry.etag || entry.versionId) payload.pin = { etag: entry.etag, versionId: entry.versionId };
+  const posix: PosixSettings = {};
+  for (const k of ['uid', 'gid', 'fileMode', 'dirMode', 'posixMetadata'] as const) if (entry[k] !== undefined) Object.assign(posix, { [k]: entry[k] });
+  if (Object.keys(posix).length > 0) payload.posix = posix;
   // Identity covers the credentials by fingerprint only: rotating a secret swaps the view, yet no secret
   // (nor anything it could be recovered from cheaply) lands in status or logs.
   const fingerprint = createHash('sha256')

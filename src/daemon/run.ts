@@ -1,17 +1,20 @@
 // `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { cacheOptionsFrom, openCache } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
 import { openStore } from '../catalog/providers.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import { allProviders, managedProviderId } from '../config/config-file.js';
 import type { MountOptions } from '../config/mount-options.js';
-import { configPath } from '../config/paths.js';
+import { configLocation, defaultCacheDir } from '../config/paths.js';
 import { RootFs } from '../fs/root.js';
+import { ROOT_INO } from '../fuse/filesystem.js';
 import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { nativeFuse } from '../fuse/native.js';
-import { FuseSession } from '../fuse/session.js';
+import { FuseSession, type FuseMountOptions, type HandedSession } from '../fuse/session.js';
+import { SessionState } from '../fuse/session-state.js';
 import { DaemonMemory } from '../memory/index.js';
 import { RateLimiters } from '../storage/rate-limit.js';
 import { StoreRequestCounts } from '../storage/request-counts.js';
@@ -21,12 +24,16 @@ import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
+import { handedSession, supervise } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
   const log = createLogger();
-  const config = await loadDaemonConfig(configPath(opts.config, io.env));
-  const cacheFlags: { cacheDir?: string; cacheSize?: number } = {};
+  // Under the supervisor (src/daemon/supervisor.ts): the mount's /dev/fuse fd and the session's state.
+  const handed = handedSession(io.env);
+  const state = handed && SessionState.open(handed.stateDir);
+  const config = await loadDaemonConfig(configLocation(opts.config, io.env));
+  const cacheFlags: { cacheDir?: string; cacheSize?: number; defaultDir: string } = { defaultDir: defaultCacheDir(io.env) };
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
@@ -37,11 +44,21 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
-  const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000);
+  // Files still open for writing through a session this process takes over are not a crashed writer's.
+  const writing = new Set([...(state?.snapshot.handles.values() ?? [])].flatMap((h) => (h.resume === undefined ? [] : [h.resume])));
+  const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000, writing);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
   // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
   const storeRequests = new StoreRequestCounts();
-  const buckets = new BucketMounts({ cache, uploader, config: config.buckets, rateLimiters: new RateLimiters(), requestCounts: storeRequests, log });
+  const buckets = new BucketMounts({
+    cache,
+    uploader,
+    config: config.buckets,
+    rateLimiters: new RateLimiters(),
+    requestCounts: storeRequests,
+    attributeStore: cache.attributes,
+    log,
+  });
   const catalog = new Catalog({
     teamId: config.teamId,
     providers: allProviders(config, io.env),
@@ -57,8 +74,29 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   });
   // Passthrough needs the backing files' filesystem to sit below the FUSE mount's stack depth.
   const maxStackDepth = (await filesystemTypeOf(cache.dir)) === 'overlay' ? 2 : 1;
+  const fuseOptions: FuseMountOptions = {
+    // Notebook users are not the daemon's user: let them in (as root this needs no fuse.conf).
+    allowOther: process.getuid?.() === 0,
+    maxStackDepth,
+    // GRADIENT_PASSTHROUGH=0: reads of cached files through the C core instead of the kernel (diagnostics, tests).
+    passthrough: io.env.GRADIENT_PASSTHROUGH !== '0',
+    log,
+  };
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref));
+  // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
+  root.restoreView = (name, identity) => namespace.restoreView(name, identity);
+  let attachedNow!: () => void;
+  const attached = new Promise<void>((resolve) => (attachedNow = resolve));
   let session: FuseSession | undefined;
+  const serve = async (h: HandedSession) => {
+    session = await FuseSession.serve(root, opts.mountpoint, h, fuseOptions);
+    root.onEntryChanged = (parent, name) => session?.invalidateEntry(parent, name);
+    // The kernel may cache root entries that were switched or removed while no process served: drop them all.
+    if (session.adopted) for (const name of root.knownNames()) session.invalidateEntry(ROOT_INO, name);
+    log.info({ mountpoint: opts.mountpoint, kernel: session.kernel, adopted: session.adopted }, session.adopted ? 'took over the FUSE session' : 'mounted');
+  };
   const closeAll = async () => {
+    state?.close();
     await cache.close();
     catalog.close();
   };
@@ -68,20 +106,28 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       mountpoint: opts.mountpoint,
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
-      target: new Namespace(root, cache, buckets, log),
+      target: namespace,
       catalog,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,
       env: io.env,
+      ...(handed ? { supervisorPid: process.ppid } : {}),
       mountFilesystem: async () => {
-        session = await FuseSession.mount(root, opts.mountpoint, {
-          // Notebook users are not the daemon's user: let them in (as root this needs no fuse.conf).
-          allowOther: process.getuid?.() === 0,
-          maxStackDepth,
-          log,
-        });
+        if (handed && state) {
+          // A session taken over is served at once (readers wait for less); requests for its nodes wait for the
+          // first apply to attach the views they route to.
+          if (state.init) root.holdUntil(attached);
+          await serve({ fd: handed.fd, state });
+          return;
+        }
+        session = await FuseSession.mount(root, opts.mountpoint, fuseOptions);
         root.onEntryChanged = (parent, name) => session?.invalidateEntry(parent, name);
         log.info({ mountpoint: opts.mountpoint, kernel: session.kernel }, 'mounted');
+      },
+      filesystemReady: async () => attachedNow(),
+      handOff: async () => {
+        await session?.handoff();
+        await closeAll();
       },
       unmountFilesystem: async () => {
         try {
@@ -98,11 +144,44 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       requests: () => ({ fuse: session?.requestCounts() ?? {}, store: storeRequests.snapshot() }),
       cacheStats: () => {
         const s = cache.stats();
-        return { usedBytes: s.usedBytes, capacityBytes: s.effectiveMaxBytes, hits: s.hits, misses: s.misses };
+        return {
+          usedBytes: s.usedBytes,
+          capacityBytes: s.effectiveMaxBytes,
+          hits: s.hits,
+          misses: s.misses,
+          dir: s.dir,
+          maxBytes: s.maxBytes,
+          minFreeBytes: s.minFreeBytes,
+        };
       },
+      pruneCache: (toBytes) => cache.prune(toBytes),
     });
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;
   }
 };
+
+/**
+ * The CLI's Supervisor (src/cli/mount.ts): mounts and runs `gradient mount` again, with the same arguments, as the
+ * serving process (runMount), restarting it on the same FUSE session when it dies. Resolves with the exit code.
+ */
+export const superviseMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<number> => {
+  // A bad config file fails here as it would without a supervisor: before anything is mounted or touched.
+  await loadDaemonConfig(configLocation(opts.config, io.env));
+  return supervise({
+    mountpoint: opts.mountpoint,
+    command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    env: io.env,
+    runtimeDir: path.dirname(opts.socket),
+    allowOther: process.getuid?.() === 0,
+    log: createLogger(),
+    ...restartLimit(io.env.GRADIENT_RESTART_LIMIT),
+  });
+};
+
+/** GRADIENT_RESTART_LIMIT=<crashes>/<seconds>: give up after that many crashes in that time (default 5/60). */
+function restartLimit(v: string | undefined): { maxCrashes?: number; crashWindowMs?: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v ?? '');
+  return m ? { maxCrashes: Number(m[1]), crashWindowMs: Number(m[2]) * 1000 } : {};
+}

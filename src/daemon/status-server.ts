@@ -6,12 +6,14 @@ import { createConnection } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
-import type { DaemonStatus } from './status.js';
+import type { DaemonPruneResult, DaemonStatus } from './status.js';
 
 export interface StatusProvider {
   status(): DaemonStatus | Promise<DaemonStatus>;
   /** Re-resolve movable refs (tags, `latest`); resolves when applied. */
   refresh(): Promise<void>;
+  /** Evict cache entries down to `toBytes` (the daemon owns the cache's lock, so the CLI asks it). */
+  pruneCache?(toBytes: number): Promise<DaemonPruneResult>;
 }
 
 export class DaemonSocketError extends Error {
@@ -54,13 +56,20 @@ export class StatusServer {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(`${JSON.stringify(redactor.scrub(body))}\n`);
       };
-      const route = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}`;
+      const url = new URL(req.url ?? '/', 'http://daemon');
+      const route = `${req.method ?? 'GET'} ${url.pathname}`;
       void (async () => {
         try {
           if (route === 'GET /v1/status') return send(200, await this.opts.provider.status());
           if (route === 'POST /v1/refresh') {
             await this.opts.provider.refresh();
             return send(200, await this.opts.provider.status());
+          }
+          const prune = this.opts.provider.pruneCache;
+          if (route === 'POST /v1/cache/prune' && prune) {
+            const to = Number(url.searchParams.get('to'));
+            if (!Number.isSafeInteger(to) || to < 0) return send(400, { error: 'to must be a number of bytes' });
+            return send(200, await prune(to));
           }
           send(404, { error: `no route ${route}` });
         } catch (err) {

@@ -1,12 +1,23 @@
 // The shape of `gradient status --json` and of the daemon's status socket. Nothing in it is secret:
 // refs, resolved version ids, states and error messages (which never carry secret values).
+import type { PruneResult } from '../cache/index.js';
 import type { EntryStatus } from './reconciler.js';
 
 export interface CacheStatus {
   usedBytes: number;
+  /** The bound in effect: maxBytes, lowered when the disk has less free space than minFreeBytes asks. */
   capacityBytes: number;
   hits: number;
   misses: number;
+  /** The directory and the bounds the daemon runs with (its flags win over the config file). */
+  dir?: string;
+  maxBytes?: number;
+  minFreeBytes?: number;
+}
+
+/** `POST /v1/cache/prune`: what the daemon's cache did, and which process holds what it could not evict. */
+export interface DaemonPruneResult extends PruneResult {
+  pid: number;
 }
 
 export interface PendingUpload {
@@ -32,7 +43,10 @@ export type DaemonPhase = 'starting' | 'ready' | 'stopping';
 
 export interface DaemonStatus {
   version: 1;
+  /** The serving process. */
   pid: number;
+  /** The supervisor holding the FUSE session across serving processes (`gradient mount --upgrade` signals it). */
+  supervisorPid?: number | null;
   startedAt: string;
   phase: DaemonPhase;
   /** True once the filesystem is mounted and the first settings were applied (entries may still be in error). */

@@ -7,7 +7,7 @@ import { FsError } from '../fuse/errors.js';
 import type { Attr, AttrReply, DirEntry, Entry, Filesystem, OpenReply, RequestContext } from '../fuse/filesystem.js';
 import { toFsError } from './errno.js';
 import { SiblingPrefetch, type PrefetchResult } from './sibling-prefetch.js';
-import type { Tree } from './tree.js';
+import { TREE_ROOT, type Tree } from './tree.js';
 
 /** An open file's bytes. */
 export interface OpenedContent {
@@ -165,6 +165,23 @@ export class TreeView implements Filesystem {
       out.push(d);
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------- stable node keys (session survival)
+
+  /** A node's key is its path in the tree ('' for the root): the same in every process serving this version. */
+  nodeKey(ino: number): string {
+    return this.tree.pathOf(this.node(ino));
+  }
+
+  async resolveKey(key: string): Promise<number> {
+    let node = TREE_ROOT;
+    for (const name of key === '' ? [] : key.split('/')) {
+      if (!this.tree.isDir(node)) throw new FsError('ENOTDIR');
+      node = this.tree.lookup(node, name);
+      if (node < 0) throw new FsError('ENOENT');
+    }
+    return node + 1;
   }
 
   /** Open handles (for status and for tests). */

@@ -85,6 +85,13 @@ function writeTime(b: Buffer, secOff: number, nsecOff: number, ms: number): void
   b.writeUInt32LE(Math.max(0, Math.round((ms - sec * 1000) * 1e6)) % 1e9, nsecOff);
 }
 
+/** An exact time (ns since the epoch); times before the epoch show as the epoch. */
+function writeTimeNs(b: Buffer, secOff: number, nsecOff: number, ns: bigint): void {
+  const t = ns < 0n ? 0n : ns;
+  b.writeBigUInt64LE(t / 1_000_000_000n, secOff);
+  b.writeUInt32LE(Number(t % 1_000_000_000n), nsecOff);
+}
+
 function writeTtl(b: Buffer, secOff: number, nsecOff: number, seconds: number): void {
   const s = Math.max(0, seconds);
   const whole = Math.floor(s);
@@ -97,9 +104,15 @@ function writeAttr(b: Buffer, off: number, a: Attr): void {
   b.writeBigUInt64LE(BigInt(a.ino), off);
   b.writeBigUInt64LE(BigInt(a.size), off + 8);
   b.writeBigUInt64LE(BigInt(Math.ceil(a.size / 512)), off + 16);
-  writeTime(b, off + 24, off + 48, a.atimeMs ?? a.mtimeMs);
-  writeTime(b, off + 32, off + 52, a.mtimeMs);
-  writeTime(b, off + 40, off + 56, a.ctimeMs ?? a.mtimeMs);
+  const mtime = a.mtimeNs;
+  if (a.atimeNs !== undefined) writeTimeNs(b, off + 24, off + 48, a.atimeNs);
+  else if (mtime !== undefined && a.atimeMs === undefined) writeTimeNs(b, off + 24, off + 48, mtime);
+  else writeTime(b, off + 24, off + 48, a.atimeMs ?? a.mtimeMs);
+  if (mtime !== undefined) writeTimeNs(b, off + 32, off + 52, mtime);
+  else writeTime(b, off + 32, off + 52, a.mtimeMs);
+  if (a.ctimeNs !== undefined) writeTimeNs(b, off + 40, off + 56, a.ctimeNs);
+  else if (mtime !== undefined && a.ctimeMs === undefined) writeTimeNs(b, off + 40, off + 56, mtime);
+  else writeTime(b, off + 40, off + 56, a.ctimeMs ?? a.mtimeMs);
   b.writeUInt32LE(a.mode >>> 0, off + 60);
   b.writeUInt32LE(a.nlink ?? (isDir ? 2 : 1), off + 64);
   b.writeUInt32LE(a.uid ?? 0, off + 68);
@@ -187,6 +200,11 @@ export function encodeDirents(entries: DirEntry[], size: number, plus: boolean):
     count++;
   }
   return { buf: out.subarray(0, pos), count };
+}
+
+/** FUSE_NOTIFY_RESEND: no body. */
+export function notifyResend(): Buffer {
+  return notification(Notify.RESEND, Buffer.alloc(0));
 }
 
 function notification(code: number, body: Buffer): Buffer {

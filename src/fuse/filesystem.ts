@@ -24,6 +24,10 @@ export interface Attr {
   mtimeMs: number;
   atimeMs?: number;
   ctimeMs?: number;
+  /** Exact times in nanoseconds since the epoch, when known: they take precedence over the ms fields. */
+  mtimeNs?: bigint;
+  atimeNs?: bigint;
+  ctimeNs?: bigint;
   blksize?: number;
 }
 
@@ -63,6 +67,11 @@ export interface OpenReply {
    * own duplicate of the descriptor until the handle is released. Only for writable opens.
    */
   writeFd?: number;
+  /**
+   * What reopen() needs to open this very handle again in the process that takes the session over (e.g. the id
+   * of a staged file whose bytes are not in the store yet). Kept in the session's state.
+   */
+  resume?: string;
 }
 
 export interface DirEntry {
@@ -82,6 +91,12 @@ export interface SetattrChanges {
   size?: number;
   atimeMs?: number;
   mtimeMs?: number;
+  /** The same times exactly (ns since the epoch), set whenever the ms fields are. */
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+  /** The time is "now" (UTIME_NOW, or the kernel's own for a truncate), not one the caller gave. */
+  atimeNow?: boolean;
+  mtimeNow?: boolean;
   fh?: number;
 }
 
@@ -122,8 +137,23 @@ export interface Filesystem {
   statfs?(ctx: RequestContext, ino: number): Promise<StatFs>;
   create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }>;
   mkdir?(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry>;
+  /** A symbolic link `name` → `target`. Without it: EPERM. */
+  symlink?(ctx: RequestContext, parent: number, name: string, target: string): Promise<Entry>;
+  /** A node that is not a directory or symlink (mode has the type bits; umask applied). Without it: EPERM. */
+  mknod?(ctx: RequestContext, parent: number, name: string, mode: number, rdev: number): Promise<Entry>;
+  /** A hard link to `ino`. Without it: EPERM, as link(2) on a local filesystem that has none. */
+  link?(ctx: RequestContext, ino: number, newParent: number, newName: string): Promise<Entry>;
   unlink?(ctx: RequestContext, parent: number, name: string): Promise<void>;
   rmdir?(ctx: RequestContext, parent: number, name: string): Promise<void>;
   rename?(ctx: RequestContext, parent: number, name: string, newParent: number, newName: string, flags: number): Promise<void>;
   access?(ctx: RequestContext, ino: number, mask: number): Promise<void>;
+
+  // Session survival: another process takes the session over (src/fuse/session-state.ts). Node ids the kernel
+  // holds stay valid through a key recorded when the kernel first learns of them; handles are opened again.
+  /** A stable name for an inode the kernel is about to learn of; undefined: it cannot be found again. */
+  nodeKey?(ino: number): string | undefined;
+  /** After a takeover, before any request: the nodes the kernel still holds (id → nodeKey), found on first use. */
+  adoptNodes?(nodes: Map<number, string>): void;
+  /** Opens a handle again after a takeover (OpenReply.resume of its first open); default open(). */
+  reopen?(ctx: RequestContext, ino: number, flags: number, resume: string | undefined): Promise<OpenReply>;
 }

@@ -80,6 +80,19 @@ export async function unmountPath(mountpoint: string, lazy: boolean): Promise<vo
 }
 
 /**
+ * A failed fusermount3 (an unprivileged mount) with the usual causes named: its own message says what it
+ * tripped on, but not what to change.
+ */
+export function explainMountFailure(err: unknown): unknown {
+  if (!(err instanceof Error) || !err.message.startsWith('fusermount3 failed')) return err;
+  const hint =
+    'usual causes: no read-write access to /dev/fuse for this user (e.g. a container started without --device /dev/fuse, ' +
+    'or /dev/fuse not mode 0666); "user_allow_other" missing from /etc/fuse.conf (needed for allow_other); ' +
+    'a mountpoint that is not empty, or not owned by this user';
+  return Object.assign(new Error(`${err.message}. ${hint}`, { cause: err }), { errno: (err as NodeJS.ErrnoException).errno });
+}
+
+/**
  * Makes `mountpoint` usable: removes a dead FUSE mount left behind by a killed daemon; refuses
  * (throws) if a live filesystem is mounted there.
  */

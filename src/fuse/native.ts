@@ -23,6 +23,12 @@ export interface NativeSessionConfig {
   passthrough: boolean;
   maxStackDepth: number;
   initTimeoutMs: number;
+  /**
+   * Serve from a clone of the device (FUSE_DEV_IOC_CLONE): requests this process read are ended by the kernel
+   * (ECONNABORTED) if it dies, while other holders of the fd keep the connection. 0 never, 1 always,
+   * 2 when the kernel cannot resend them (no FUSE_HAS_RESEND).
+   */
+  cloneDevice?: 0 | 1 | 2;
 }
 
 export interface NativeStats {
@@ -52,7 +58,16 @@ export interface NativeFuse {
   ): { fd: number; fusermount: boolean };
   /** 0 or -errno */
   unmount(mountpoint: string, lazy: boolean): number;
-  start(fd: number, cfg: NativeSessionConfig, onRequest: (req: Buffer | null) => void): { session: SessionHandle; init: NativeInitInfo };
+  /**
+   * Serves the session on fd: answers INIT, or with `adopt` takes over a session whose INIT an earlier process
+   * answered (what it negotiated). The fd belongs to the session from then on, unless start throws.
+   */
+  start(
+    fd: number,
+    cfg: NativeSessionConfig,
+    onRequest: (req: Buffer | null) => void,
+    adopt?: NativeInitInfo,
+  ): { session: SessionHandle; init: NativeInitInfo; cloned: boolean };
   /** 0 or -errno. queued: the buffers are copied and written by the reply thread (errors then go to stats). */
   reply(session: SessionHandle, bufs: Buffer[], queued?: boolean): number;
   notify(session: SessionHandle, msg: Buffer): number;

@@ -59,6 +59,8 @@ export const Notify = {
   INVAL_INODE: 2,
   INVAL_ENTRY: 3,
   DELETE: 6,
+  /** Requests read but not answered go back to the kernel's queue, unique | FUSE_UNIQUE_RESEND (kernel 6.9+). */
+  RESEND: 7,
 } as const;
 
 /** fuse_open_out.open_flags */

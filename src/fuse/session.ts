@@ -2,12 +2,27 @@
 // encodes the reply. Owns the protocol's bookkeeping so filesystems need not: lookup counts,
 // kernel file handles, interrupts, and the fast read path (passthrough or C-bound handles).
 import { closeSync, fstatSync, openSync, constants as fsConstants } from 'node:fs';
-import { BodyReader, attrOut, decodeHeader, encodeDirents, entryOut, notifyDelete, notifyInvalEntry, notifyInvalInode, openOut, outHeader, statfsOut, writeOut } from './codec.js';
+import {
+  BodyReader,
+  attrOut,
+  decodeHeader,
+  encodeDirents,
+  entryOut,
+  notifyDelete,
+  notifyInvalEntry,
+  notifyInvalInode,
+  notifyResend,
+  openOut,
+  outHeader,
+  statfsOut,
+  writeOut,
+} from './codec.js';
 import { FsError, errno, errnoOf } from './errors.js';
 import type { Entry, Filesystem, OpenReply, RequestContext, SetattrChanges } from './filesystem.js';
-import { abortConnection, mountsAt, reclaimMountpoint, setReadahead, unmountPath } from './mountpoint.js';
+import { abortConnection, explainMountFailure, mountsAt, reclaimMountpoint, setReadahead, unmountPath } from './mountpoint.js';
 import { BIND_READ, BIND_WRITE, nativeFuse, OP_WRITTEN, type NativeFuse, type NativeInitInfo, type NativeStats, type SessionHandle } from './native.js';
 import * as P from './protocol.js';
+import { SessionState, type HandleRecord, type ServedBy } from './session-state.js';
 
 export interface FuseMountOptions {
   fsname?: string;
@@ -54,7 +69,10 @@ interface KernelHandle {
    * Who serves this handle's data: the filesystem through JS, the kernel (passthrough), or the C core for
    * reads from a bound file ('boundRead') or writes into one ('boundWrite', whose reads go through JS).
    */
-  servedBy: 'js' | 'passthrough' | 'boundRead' | 'boundWrite';
+  servedBy: ServedBy;
+  /** Opened by an earlier process of this session: opened again in the filesystem on first use. */
+  restored?: HandleRecord;
+  reopening?: Promise<void>;
 }
 
 interface InodeIo {
@@ -68,6 +86,19 @@ const O_ACCMODE = 3;
 const OPCODE_SLOTS = 64;
 const WRITTEN_SLOT = OPCODE_SLOTS;
 const OTHER_SLOT = OPCODE_SLOTS + 1;
+/** The kernel marks requests it sends again after FUSE_NOTIFY_RESEND (include/uapi/linux/fuse.h). */
+const UNIQUE_RESEND = 1n << 63n;
+const HAS_RESEND_HIGH = 1 << (39 - 32);
+/** Flags that created or emptied the file: not repeated when a handle is opened again after a takeover. */
+const CREATE_FLAGS = fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_TRUNC;
+
+/** What a process serving a session it was handed needs (supervised: src/daemon/supervisor.ts). */
+export interface HandedSession {
+  /** The /dev/fuse descriptor of the mount, kept open by the supervisor across serving processes. */
+  fd: number;
+  /** The session's state (session-state.ts): empty for a new mount, else what the last process left. */
+  state: SessionState;
+}
 /** Replies at least this long are handed to the C reply thread (see send()). */
 const QUEUED_REPLY_BYTES = 128 * 1024;
 
@@ -88,6 +119,13 @@ export class FuseSession {
   readonly ended: Promise<void>;
   private closed = false;
   private device = '';
+  private state: SessionState | undefined;
+  /** Lookup count changes not yet in the state: written before the next reply. */
+  private pendingCounts: [number, number][] = [];
+  private handingOff = false;
+  private resend = false;
+  /** Whether this process took the session over from an earlier one (false: it answered INIT). */
+  adopted = false;
 
   private constructor(
     private readonly fs: Filesystem,
@@ -103,47 +141,147 @@ export class FuseSession {
   static async mount(fs: Filesystem, mountpoint: string, opts: FuseMountOptions = {}): Promise<FuseSession> {
     await reclaimMountpoint(mountpoint, (msg) => opts.log?.warn({ mountpoint }, msg));
     const s = new FuseSession(fs, mountpoint, opts);
-    const { fd } = s.native.mount(mountpoint, {
-      fsname: opts.fsname ?? 'gradient',
-      subtype: opts.subtype ?? 'gradient',
-      allowOther: opts.allowOther ?? false,
-      defaultPermissions: true,
-      readOnly: opts.readOnly ?? false,
-    });
+    let fd: number;
     try {
-      const started = s.native.start(
-        fd,
-        {
-          threads: opts.threads ?? 4,
-          maxPages: opts.maxPages ?? 256,
-          splice: opts.splice ?? true,
-          passthrough: s.passthroughUsable,
-          maxStackDepth: opts.maxStackDepth ?? 1,
-          initTimeoutMs: 10_000,
-        },
-        (req) => s.onRequest(req),
-      );
-      s.session = started.session;
-      s.init = started.init;
+      ({ fd } = s.native.mount(mountpoint, {
+        fsname: opts.fsname ?? 'gradient',
+        subtype: opts.subtype ?? 'gradient',
+        allowOther: opts.allowOther ?? false,
+        defaultPermissions: true,
+        readOnly: opts.readOnly ?? false,
+      }));
+    } catch (err) {
+      throw explainMountFailure(err);
+    }
+    try {
+      s.start(fd, 0, undefined);
     } catch (err) {
       closeSync(fd);
       await unmountPath(mountpoint, true).catch(() => undefined);
       throw err;
     }
-    s.passthroughUsable = s.init.passthrough;
-    const [m] = await mountsAt(mountpoint);
-    s.device = m?.device ?? '';
-    await setReadahead(mountpoint, opts.readaheadKib ?? 1024);
+    await s.afterStart();
     return s;
   }
 
-  get kernel(): { minor: number; passthrough: boolean; readdirplus: boolean; maxWrite: number } {
+  /**
+   * Serves a mount whose /dev/fuse descriptor this process was handed (by the supervisor, which keeps its own
+   * copy). A new mount: answers INIT and records what it negotiated. A session an earlier process served
+   * (killed, crashed, or handing over for an upgrade): takes it over without a second INIT, with the node ids
+   * and handles the kernel holds from the state, then asks the kernel to resend the requests the earlier
+   * process had read but not answered. Without resend (kernel < 6.9) it serves from a clone of the device, so
+   * that requests it reads fail cleanly (ECONNABORTED) if it dies instead of waiting forever.
+   */
+  static async serve(fs: Filesystem, mountpoint: string, handed: HandedSession, opts: FuseMountOptions = {}): Promise<FuseSession> {
+    const s = new FuseSession(fs, mountpoint, opts);
+    const state = handed.state;
+    s.state = state;
+    const saved = state.init;
+    if (saved) s.restore(state);
+    try {
+      s.start(handed.fd, 2, saved);
+    } catch (err) {
+      state.close();
+      throw err;
+    }
+    if (saved) {
+      s.adopted = true;
+      s.reopenWriters();
+      if (s.resend) {
+        // The requests the dead process had read go back to the kernel's queue, marked with UNIQUE_RESEND.
+        const rc = s.native.reply(s.session, [notifyResend()]);
+        if (rc < 0) opts.log?.warn({ errno: -rc }, 'FUSE_NOTIFY_RESEND refused: requests the last process had read are lost');
+      }
+    } else {
+      state.recordInit(s.init);
+    }
+    await s.afterStart(!saved);
+    return s;
+  }
+
+  private start(fd: number, cloneDevice: 0 | 2, adopt: NativeInitInfo | undefined): void {
+    const opts = this.opts;
+    const started = this.native.start(
+      fd,
+      {
+        threads: opts.threads ?? 4,
+        maxPages: opts.maxPages ?? 256,
+        splice: opts.splice ?? true,
+        passthrough: this.passthroughUsable,
+        maxStackDepth: opts.maxStackDepth ?? 1,
+        initTimeoutMs: 10_000,
+        cloneDevice,
+      },
+      (req) => this.onRequest(req),
+      adopt,
+    );
+    this.session = started.session;
+    this.init = started.init;
+    this.resend = !started.cloned && (started.init.kernelFlagsHigh & HAS_RESEND_HIGH) !== 0;
+    // What INIT negotiated, whatever this process would have asked for (a handle the kernel holds may be passthrough).
+    this.passthroughUsable = this.init.passthrough && this.passthroughUsable;
+  }
+
+  private async afterStart(setReadahead_ = true): Promise<void> {
+    const [m] = await mountsAt(this.mountpoint);
+    this.device = m?.device ?? '';
+    if (setReadahead_) await setReadahead(this.mountpoint, this.opts.readaheadKib ?? 1024);
+  }
+
+  /**
+   * Handles that write to bytes only the filesystem can find again (OpenReply.resume: a file not yet in its
+   * bucket) are opened again at once, before any request for their node is read: a GETATTR or LOOKUP of it must
+   * find the file being written, not what the store holds.
+   */
+  private reopenWriters(): void {
+    const ctx: RequestContext = { uid: 0, gid: 0, pid: 0, signal: new AbortController().signal };
+    for (const [kfh, h] of this.handles) {
+      if (h.restored?.resume === undefined) continue;
+      this.fsFh(kfh, ctx).catch((err: unknown) => this.opts.log?.warn({ err, ino: h.ino }, 'cannot open a handle of the last process again'));
+    }
+  }
+
+  /** Takes over the lookup counts and handles of an earlier process (before any request is read). */
+  private restore(state: SessionState): void {
+    const { nodes, handles } = state.snapshot;
+    for (const [ino, [, count]] of nodes) this.lookups.set(ino, count);
+    this.fs.adoptNodes?.(new Map([...nodes].map(([ino, [key]]) => [ino, key])));
+    for (const rec of handles.values()) {
+      this.handles.set(rec.fh, { fsFh: -1, ino: rec.ino, servedBy: rec.servedBy, restored: rec });
+      this.nextHandle = Math.max(this.nextHandle, rec.fh + 1);
+      if (rec.dir) continue;
+      const io = this.ioOf(rec.ino);
+      if (rec.servedBy === 'passthrough') {
+        io.passthroughOpens++;
+        io.backingId = rec.backingId ?? 0;
+      } else {
+        io.cachedOpens++;
+      }
+    }
+  }
+
+  get kernel(): { minor: number; passthrough: boolean; readdirplus: boolean; maxWrite: number; resend: boolean } {
     return {
       minor: this.init.minor,
       passthrough: this.passthroughUsable,
       readdirplus: (this.init.flagsLow & P.InitFlag.DO_READDIRPLUS) !== 0,
       maxWrite: this.init.maxWrite,
+      resend: this.resend,
     };
+  }
+
+  /**
+   * Hands the session to the next process (an upgrade): requests from now on are left unanswered, for the
+   * kernel to resend to the next process; resolves once the requests in flight are answered (or after
+   * `timeoutMs`, leaving the rest to be resent too) and the state is complete. The caller then exits without
+   * unmounting; the supervisor keeps the fd.
+   */
+  async handoff(timeoutMs = 10_000): Promise<void> {
+    this.handingOff = true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.flushCounts();
+    this.state?.close();
   }
 
   stats(): NativeStats & { openHandles: number; knownInodes: number } {
@@ -208,6 +346,7 @@ export class FuseSession {
     }
     const h = decodeHeader(req);
     this.counts[h.opcode < OPCODE_SLOTS ? h.opcode : h.opcode === OP_WRITTEN ? WRITTEN_SLOT : OTHER_SLOT]!++;
+    if (this.handingOff && h.opcode !== P.Op.FORGET && h.opcode !== P.Op.BATCH_FORGET && h.opcode !== OP_WRITTEN) return;
     switch (h.opcode) {
       case OP_WRITTEN: {
         const r = new BodyReader(req);
@@ -220,12 +359,14 @@ export class FuseSession {
       }
       case P.Op.FORGET:
         this.forget(h.nodeid, new BodyReader(req).u64());
+        this.flushCounts();
         return;
       case P.Op.BATCH_FORGET: {
         const r = new BodyReader(req);
         const count = r.u32();
         r.skip(4);
         for (let i = 0; i < count; i++) this.forget(r.u64(), r.u64());
+        this.flushCounts();
         return;
       }
       case P.Op.INTERRUPT: {
@@ -237,7 +378,8 @@ export class FuseSession {
     const ac = new AbortController();
     this.inflight.set(h.unique, ac);
     const ctx: RequestContext = { uid: h.uid, gid: h.gid, pid: h.pid, signal: ac.signal };
-    this.handle(h.opcode, h.nodeid, req, ctx).then(
+    const resent = (h.unique & UNIQUE_RESEND) !== 0n;
+    (resent ? this.handleResent(h.opcode, h.nodeid, req, ctx) : this.handle(h.opcode, h.nodeid, req, ctx)).then(
       (bufs) => {
         this.inflight.delete(h.unique);
         this.send(h.unique, 0, bufs);
@@ -255,6 +397,8 @@ export class FuseSession {
 
   private send(unique: bigint, error: number, bufs: Buffer[]): void {
     if (this.closed) return;
+    // The kernel learns of node ids from this reply (or an earlier one still in flight): on record first.
+    this.flushCounts();
     let len = P.OUT_HEADER_SIZE;
     for (const b of bufs) len += b.length;
     // A large reply (read data) is copied and written by a C thread: the kernel's copy into its page cache
@@ -278,12 +422,14 @@ export class FuseSession {
         const flags = r.u32();
         r.skip(4);
         const fh = r.u64();
-        const res = await fs.getattr(ctx, ino, flags & P.FUSE_GETATTR_FH ? this.fsFh(fh) : undefined);
+        const res = await fs.getattr(ctx, ino, flags & P.FUSE_GETATTR_FH ? await this.fsFh(fh, ctx) : undefined);
         return [attrOut(res.attr, res.ttl)];
       }
       case P.Op.SETATTR: {
         if (!fs.setattr) throw new FsError('EROFS');
-        const res = await fs.setattr(ctx, ino, this.decodeSetattr(r));
+        const changes = this.decodeSetattr(r);
+        if (changes.fh !== undefined) changes.fh = await this.fsFh(changes.fh, ctx);
+        const res = await fs.setattr(ctx, ino, changes);
         return [attrOut(res.attr, res.ttl)];
       }
       case P.Op.READLINK: {
@@ -300,7 +446,7 @@ export class FuseSession {
         const offset = r.u64();
         const size = r.u32();
         if (!fs.read) throw new FsError('EIO');
-        const data = await fs.read(ctx, ino, this.fsFh(fh), offset, size);
+        const data = await fs.read(ctx, ino, await this.fsFh(fh, ctx), offset, size);
         return [data.length > size ? data.subarray(0, size) : data];
       }
       case P.Op.WRITE: {
@@ -310,11 +456,11 @@ export class FuseSession {
         const size = r.u32();
         r.skip(4 + 8 + 4 + 4); // write_flags, lock_owner, flags, padding
         const data = r.rest().subarray(0, size);
-        return [writeOut(await fs.write(ctx, ino, this.fsFh(fh), offset, data))];
+        return [writeOut(await fs.write(ctx, ino, await this.fsFh(fh, ctx), offset, data))];
       }
       case P.Op.FLUSH: {
         const fh = r.u64();
-        await fs.flush?.(ctx, ino, this.fsFh(fh));
+        if (fs.flush) await fs.flush(ctx, ino, await this.fsFh(fh, ctx));
         return [];
       }
       case P.Op.RELEASE: {
@@ -325,13 +471,14 @@ export class FuseSession {
       case P.Op.FSYNC: {
         const fh = r.u64();
         const fsyncFlags = r.u32();
-        await fs.fsync?.(ctx, ino, this.fsFh(fh), (fsyncFlags & P.FUSE_FSYNC_FDATASYNC) !== 0);
+        if (fs.fsync) await fs.fsync(ctx, ino, await this.fsFh(fh, ctx), (fsyncFlags & P.FUSE_FSYNC_FDATASYNC) !== 0);
         return [];
       }
       case P.Op.OPENDIR: {
         const flags = r.u32();
         const reply = fs.opendir ? await fs.opendir(ctx, ino, flags) : { fh: 0 };
         const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'js' });
+        this.state?.recordOpen({ fh: kfh, ino, flags, dir: true, servedBy: 'js' });
         return [openOut(kfh, reply.cacheDir ? P.FOPEN_CACHE_DIR | P.FOPEN_KEEP_CACHE : 0)];
       }
       case P.Op.READDIR:
@@ -340,7 +487,7 @@ export class FuseSession {
         const offset = r.u64();
         const size = r.u32();
         const plus = op === P.Op.READDIRPLUS;
-        const entries = await fs.readdir(ctx, ino, this.fsFh(fh), offset, plus);
+        const entries = await fs.readdir(ctx, ino, await this.fsFh(fh, ctx), offset, plus);
         const { buf, count } = encodeDirents(entries, size, plus);
         if (plus) {
           for (let i = 0; i < count; i++) {
@@ -353,7 +500,8 @@ export class FuseSession {
       case P.Op.RELEASEDIR: {
         const fh = r.u64();
         const h = this.freeHandle(fh);
-        if (h) await fs.releasedir?.(ctx, ino, h.fsFh);
+        await h?.reopening?.catch(() => undefined);
+        if (h && !h.restored) await fs.releasedir?.(ctx, ino, h.fsFh);
         return [];
       }
       case P.Op.FSYNCDIR:
@@ -378,7 +526,7 @@ export class FuseSession {
         const name = r.name();
         const { entry, open } = await fs.create(ctx, ino, name, mode & ~umask, flags);
         const entryBuf = this.entryReply(entry);
-        return [entryBuf, this.openReply(entry.attr.ino, flags, open)];
+        return [entryBuf, this.openReply(entry.attr.ino, flags & ~CREATE_FLAGS, open)];
       }
       case P.Op.MKDIR: {
         if (!fs.mkdir) throw new FsError('EROFS');
@@ -405,10 +553,26 @@ export class FuseSession {
         await fs.rename(ctx, ino, name, newParent, newName, flags);
         return [];
       }
-      case P.Op.MKNOD:
-      case P.Op.SYMLINK:
-      case P.Op.LINK:
-        throw new FsError('EPERM'); // object stores have no device nodes, symlinks or hard links
+      // Without the operation: EPERM, what link(2), symlink(2) and mknod(2) return on a local filesystem
+      // that cannot make such a node.
+      case P.Op.SYMLINK: {
+        if (!fs.symlink) throw new FsError('EPERM');
+        const name = r.name();
+        return [this.entryReply(await fs.symlink(ctx, ino, name, r.name()))];
+      }
+      case P.Op.MKNOD: {
+        if (!fs.mknod) throw new FsError('EPERM');
+        const mode = r.u32();
+        const rdev = r.u32();
+        const umask = r.u32();
+        r.skip(4);
+        return [this.entryReply(await fs.mknod(ctx, ino, r.name(), mode & ~umask, rdev))];
+      }
+      case P.Op.LINK: {
+        if (!fs.link) throw new FsError('EPERM');
+        const oldIno = r.u64();
+        return [this.entryReply(await fs.link(ctx, oldIno, ino, r.name()))];
+      }
       case P.Op.DESTROY:
         return [];
       default:
@@ -427,16 +591,28 @@ export class FuseSession {
 
   private countLookup(ino: number): void {
     this.lookups.set(ino, (this.lookups.get(ino) ?? 0) + 1);
+    if (this.state) {
+      if (!this.state.known(ino)) this.state.recordNode(ino, this.fs.nodeKey?.(ino) ?? '');
+      this.pendingCounts.push([ino, 1]);
+    }
   }
 
   private forget(ino: number, n: number): void {
-    const left = (this.lookups.get(ino) ?? 0) - n;
+    const had = this.lookups.get(ino) ?? 0;
+    const left = had - n;
+    if (this.state && had > 0) this.pendingCounts.push([ino, -Math.min(n, had)]);
     if (left > 0) {
       this.lookups.set(ino, left);
       return;
     }
     this.lookups.delete(ino);
     if (ino !== 1) this.fs.forget?.(ino);
+  }
+
+  private flushCounts(): void {
+    if (this.pendingCounts.length === 0) return;
+    this.state?.recordCounts(this.pendingCounts);
+    this.pendingCounts = [];
   }
 
   private allocHandle(h: KernelHandle): number {
@@ -450,14 +626,69 @@ export class FuseSession {
     if (h) {
       this.handles.delete(kfh);
       this.freeHandles.push(kfh);
+      this.state?.recordRelease(kfh);
     }
     return h;
   }
 
-  private fsFh(kfh: number): number {
+  /** The filesystem's handle behind a kernel handle; one opened by an earlier process is opened again first. */
+  private async fsFh(kfh: number, ctx: RequestContext): Promise<number> {
     const h = this.handles.get(kfh);
     if (!h) throw new FsError('EBADF');
+    if (h.restored) {
+      h.reopening ??= this.reopen(kfh, h, h.restored, ctx).catch((err: unknown) => {
+        h.reopening = undefined; // the next request tries again
+        throw err;
+      });
+      await h.reopening;
+    }
     return h.fsFh;
+  }
+
+  /**
+   * Opens a handle of an earlier process again: the filesystem finds the node by its recorded key and opens it
+   * as then (without creating or truncating again), and the handle goes back to the C path it was on. Reads of
+   * passthrough handles never come here: the kernel serves them from the backing file it already holds.
+   */
+  private async reopen(kfh: number, h: KernelHandle, rec: HandleRecord, ctx: RequestContext): Promise<void> {
+    const fs = this.fs;
+    if (rec.dir) {
+      h.fsFh = fs.opendir ? (await fs.opendir(ctx, rec.ino, rec.flags)).fh : 0;
+      h.restored = undefined;
+      return;
+    }
+    const flags = rec.flags & ~CREATE_FLAGS;
+    const reply = fs.reopen ? await fs.reopen(ctx, rec.ino, flags, rec.resume) : await fs.open!(ctx, rec.ino, flags);
+    h.fsFh = reply.fh;
+    h.restored = undefined;
+    if (h.servedBy === 'boundRead' && !(reply.backingPath && this.bindBacking(kfh, reply.backingPath) >= 0)) h.servedBy = 'js';
+    if (h.servedBy === 'boundWrite' && !(reply.writeFd !== undefined && this.native.bind(this.session, kfh, reply.writeFd, BIND_WRITE) === 0)) {
+      h.servedBy = 'js';
+    }
+  }
+
+  /**
+   * A request the kernel sent again after a takeover: the earlier process may have done it already. Operations
+   * that are not idempotent are then judged by the result they were after (the directory exists, the name is
+   * gone), as a retrying NFS client would.
+   */
+  private async handleResent(op: number, ino: number, req: Buffer, ctx: RequestContext): Promise<Buffer[]> {
+    try {
+      return await this.handle(op, ino, req, ctx);
+    } catch (err) {
+      const code = err instanceof FsError ? err.code : undefined;
+      if (op === P.Op.MKDIR && code === 'EEXIST') {
+        const name = new BodyReader(req).skip(8).name();
+        return [this.entryReply(await this.fs.lookup(ctx, ino, name))];
+      }
+      if ((op === P.Op.UNLINK || op === P.Op.RMDIR || op === P.Op.RENAME || op === P.Op.RENAME2) && code === 'ENOENT') return [];
+      if (op === P.Op.CREATE && code === 'EEXIST') {
+        const again = Buffer.from(req);
+        again.writeUInt32LE(again.readUInt32LE(P.IN_HEADER_SIZE) & ~fsConstants.O_EXCL, P.IN_HEADER_SIZE);
+        return this.handle(op, ino, again, ctx);
+      }
+      throw err;
+    }
   }
 
   private ioOf(ino: number): InodeIo {
@@ -492,6 +723,7 @@ export class FuseSession {
           io.backingId = backingId;
           io.passthroughOpens++;
           const kfh = this.allocHandle({ fsFh: reply.fh, ino, servedBy: 'passthrough' });
+          this.recordOpen(kfh, ino, flags, reply, backingId);
           return openOut(kfh, P.FOPEN_PASSTHROUGH | P.FOPEN_NOFLUSH, backingId);
         }
       }
@@ -500,10 +732,12 @@ export class FuseSession {
       if (boundSize >= 0) {
         io.cachedOpens++;
         if (boundSize >= (this.opts.directIoFromBytes ?? 32 << 20)) openFlags = (openFlags | P.FOPEN_DIRECT_IO) & ~P.FOPEN_KEEP_CACHE;
+        this.recordOpen(kfh, ino, flags, reply);
         return openOut(kfh, openFlags);
       }
       this.handles.set(kfh, { fsFh: reply.fh, ino, servedBy: 'js' });
       io.cachedOpens++;
+      this.recordOpen(kfh, ino, flags, reply);
       return openOut(kfh, openFlags);
     }
     if (reply.backingPath && !readOnly) openFlags &= ~P.FOPEN_KEEP_CACHE;
@@ -515,7 +749,16 @@ export class FuseSession {
       if (rc === 0) this.handles.set(kfh, { fsFh: reply.fh, ino, servedBy: 'boundWrite' });
       else this.opts.log?.warn({ errno: -rc }, 'cannot bind a handle to the C write path; writes go through the filesystem');
     }
+    this.recordOpen(kfh, ino, flags, reply);
     return openOut(kfh, openFlags);
+  }
+
+  private recordOpen(kfh: number, ino: number, flags: number, reply: OpenReply, backingId?: number): void {
+    if (!this.state) return;
+    const rec: HandleRecord = { fh: kfh, ino, flags, dir: false, servedBy: this.handles.get(kfh)!.servedBy };
+    if (backingId !== undefined) rec.backingId = backingId;
+    if (reply.resume !== undefined) rec.resume = reply.resume;
+    this.state.recordOpen(rec);
   }
 
   private openBacking(path: string): number {
@@ -559,6 +802,7 @@ export class FuseSession {
   private async release(ctx: RequestContext, ino: number, kfh: number, flags: number): Promise<Buffer[]> {
     const h = this.freeHandle(kfh);
     if (!h) return [];
+    await h.reopening?.catch(() => undefined);
     const io = this.ioOf(h.ino);
     if (h.servedBy === 'passthrough') {
       if (--io.passthroughOpens === 0) {
@@ -570,7 +814,7 @@ export class FuseSession {
       io.cachedOpens--;
     }
     if (io.passthroughOpens === 0 && io.cachedOpens === 0) this.inodeIo.delete(h.ino);
-    await this.fs.release?.(ctx, ino, h.fsFh, flags);
+    if (!h.restored) await this.fs.release?.(ctx, ino, h.fsFh, flags); // never opened again: nothing to release
     return [];
   }
 
@@ -596,9 +840,18 @@ export class FuseSession {
     if (valid & P.FATTR_UID) c.uid = uid;
     if (valid & P.FATTR_GID) c.gid = gid;
     if (valid & P.FATTR_SIZE) c.size = size;
-    if (valid & P.FATTR_ATIME) c.atimeMs = valid & P.FATTR_ATIME_NOW ? now : atime * 1000 + atimensec / 1e6;
-    if (valid & P.FATTR_MTIME) c.mtimeMs = valid & P.FATTR_MTIME_NOW ? now : mtime * 1000 + mtimensec / 1e6;
-    if (valid & P.FATTR_FH) c.fh = this.fsFh(fh);
+    const nowNs = BigInt(now) * 1_000_000n;
+    if (valid & P.FATTR_ATIME) {
+      c.atimeMs = valid & P.FATTR_ATIME_NOW ? now : atime * 1000 + atimensec / 1e6;
+      c.atimeNs = valid & P.FATTR_ATIME_NOW ? nowNs : BigInt(atime) * 1_000_000_000n + BigInt(atimensec);
+      if (valid & P.FATTR_ATIME_NOW) c.atimeNow = true;
+    }
+    if (valid & P.FATTR_MTIME) {
+      c.mtimeMs = valid & P.FATTR_MTIME_NOW ? now : mtime * 1000 + mtimensec / 1e6;
+      c.mtimeNs = valid & P.FATTR_MTIME_NOW ? nowNs : BigInt(mtime) * 1_000_000_000n + BigInt(mtimensec);
+      if (valid & P.FATTR_MTIME_NOW) c.mtimeNow = true;
+    }
+    if (valid & P.FATTR_FH) c.fh = fh; // the kernel's handle: handle() swaps in the filesystem's
     return c;
   }
 
@@ -606,6 +859,7 @@ export class FuseSession {
     if (this.closed) return;
     this.closed = true;
     for (const ac of this.inflight.values()) ac.abort();
+    this.state?.close();
     this.native.close(this.session);
     this.endedResolve();
   }

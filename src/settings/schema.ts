@@ -27,6 +27,22 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A uid or gid (0 … 2^32-2; -1 means "no change" to chown). */
+const posixId = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(2 ** 32 - 2, 'is too large for an id');
+
+/**
+ * Permission bits in octal. YAML reads `0644` as the decimal 644, so a number is taken as the octal digits it
+ * was written with (`0644` and `644` both mean rw-r--r--); a string ("0755", "0o755") works too.
+ */
+const octalMode = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const digits = String(v).trim().replace(/^0o/i, '');
+  if (!/^[0-7]{1,5}$/.test(digits) || Number.parseInt(digits, 8) > 0o7777) {
+    ctx.addIssue({ code: 'custom', message: 'must be permission bits in octal, e.g. 0644 or 0755' });
+    return z.NEVER;
+  }
+  return Number.parseInt(digits, 8);
+});
+
 export const s3EntrySchema = z
   .strictObject({
     type: z.literal('s3'),
@@ -45,6 +61,17 @@ export const s3EntrySchema = z
     etag: optionalString,
     /** Pin the object to this S3 version id. */
     versionId: optionalString,
+    /** Owner of objects whose metadata names none (default: the user the daemon runs as). */
+    uid: posixId.optional(),
+    gid: posixId.optional(),
+    /** Permission bits of files and directories whose metadata has no mode (default 0666 / 0777). */
+    fileMode: octalMode.optional(),
+    dirMode: octalMode.optional(),
+    /**
+     * Read modes, owners, times and symlinks from each object's metadata (a HEAD per object not seen before
+     * when a directory is listed). false: no HEADs; everything shows the defaults (huge read-only buckets).
+     */
+    posixMetadata: z.boolean().optional(),
   })
   .superRefine((e, ctx) => {
     if (e.region !== undefined && e.endpoint !== undefined) {
@@ -87,6 +114,11 @@ export interface S3Entry {
   readOnly: boolean;
   etag?: string;
   versionId?: string;
+  uid?: number;
+  gid?: number;
+  fileMode?: number;
+  dirMode?: number;
+  posixMetadata?: boolean;
 }
 
 export type SettingsEntry = DatasetEntry | S3Entry;
@@ -107,5 +139,10 @@ export function toS3Entry(parsed: z.output<typeof s3EntrySchema>): S3Entry {
     const v = parsed[k];
     if (v !== undefined) entry[k] = v;
   }
+  for (const k of ['uid', 'gid', 'fileMode', 'dirMode'] as const) {
+    const v = parsed[k];
+    if (v !== undefined) entry[k] = v;
+  }
+  if (parsed.posixMetadata !== undefined) entry.posixMetadata = parsed.posixMetadata;
   return entry;
 }

@@ -144,6 +144,7 @@ export class LocalStore implements ObjectStore {
   private info(key: string, o: Opened): ObjectInfo {
     const info: ObjectInfo = { key, size: o.size, etag: o.trailer.etag, lastModified: o.mtime };
     if (o.trailer.metadata && Object.keys(o.trailer.metadata).length > 0) info.metadata = o.trailer.metadata;
+    if (o.trailer.contentType !== undefined) info.contentType = o.trailer.contentType;
     return info;
   }
 

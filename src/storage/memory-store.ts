@@ -11,6 +11,7 @@ import { StorageError } from './errors.js';
 import type {
   ListOptions,
   ListPage,
+  MultipartOptions,
   MultipartUpload,
   CopyOptions,
   ObjectInfo,
@@ -105,6 +106,7 @@ export class MemoryStore implements ObjectStore {
     const info: ObjectInfo = { key: o.key, size: o.body.length, etag: o.etag, lastModified: o.lastModified };
     if (o.versionId !== undefined) info.versionId = o.versionId;
     if (o.metadata !== undefined && Object.keys(o.metadata).length > 0) info.metadata = { ...o.metadata };
+    if (o.contentType !== undefined) info.contentType = o.contentType;
     return info;
   }
 
@@ -244,7 +246,7 @@ export class MemoryStore implements ObjectStore {
     return this.sorted;
   }
 
-  async startMultipart(key: string): Promise<MultipartUpload> {
+  async startMultipart(key: string, opts: MultipartOptions = {}): Promise<MultipartUpload> {
     this.checkKey(key);
     const id = randomBytes(8).toString('hex');
     const upload = { key, parts: new Map<number, Buffer>() };
@@ -269,7 +271,7 @@ export class MemoryStore implements ObjectStore {
         }
         this.uploads.delete(id);
         const etag = `${md5(Buffer.concat(parts.map(md5))).toString('hex')}-${parts.length}`;
-        return this.put(key, Buffer.concat(parts), etag);
+        return this.put(key, Buffer.concat(parts), etag, opts);
       },
       abort: async () => {
         this.uploads.delete(id);

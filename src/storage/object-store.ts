@@ -14,6 +14,8 @@ export interface ObjectInfo {
    * x-amz-meta-* headers: names lower-cased, without the prefix. Values are ASCII. Added after v0.
    */
   metadata?: Record<string, string>;
+  /** Content-Type, when the store reports one (from head()): a metadata copy must pass it to keep it. */
+  contentType?: string;
 }
 
 /** Half-open byte range [start, end). */
@@ -51,6 +53,17 @@ export interface CopyOptions {
    * the source's; a copy of a key onto itself with new metadata is how metadata changes. The content type
    * is replaced too: pass it to keep one.
    */
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /**
+   * The source's size, when the caller knows it: the answer is then made from the copy's own response
+   * (ETag, LastModified) where the store can, with no HEAD after it (a metadata change is one request).
+   */
+  sourceSize?: number;
+}
+
+/** What a multipart upload's object carries besides its bytes (S3's CreateMultipartUpload takes them). */
+export interface MultipartOptions {
   metadata?: Record<string, string>;
   contentType?: string;
 }
@@ -112,9 +125,9 @@ export interface ObjectStore {
   invalidKeyReason?(key: string): string | undefined;
   /**
    * Starts a multipart upload to `key`, for callers that produce the bytes over time (optional: S3 stores;
-   * added after v0).
+   * added after v0; `opts` later still).
    */
-  startMultipart?(key: string): Promise<MultipartUpload>;
+  startMultipart?(key: string, opts?: MultipartOptions): Promise<MultipartUpload>;
   /** Releases sockets/handles (optional; added after v0: callers must tolerate its absence). */
   close?(): void;
 }

@@ -6,7 +6,7 @@
 // truncate into bytes already sent), a failed part, or a rename gives it up: the close() then uploads the
 // file whole, as it would without this. Nothing is visible in the bucket before the upload completes; an
 // abandoned one is aborted (or, after a crash, left as invisible parts for a bucket lifecycle rule).
-import type { MultipartUpload, ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import type { MultipartOptions, MultipartUpload, ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import type { DaemonMemory } from '../memory/index.js';
 
 /** Part size: as S3Store's own multipart uploads (S3's minimum is 5 MiB). */
@@ -53,6 +53,8 @@ export class EagerUpload {
   private readonly stopWaiting = new AbortController();
   /** Wakes finish() when a part of this upload ends. */
   private onPartEnded: (() => void) | undefined;
+  /** The metadata and content type the multipart upload was created with (what its object will carry). */
+  startedWith: MultipartOptions | undefined;
 
   constructor(
     private readonly store: MultipartStore,
@@ -60,6 +62,8 @@ export class EagerUpload {
     private readonly key: string,
     private readonly source: PartSource,
     private readonly memory: PartMemory,
+    /** What the object carries besides its bytes, as of when the upload is created. */
+    private readonly attributes: () => MultipartOptions = () => ({}),
   ) {}
 
   /** The file's bytes from `offset` on changed; it is now `size` bytes long. */
@@ -86,7 +90,11 @@ export class EagerUpload {
       const partNumber = this.nextPart++;
       this.frontier += EAGER_PART_BYTES;
       this.inFlight++;
-      this.upload ??= this.store.startMultipart(this.key);
+      if (!this.upload) {
+        const a = this.attributes();
+        this.startedWith = { ...(a.metadata ? { metadata: { ...a.metadata } } : {}), ...(a.contentType !== undefined ? { contentType: a.contentType } : {}) };
+        this.upload = this.store.startMultipart(this.key, this.startedWith);
+      }
       const sent = (async () => {
         const upload = await this.upload!;
         const buf = this.memory.partBuffers.take(EAGER_PART_BYTES);

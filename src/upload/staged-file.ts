@@ -9,6 +9,21 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { EagerUpload } from './eager-upload.js';
 
+/** User metadata and content type an upload carries. */
+export interface ObjectAttributes {
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/** Whether two sets of attributes would make the same object (metadata key order aside). */
+export function sameAttributes(a: ObjectAttributes | undefined, b: ObjectAttributes | undefined): boolean {
+  if (a?.contentType !== b?.contentType) return false;
+  const x = a?.metadata ?? {};
+  const y = b?.metadata ?? {};
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => x[k] === y[k]);
+}
+
 export class StagedFile {
   /** Incremented by every change of the bytes. */
   generation = 0;
@@ -26,6 +41,12 @@ export class StagedFile {
   retryTimer: NodeJS.Timeout | undefined;
   /** Parts of these bytes already on their way to the bucket (eager-upload.ts), told of every change. */
   eager: EagerUpload | undefined;
+  /**
+   * What the object carries besides its bytes, sent with every upload of them (the PutObject or the
+   * multipart create). Opaque here; its owner (a bucket namespace) keeps it current, and a change of it alone
+   * makes the file no dirtier: the owner sends such a change itself when no upload is due.
+   */
+  attributes: ObjectAttributes = {};
 
   /** The data file opened O_DIRECT (readAligned), null where the filesystem refuses it. */
   private direct: Promise<FileHandle | null> | undefined;

@@ -5,12 +5,14 @@
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { StagedFile } from './staged-file.js';
+import { StagedFile, type ObjectAttributes } from './staged-file.js';
 
 interface JournalRecord {
   /** Where the bytes go (the target's location, e.g. an S3Store's). */
   location: string;
   key: string;
+  /** What the upload carries besides the bytes (absent in journals of earlier versions). */
+  attributes?: ObjectAttributes;
 }
 
 export class Staging {
@@ -26,13 +28,19 @@ export class Staging {
     return StagedFile.fromStream(this.dir, key, body);
   }
 
+  /** A staged file an earlier process of this session was writing (found by id after a takeover). */
+  async reopen(key: string, id: string): Promise<StagedFile> {
+    if (!/^[0-9a-f]+$/.test(id)) throw new Error(`not a staged file id: ${id}`);
+    return StagedFile.reopen(this.dir, key, id);
+  }
+
   private journalPath(file: StagedFile): string {
     return path.join(this.dir, `${file.id}.json`);
   }
 
   /** Marks the file's bytes as asked for by a close(): they survive a restart (written tmp + rename). */
   async journal(file: StagedFile, location: string): Promise<void> {
-    const record: JournalRecord = { location, key: file.key };
+    const record: JournalRecord = { location, key: file.key, attributes: file.attributes };
     const tmp = `${this.journalPath(file)}.tmp`;
     await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
     await rename(tmp, this.journalPath(file));
@@ -57,7 +65,9 @@ export class Staging {
       }
       if (record.location !== location || typeof record.key !== 'string') continue;
       try {
-        found.push(await StagedFile.reopen(this.dir, record.key, id));
+        const file = await StagedFile.reopen(this.dir, record.key, id);
+        if (record.attributes && typeof record.attributes === 'object') file.attributes = record.attributes;
+        found.push(file);
       } catch {
         await rm(path.join(this.dir, name), { force: true }); // its data is gone: nothing to upload
       }
@@ -69,9 +79,10 @@ export class Staging {
    * Removes staged data that no close() asked to upload (no journal) and that predates this process: a
    * crashed writer's partial file. Called once at daemon start; returns how many files went.
    */
-  async removeUnjournaled(startedAtMs: number): Promise<number> {
+  async removeUnjournaled(startedAtMs: number, keep: ReadonlySet<string> = new Set()): Promise<number> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
-    const journaled = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    // keep: files of writers that live on through a takeover of the FUSE session (their handles are still open).
+    const journaled = new Set([...keep, ...names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5))]);
     let removed = 0;
     for (const name of names) {
       const id = name.endsWith('.data') ? name.slice(0, -5) : undefined;

@@ -7,7 +7,7 @@
 import { jitteredBackoffMs, type BackoffOptions } from '../storage/backoff.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { canUploadEagerly, EagerUpload, type PartMemory } from './eager-upload.js';
-import type { StagedFile } from './staged-file.js';
+import { sameAttributes, type ObjectAttributes, type StagedFile } from './staged-file.js';
 import type { Staging } from './staging.js';
 
 export interface UploadStatus {
@@ -22,14 +22,14 @@ export interface UploadStatus {
  * Where staged bytes go: an object store today. A file is committed with one `write` of its staged bytes,
  * or, when the target offers `startMultipart`, with the parts sent while it was written.
  */
-export type UploadTarget = Pick<ObjectStore, 'location' | 'write' | 'startMultipart'>;
+export type UploadTarget = Pick<ObjectStore, 'location' | 'write' | 'startMultipart' | 'copy'>;
 
 export interface UploadQueueOptions {
   target: UploadTarget;
   staging: Staging;
   memory: PartMemory;
-  /** Called once the target holds a file's bytes (to refresh metadata). */
-  onUploaded?: (file: StagedFile, info: ObjectInfo) => void;
+  /** Called once the target holds a file's bytes (to refresh metadata), with the attributes they went with. */
+  onUploaded?: (file: StagedFile, info: ObjectInfo, attributes: ObjectAttributes) => void;
   /** Called when a file has nothing left to upload and no open handle: the owner removes it. */
   onIdle?: (file: StagedFile) => void;
   /** Background retry delays. */
@@ -38,6 +38,17 @@ export interface UploadQueueOptions {
 }
 
 const RETRY_BACKOFF: BackoffOptions = { baseMs: 1_000, capMs: 60_000 };
+/** CopyObject's limit. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/** A copy of a file's attributes as they are now (the owner may change them during the upload). */
+function snapshot(a: ObjectAttributes): ObjectAttributes {
+  return { ...(a.metadata ? { metadata: { ...a.metadata } } : {}), ...withContentType(a) };
+}
+
+function withContentType(a: ObjectAttributes): { contentType?: string } {
+  return a.contentType === undefined ? {} : { contentType: a.contentType };
+}
 
 export class UploadQueue {
   /** Files with bytes the target does not hold yet (failed or waiting for a retry). */
@@ -55,7 +66,7 @@ export class UploadQueue {
   startEagerUpload(file: StagedFile): void {
     const target = this.opts.target;
     if (file.eager || file.abandoned || !canUploadEagerly(target)) return;
-    file.eager = new EagerUpload(target, file.key, file, this.opts.memory);
+    file.eager = new EagerUpload(target, file.key, file, this.opts.memory, () => file.attributes);
   }
 
   /** Resolves once the target holds the file's bytes as of this call; rejects if an upload failed. */
@@ -83,11 +94,15 @@ export class UploadQueue {
     const eager = file.eager;
     file.eager = undefined;
     try {
-      const info = (await eager?.finish(file.size)) ?? (await this.opts.target.write(key, { path: file.dataPath }));
+      const attributes = snapshot(file.attributes);
+      let info = await eager?.finish(file.size);
+      // Attributes changed after the multipart upload was created (cp -a sets modes and times before close).
+      if (info && !sameAttributes(eager!.startedWith, attributes)) info = await this.replaceAttributes(key, info, attributes);
+      info ??= await this.opts.target.write(key, { path: file.dataPath }, attributes);
       file.uploadedGeneration = Math.max(file.uploadedGeneration, generation);
       file.attempts = 0;
       file.lastError = undefined;
-      this.opts.onUploaded?.(file, info);
+      this.opts.onUploaded?.(file, info, attributes);
       if (!file.dirty) {
         this.pending.delete(file);
         await this.opts.staging.unjournal(file);
@@ -101,6 +116,15 @@ export class UploadQueue {
       this.scheduleRetry(file);
       throw err;
     }
+  }
+
+  /**
+   * Gives an uploaded object other attributes: one server-side copy onto itself, or, above CopyObject's
+   * 5 GiB, undefined (the caller uploads the bytes again, with them).
+   */
+  private async replaceAttributes(key: string, info: ObjectInfo, attributes: ObjectAttributes): Promise<ObjectInfo | undefined> {
+    if (info.size > MAX_COPY_BYTES) return undefined;
+    return this.opts.target.copy(key, key, { metadata: attributes.metadata ?? {}, ...withContentType(attributes), sourceSize: info.size });
   }
 
   private scheduleRetry(file: StagedFile): void {

@@ -4,7 +4,7 @@
 import type { BackoffOptions } from '../storage/backoff.js';
 import type { ObjectInfo } from '../storage/object-store.js';
 import type { PartMemory } from './eager-upload.js';
-import type { StagedFile } from './staged-file.js';
+import type { ObjectAttributes, StagedFile } from './staged-file.js';
 import { Staging } from './staging.js';
 import { UploadQueue, type UploadTarget } from './upload-queue.js';
 
@@ -19,8 +19,8 @@ export interface UploaderOptions {
 }
 
 export interface QueueOptions {
-  /** Called once the target holds a file's bytes (to refresh metadata). */
-  onUploaded?: (file: StagedFile, info: ObjectInfo) => void;
+  /** Called once the target holds a file's bytes (to refresh metadata), with the attributes they went with. */
+  onUploaded?: (file: StagedFile, info: ObjectInfo, attributes: ObjectAttributes) => void;
   /** Called when a file has nothing left to upload and no open handle: the owner removes it. */
   onIdle?: (file: StagedFile) => void;
   /** Background retry delays (default 1 s … 60 s). */

@@ -83,14 +83,38 @@ export class DaemonProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** kill -9: no handler runs, the mount is left dead, the cache lock and staging files stay as they are. */
+  /**
+   * kill -9 of `gradient mount` (the supervisor, which holds the mount): no handler runs; its serving process
+   * exits at once when it sees the supervisor gone, and the mount is left dead, the cache lock and staging files
+   * as they are. Resolves once both processes are gone.
+   */
   async kill9(): Promise<void> {
     const child = this.child;
     if (!child || !this.running) throw new Error('the daemon is not running');
+    const server = await this.serverPid();
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
+    if (server !== undefined) await gone(server);
     this.kills++;
+  }
+
+  /**
+   * kill -9 of the serving process only: the supervisor keeps the FUSE session and starts a new serving process
+   * on it. Resolves with the killed pid once it is gone (the new one may still be starting).
+   */
+  async killServer9(): Promise<number> {
+    const server = await this.serverPid();
+    if (server === undefined) throw new Error('no serving process answers on the status socket');
+    process.kill(server, 'SIGKILL');
+    await gone(server);
+    this.kills++;
+    return server;
+  }
+
+  /** The pid of the process serving the mount now (the status socket's answer). */
+  async serverPid(): Promise<number | undefined> {
+    return (await fetchStatus(this.opts.socket, 2000).catch(() => undefined))?.pid;
   }
 
   /** SIGTERM (a clean stop: drain, unmount), SIGKILL if it does not exit within `graceMs`. */
@@ -126,6 +150,19 @@ export class DaemonProcess {
       return '';
     }
   }
+}
+
+/** Resolves once process `pid` no longer exists (reaped). */
+async function gone(pid: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const alive = () => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has let go of everything
+    } catch {
+      return false;
+    }
+  };
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** The number of mounts at `dir` in this mount namespace. */

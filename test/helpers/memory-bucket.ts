@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ObjectCache } from '../../src/fs/content.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
-import type { ListOptions, ListPage, ObjectInfo, ReadOptions } from '../../src/storage/object-store.js';
+import type { CopyOptions, ListOptions, ListPage, ObjectInfo, ReadOptions, WriteBody, WriteOptions } from '../../src/storage/object-store.js';
 import { DaemonMemory } from '../../src/memory/index.js';
 import { Uploader } from '../../src/upload/index.js';
 
@@ -31,6 +31,22 @@ export class CountingMemoryStore extends MemoryStore {
   override readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
     this.requests.push(`GET ${key}`);
     return super.readInto(key, opts, into);
+  }
+
+  override write(key: string, body: WriteBody, opts?: WriteOptions): Promise<ObjectInfo> {
+    this.requests.push(`PUT ${key}`);
+    return super.write(key, body, opts);
+  }
+
+  override copy(from: string, to: string, opts?: CopyOptions): Promise<ObjectInfo> {
+    this.requests.push(`COPY ${from} ${to}`);
+    return super.copy(from, to, opts);
+  }
+
+  /** User metadata and content type of a key (not counted as a request). */
+  async attributes(key: string): Promise<{ metadata?: Record<string, string>; contentType?: string }> {
+    const { metadata, contentType } = await super.head(key);
+    return { ...(metadata ? { metadata } : {}), ...(contentType !== undefined ? { contentType } : {}) };
   }
 
   /** The object's bytes as text (not counted as a request). */

@@ -133,7 +133,8 @@ describe('reliability: concurrent readers and many open files', () => {
     children.push(many);
     await many.waitFor('every file read while all are open', (ls) => ls.some((l) => l.kind === 'paused'));
     // While the 1,000 are open: what the daemon holds for them (a figure, and a check it does not leak them).
-    const daemonFds = () => readdirSync(`/proc/${daemon.child!.pid}/fd`).length;
+    const server = (await daemon.serverPid())!; // the serving process (the supervisor holds only the mount's fd)
+    const daemonFds = () => readdirSync(`/proc/${server}/fd`).length;
     totals.daemonFdsAtPeak = daemonFds();
     many.release();
     await settle([many]);

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import stat as S
 import sys
 
 seed, n_ops, roots = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:5]
@@ -64,10 +65,27 @@ def read(p):
     return f
 
 
-def stat(p):
+def kind(mode):
+    return "dir" if S.S_ISDIR(mode) else "link" if S.S_ISLNK(mode) else "file" if S.S_ISREG(mode) else oct(S.S_IFMT(mode))
+
+
+def attrs(st):
+    """What a stat shows besides times: type, size (not for directories), permission bits, owner, group."""
+    return [kind(st.st_mode), 0 if S.S_ISDIR(st.st_mode) else st.st_size, oct(S.S_IMODE(st.st_mode)), st.st_uid, st.st_gid]
+
+
+def stat(p, follow=True):
     def f(root):
-        st = os.stat(os.path.join(root, p))
-        return ["dir" if os.path.isdir(os.path.join(root, p)) else "file", 0 if os.path.isdir(os.path.join(root, p)) else st.st_size]
+        return attrs(os.stat(os.path.join(root, p), follow_symlinks=follow))
+    return f
+
+
+def utimens(p, atime_ns, mtime_ns, follow):
+    def f(root):
+        q = os.path.join(root, p)
+        os.utime(q, ns=(atime_ns, mtime_ns), follow_symlinks=follow)
+        st = os.stat(q, follow_symlinks=follow)
+        return [st.st_mtime_ns, st.st_atime_ns]
     return f
 
 
@@ -114,6 +132,15 @@ ops = {
     "rmdir": lambda: (lambda d: (d, lambda root: os.rmdir(os.path.join(root, d))))(rng.choice(DIRS[1:])),
     "listdir": lambda: (lambda d: (d, lambda root: sorted(os.listdir(os.path.join(root, d)))))(rng.choice(DIRS)),
     "rename": lambda: (lambda a, b: (a, lambda root: os.rename(os.path.join(root, a), os.path.join(root, b))))(pick_path(), pick_path()),
+    "lstat": lambda: (lambda p: (p, stat(p, False)))(pick_path()),
+    "chmod": lambda: (lambda p, mode: (p, lambda root: os.chmod(os.path.join(root, p), mode)))(pick_path(), rng.choice([0o644, 0o600, 0o755, 0o700, 0o444, 0o2755, 0o1777])),
+    "chown": lambda: (lambda p, uid, gid, follow: (p, lambda root: os.chown(os.path.join(root, p), uid, gid, follow_symlinks=follow)))(
+        pick_path(), rng.choice([-1, 0, 1000, 4321]), rng.choice([-1, 0, 100, 4321]), rng.random() < 0.7),
+    "utimens": lambda: (lambda p, a, m, follow: (p, utimens(p, a, m, follow)))(
+        pick_path(), rng.randrange(0, 2**31) * 10**9 + rng.randrange(10**9), rng.randrange(0, 2**31) * 10**9 + rng.randrange(10**9), rng.random() < 0.7),
+    "symlink": lambda: (lambda target, p: (p, lambda root: os.symlink(target, os.path.join(root, p))))(
+        rng.choice(NAMES + ["d/a", "nowhere", "d", "g/x.bin", "e/../a"]), pick_path()),  # none leads out of the tree
+    "readlink": lambda: (lambda p: (p, lambda root: os.readlink(os.path.join(root, p))))(pick_path()),
     "fd_open": lambda: (lambda slot, p: (f"fd{slot}={p}", fd_open(slot, p)))(rng.randrange(3), pick_path()),
     "fd_write": lambda: (lambda slot, off, data: (f"fd{slot}", fd_op(slot, lambda fd: os.pwrite(fd, data, off))))(rng.randrange(3), rng.randrange(0, 80000), rng.randbytes(rng.randrange(1, 20000))),
     "fd_read": lambda: (lambda slot, off, n: (f"fd{slot}", fd_op(slot, lambda fd: os.pread(fd, n, off).hex())))(rng.randrange(3), rng.randrange(0, 90000), rng.randrange(1, 30000)),
@@ -122,7 +149,8 @@ ops = {
     "fd_close": lambda: (lambda slot: (f"fd{slot}", fd_op(slot, fd_close)))(rng.randrange(3)),
 }
 weights = {"write_new": 6, "pwrite": 4, "append": 2, "truncate": 2, "read": 6, "stat": 3, "unlink": 3, "mkdir": 2, "rmdir": 2, "listdir": 3, "rename": 3,
-           "fd_open": 2, "fd_write": 3, "fd_read": 2, "fd_truncate": 1, "fd_fsync": 1, "fd_close": 2}
+           "fd_open": 2, "fd_write": 3, "fd_read": 2, "fd_truncate": 1, "fd_fsync": 1, "fd_close": 2,
+           "lstat": 2, "chmod": 2, "chown": 1, "utimens": 2, "symlink": 2, "readlink": 1}
 names = list(weights)
 
 def brief(result):
@@ -140,6 +168,9 @@ for i in range(n_ops):
     target, fn = ops[op]()
     # Directory renames are refused on purpose (EXDEV: S3 cannot do them atomically): not part of the model.
     if op == "rename" and os.path.isdir(os.path.join(roots[1], target)):
+        continue
+    # The mount's root has no object to keep attributes on (EPERM, documented): only a directory in it.
+    if op in ("chmod", "chown", "utimens") and os.path.realpath(os.path.join(roots[1], target)) == os.path.realpath(roots[1]):
         continue
     if trace:
         trace.write(f"{i} {op} {target}\n")
@@ -162,10 +193,15 @@ def snapshot(root):
     out = {}
     for d, dirs, files in os.walk(root):
         rel = os.path.relpath(d, root)
-        out[rel + "/"] = sorted(dirs)
-        for f in files:
-            with open(os.path.join(d, f), "rb") as fh:
-                out[os.path.normpath(os.path.join(rel, f))] = fh.read().hex()
+        out[rel + "/"] = [sorted(dirs + files), attrs(os.stat(d))]
+        for f in dirs + files:
+            q = os.path.join(d, f)
+            st = os.lstat(q)
+            if S.S_ISLNK(st.st_mode):
+                out[os.path.normpath(os.path.join(rel, f))] = ["->", os.readlink(q), attrs(st)]
+            elif S.S_ISREG(st.st_mode):
+                with open(q, "rb") as fh:
+                    out[os.path.normpath(os.path.join(rel, f))] = [fh.read().hex(), attrs(st)]
     return out
 
 a, b = snapshot(roots[0]), snapshot(roots[1])

@@ -1,9 +1,9 @@
 // Reference-model testing in the spirit of mountpoint-s3's: a seeded, reproducible random sequence of file
 // operations (test/reliability/model.py) runs on a bucket mount and on a local directory side by side, and
-// every outcome must match — data, sizes, listings and errno. Then the bucket itself must hold exactly the
-// model's files (SDK listing and GETs). Run more with GRADIENT_MODEL_OPS=5000 GRADIENT_MODEL_SEEDS=10.
+// every outcome must match — data, sizes, modes, owners, times set, symlinks, listings and errno. Then the
+// bucket itself must hold exactly the model's files and symlinks (SDK listing and GETs). Run more with GRADIENT_MODEL_OPS=5000 GRADIENT_MODEL_SEEDS=10.
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, type Cache } from '../../src/cache/index.js';
@@ -55,7 +55,7 @@ describe('reliability: random operations on a bucket mount against a local model
     const mounted = await mountForTest(trace ? tracedFs(view, trace) : view);
     const model = path.join(work.dir, `model-${seed}`);
     try {
-      await sh(`mkdir -p ${model}`);
+      await sh(`mkdir -p ${model} && chmod 777 ${model}`); // as the mount's root shows (the default dirMode)
       const r = await shStatus(`python3 ${script} ${seed} ${OPS} ${mounted.mountpoint} ${model}`);
       expect(r.stderr).toBe('');
       const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ops: number; files: number; mismatch?: unknown };
@@ -66,11 +66,13 @@ describe('reliability: random operations on a bucket mount against a local model
       // The bucket, seen by another client: exactly the model's files and bytes (directories as markers).
       const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
       const objects = (listed.Contents ?? []).map((o) => o.Key!.slice(prefix.length + 1)).filter((k) => !k.endsWith('/'));
-      const modelFiles = (await sh(`cd ${model} && find . -type f | sed 's|^./||' | sort`)).split('\n').filter(Boolean);
+      const modelFiles = (await sh(`cd ${model} && find . \\( -type f -o -type l \\) | sed 's|^./||' | sort`)).split('\n').filter(Boolean);
       expect(objects.sort()).toEqual(modelFiles);
       for (const f of modelFiles) {
         const got = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/${f}` }))).Body!.transformToByteArray());
-        expect(got.equals(await readFile(path.join(model, f))), f).toBe(true);
+        // A symlink is an object holding its target.
+        const want = (await lstat(path.join(model, f))).isSymbolicLink() ? Buffer.from(await readlink(path.join(model, f))) : await readFile(path.join(model, f));
+        expect(got.equals(want), f).toBe(true);
       }
     } finally {
       await mounted.cleanup();

@@ -2,9 +2,10 @@
 // what the bucket holds and how it changes. Here: file handles and directory listings by handle, open
 // flags, and replies: attributes and TTLs, the kernel's page cache, the engine's fast paths.
 //
-// Objects have no owner or mode: files show 0666, directories 0777 (read-only views 0444/0555); chmod and
-// chown are accepted and change nothing. Entry and attribute TTLs equal the metadata TTL, so that others'
-// changes appear within it; a file being written has none (its size changes under the kernel).
+// Modes, owners and times come from each object's metadata (namespace.ts); without it, files show 0666 and
+// directories 0777 (read-only views 0444/0555) owned by the mounting user, or what the entry's settings say.
+// The kernel enforces them (default_permissions). Entry and attribute TTLs equal the metadata TTL, so that
+// others' changes appear within it; a file being written has none (its size changes under the kernel).
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../../fuse/errors.js';
 import type {
@@ -22,8 +23,11 @@ import type { ObjectStore } from '../../storage/object-store.js';
 import { DaemonMemory } from '../../memory/index.js';
 import { Uploader, type StagedFile, type UploadStatus } from '../../upload/index.js';
 import type { ObjectCache } from '../content.js';
+import type { AttributeStore } from './attribute-cache.js';
+import { ROOT_INO } from '../../fuse/filesystem.js';
 import type { Child } from './metadata.js';
-import { BucketNamespace, type BucketNode, type NodeStat, type OpenFile } from './namespace.js';
+import { BucketNamespace, type AttributeChange, type BucketNode, type Creation, type NodeStat, type OpenFile } from './namespace.js';
+import { nsToMs, S_IFDIR, S_IFMT } from './posix-metadata.js';
 
 export interface BucketViewOptions {
   store: ObjectStore;
@@ -36,12 +40,21 @@ export interface BucketViewOptions {
   write?: ({ uploader: Uploader } | { stagingDir: string }) & { retryBackoff?: BackoffOptions };
   /** How long metadata is trusted, here and in the kernel. */
   metadataTtlMs: number;
+  /** Owner of what carries none in its metadata (default: the daemon's user). */
   uid?: number;
   gid?: number;
+  /** Permission bits of files and directories without a mode in their metadata (default 0666 / 0777, 0444 / 0555 read-only). */
+  fileMode?: number;
+  dirMode?: number;
+  /** HEAD listed objects whose metadata is not known, to show their modes and symlinks (default true). */
+  posixMetadata?: boolean;
+  /** Where attributes learnt by HEAD outlive the process (the cache's index). */
+  attributeStore?: AttributeStore;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
 const READDIR_BATCH = 1024;
+const S_ISGID = 0o2000;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
 
@@ -55,8 +68,12 @@ export class BucketView implements Filesystem {
   private readonly ns: BucketNamespace;
   private readonly ttlSec: number;
   private readonly handles = new Map<number, Handle>();
-  /** Directory listings being read, by handle: one snapshot per pass (offset 0 takes a new one). */
-  private readonly listings = new Map<number, [string, Child][]>();
+  /**
+   * Directory listings being read, by handle: one snapshot per pass (offset 0 takes a new one), with the
+   * entries made so far: the kernel takes a few dozen per request and asks again from there, so each is made
+   * once per pass, not once per request.
+   */
+  private readonly listings = new Map<number, { children: [string, Child][]; entries: Entry[] }>();
   /** The ETag of the bytes the kernel's page cache may hold, by inode. */
   private readonly pageCacheEtag = new Map<number, string>();
   private nextFh = 1;
@@ -69,6 +86,14 @@ export class BucketView implements Filesystem {
       store: opts.store,
       cache: opts.cache,
       metadataTtlMs: opts.metadataTtlMs,
+      defaults: {
+        uid: opts.uid ?? process.getuid?.() ?? 0,
+        gid: opts.gid ?? process.getgid?.() ?? 0,
+        ...(opts.fileMode !== undefined ? { fileMode: opts.fileMode } : {}),
+        ...(opts.dirMode !== undefined ? { dirMode: opts.dirMode } : {}),
+      },
+      ...(opts.posixMetadata !== undefined ? { posixMetadata: opts.posixMetadata } : {}),
+      ...(opts.attributeStore ? { attributeStore: opts.attributeStore } : {}),
       ...(w
         ? {
             write: {
@@ -115,15 +140,20 @@ export class BucketView implements Filesystem {
   // -------------------------------------------------- attributes
 
   private attr(s: NodeStat): Attr {
-    const uid = this.opts.uid ?? 0;
-    const gid = this.opts.gid ?? 0;
-    const mtimeMs = s.mtimeMs ?? this.createdAt;
-    if (s.kind === 'dir') return { ino: s.ino, size: s.size, mode: this.dirMode(), nlink: 2, uid, gid, mtimeMs };
-    return { ino: s.ino, size: s.size, mode: this.readOnly ? 0o100444 : 0o100666, nlink: 1, uid, gid, mtimeMs, blksize: 1 << 20 };
+    const a: Attr = { ino: s.ino, size: s.size, mode: s.mode, nlink: s.kind === 'dir' ? 2 : 1, uid: s.uid, gid: s.gid, mtimeMs: this.createdAt };
+    if (s.mtimeNs !== undefined) {
+      a.mtimeMs = nsToMs(s.mtimeNs);
+      a.mtimeNs = s.mtimeNs;
+    }
+    if (s.atimeNs !== undefined) a.atimeNs = s.atimeNs;
+    if (s.ctimeNs !== undefined) a.ctimeNs = s.ctimeNs;
+    if (s.kind === 'file') a.blksize = 1 << 20;
+    return a;
   }
 
+  /** For '.' and '..' in listings, where only the type counts. */
   private dirMode(): number {
-    return this.readOnly ? 0o040555 : 0o040777;
+    return S_IFDIR;
   }
 
   private entry(n: BucketNode): Entry {
@@ -151,17 +181,18 @@ export class BucketView implements Filesystem {
   async opendir(_ctx: RequestContext, ino: number): Promise<OpenReply> {
     this.ns.dirNode(ino);
     const fh = this.nextFh++;
-    this.listings.set(fh, []);
+    this.listings.set(fh, { children: [], entries: [] });
     return { fh };
   }
 
   async readdir(_ctx: RequestContext, ino: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
     const dir = this.ns.dirNode(ino);
-    let children = this.listings.get(fh);
-    if (!children || offset === 0) {
-      children = await this.ns.list(dir);
-      this.listings.set(fh, children);
+    let listing = this.listings.get(fh);
+    if (!listing || offset === 0) {
+      listing = { children: await this.ns.list(dir), entries: [] };
+      this.listings.set(fh, listing);
     }
+    const { children, entries } = listing;
     const out: DirEntry[] = [];
     if (offset === 0) out.push({ name: '.', ino, mode: this.dirMode(), nextOffset: 1 });
     if (offset <= 1) out.push({ name: '..', ino: this.ns.parentIno(dir), mode: this.dirMode(), nextOffset: 2 });
@@ -169,7 +200,7 @@ export class BucketView implements Filesystem {
     const end = Math.min(children.length, start + READDIR_BATCH);
     for (let i = start; i < end; i++) {
       const [name, child] = children[i]!;
-      const e = this.entry(this.ns.child(dir, name, child));
+      const e = (entries[i] ??= this.entry(this.ns.child(dir, name, child)));
       const d: DirEntry = { name, ino: e.attr.ino, mode: e.attr.mode, nextOffset: i + 3 };
       if (plus) d.entry = e;
       out.push(d);
@@ -195,8 +226,9 @@ export class BucketView implements Filesystem {
     return this.reply(file, writable);
   }
 
-  async create(_ctx: RequestContext, parent: number, name: string, _mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
-    const file = await this.ns.create(this.ns.dirNode(parent), name, (flags & fsConstants.O_EXCL) !== 0);
+  async create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenReply }> {
+    const dir = this.ns.dirNode(parent);
+    const file = await this.ns.create(dir, name, (flags & fsConstants.O_EXCL) !== 0, this.creation(ctx, dir, mode));
     return { entry: this.entry(file.node), open: this.reply(file, (flags & 3) !== fsConstants.O_RDONLY) };
   }
 
@@ -209,7 +241,9 @@ export class BucketView implements Filesystem {
       // Writes land in the staging file from the engine's C threads (written() reports them), and skip the
       // kernel's page cache: a second copy of the bytes that only costs memory. Reads of a staged file skip
       // it too, so that no handle can see pages that predate a write.
-      return writable ? { fh, writeFd: file.file.fd, directIo: true } : { fh, directIo: true };
+      // resume: the staged file's id, for the process that takes the session over: a writer's bytes may be in no
+      // bucket yet (a reader's are: journaled at the writer's close, or found through the writer's handle).
+      return writable ? { fh, writeFd: file.file.fd, directIo: true, resume: file.file.id } : { fh, directIo: true };
     }
     // Keep the kernel's pages only if they were filled from these very bytes.
     const reply: OpenReply = { fh, keepCache: this.pageCacheEtag.get(ino) === file.etag };
@@ -263,17 +297,73 @@ export class BucketView implements Filesystem {
     return h?.writable && h.file.kind === 'staged' ? h.file.file : undefined;
   }
 
+  // -------------------------------------------------- stable node keys (session survival)
+
+  /** 'd:' or 'f:' and the node's key: a key can name a file and a directory at once. Unlinked nodes have none. */
+  nodeKey(ino: number): string | undefined {
+    const n = this.ns.nodeIf(ino);
+    return n && !n.unlinked ? `${n.kind === 'dir' ? 'd' : 'f'}:${n.key}` : undefined;
+  }
+
+  async resolveKey(key: string, resume?: string): Promise<number> {
+    const kind = key.startsWith('d:') ? 'dir' : 'file';
+    const k = key.slice(2);
+    if (k === '') return ROOT_INO;
+    if (resume !== undefined) await this.ns.adoptStaged(k, resume);
+    const n = await this.ns.find(k);
+    if (n.kind !== kind) throw new FsError('ENOENT');
+    return n.ino;
+  }
+
+  /** A handle of an earlier process: a file being written is found by its staged file's id (OpenReply.resume). */
+  async reopen(ctx: RequestContext, ino: number, flags: number, resume: string | undefined): Promise<OpenReply> {
+    if (resume !== undefined) await this.ns.adoptStaged(this.ns.node(ino).key, resume);
+    return this.open(ctx, ino, flags);
+  }
+
   // -------------------------------------------------- changes to the tree
 
   async setattr(_ctx: RequestContext, ino: number, changes: SetattrChanges): Promise<AttrReply> {
     const n = this.ns.node(ino);
-    if (n.kind === 'file' && changes.size !== undefined) await this.ns.truncate(n, changes.size, this.writableFile(changes.fh));
-    if (changes.mtimeMs !== undefined) this.ns.setMtime(n, changes.mtimeMs);
+    const truncating = changes.size !== undefined;
+    if (n.kind === 'file' && truncating) await this.ns.truncate(n, changes.size!, this.writableFile(changes.fh));
+    const change: AttributeChange = {};
+    if (changes.mode !== undefined) change.mode = changes.mode;
+    if (changes.uid !== undefined) change.uid = changes.uid;
+    if (changes.gid !== undefined) change.gid = changes.gid;
+    // A truncate's own "now" is the write's time, which the object's LastModified shows: nothing to store.
+    if (changes.mtimeNs !== undefined && !(truncating && changes.mtimeNow)) change.mtimeNs = changes.mtimeNs;
+    if (changes.atimeNs !== undefined && !(truncating && changes.atimeNow)) change.atimeNs = changes.atimeNs;
+    if (Object.keys(change).length > 0) await this.ns.setAttributes(n, change);
     return this.attrReply(n);
   }
 
-  async mkdir(_ctx: RequestContext, parent: number, name: string): Promise<Entry> {
-    return this.entry(await this.ns.mkdir(this.ns.dirNode(parent), name));
+  async mkdir(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry> {
+    const dir = this.ns.dirNode(parent);
+    return this.entry(await this.ns.mkdir(dir, name, this.creation(ctx, dir, mode | S_IFDIR)));
+  }
+
+  async symlink(ctx: RequestContext, parent: number, name: string, target: string): Promise<Entry> {
+    const dir = this.ns.dirNode(parent);
+    const { uid, gid } = this.creation(ctx, dir, 0);
+    return this.entry(await this.ns.symlink(dir, name, target, { uid, gid }));
+  }
+
+  async mknod(ctx: RequestContext, parent: number, name: string, mode: number): Promise<Entry> {
+    const dir = this.ns.dirNode(parent);
+    return this.entry(await this.ns.mknod(dir, name, this.creation(ctx, dir, mode)));
+  }
+
+  async readlink(_ctx: RequestContext, ino: number): Promise<string> {
+    return this.ns.readlink(this.ns.node(ino));
+  }
+
+  /** Who makes a node: the caller, with the group of a setgid directory (which new directories inherit). */
+  private creation(ctx: RequestContext, dir: BucketNode, mode: number): Creation {
+    const parent = this.ns.stat(dir);
+    if (!(parent.mode & S_ISGID)) return { mode, uid: ctx.uid, gid: ctx.gid };
+    const inherit = (mode & S_IFMT) === S_IFDIR ? S_ISGID : 0;
+    return { mode: mode | inherit, uid: ctx.uid, gid: parent.gid };
   }
 
   async rmdir(_ctx: RequestContext, parent: number, name: string): Promise<void> {

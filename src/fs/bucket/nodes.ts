@@ -18,6 +18,8 @@ export interface BucketNode {
    */
   unlinked?: boolean;
   orphan?: StagedFile;
+  /** A symlink's target, read for the object version with this ETag. */
+  link?: { etag: string; target: string };
 }
 
 export class NodeTable {

@@ -16,6 +16,7 @@ import type {
   CopyOptions,
   ListOptions,
   ListPage,
+  MultipartOptions,
   MultipartUpload,
   ObjectInfo,
   ObjectStore,
@@ -29,7 +30,7 @@ import { S3Client, type S3Call } from './client.js';
 import { fileParts, partSizeFor, sendParts, streamParts } from './parts.js';
 import { sdkClient } from './sdk-client.js';
 import { uriEncode, type CredentialProvider } from './signer.js';
-import { completeMultipartXml, parseListV2, parseResultEtag, parseUploadId } from './xml.js';
+import { completeMultipartXml, parseCopyResult, parseListV2, parseResultEtag, parseUploadId } from './xml.js';
 import { toStorageError, type S3ErrorContext } from './errors.js';
 
 export type S3Credentials =
@@ -221,6 +222,7 @@ export class S3Store implements ObjectStore {
       versionId: headers['x-amz-version-id'],
     };
     if (metadata) info.metadata = metadata;
+    if (headers['content-type'] !== undefined) info.contentType = headers['content-type'];
     return info;
   }
 
@@ -436,8 +438,8 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async startMultipart(key: string): Promise<MultipartUpload> {
-    const upload = await this.createMultipart(key, {});
+  async startMultipart(key: string, opts: MultipartOptions = {}): Promise<MultipartUpload> {
+    const upload = await this.createMultipart(key, metadataHeaders(opts.metadata, opts.contentType));
     return {
       uploadPart: (partNumber, body) => upload.uploadPart(partNumber, body),
       complete: () => upload.complete(),
@@ -535,8 +537,15 @@ export class S3Store implements ObjectStore {
     if (opts.metadata !== undefined || opts.contentType !== undefined) {
       Object.assign(headers, metadataHeaders(opts.metadata, opts.contentType), { 'x-amz-metadata-directive': 'REPLACE' });
     }
-    await this.send('copy', fromKey, { op: 'CopyObjectCommand', method: 'PUT', key: this.fullKey(toKey), headers, errorIn200: true });
-    return this.head(toKey);
+    const res = await this.send('copy', fromKey, { op: 'CopyObjectCommand', method: 'PUT', key: this.fullKey(toKey), headers, errorIn200: true });
+    // With the size known, CopyObjectResult (ETag, LastModified) says the rest: a metadata change is one request.
+    const result = opts.sourceSize === undefined ? undefined : parseCopyResult(res.body);
+    if (!result) return this.head(toKey);
+    const info: ObjectInfo = { key: toKey, size: opts.sourceSize!, etag: stripQuotes(result.etag), lastModified: result.lastModified };
+    if (res.headers['x-amz-version-id']) info.versionId = res.headers['x-amz-version-id'];
+    if (opts.metadata && Object.keys(opts.metadata).length > 0) info.metadata = { ...opts.metadata };
+    if (opts.contentType !== undefined) info.contentType = opts.contentType;
+    return info;
   }
 
   /** Closes the connections so that a CLI process can exit promptly. */

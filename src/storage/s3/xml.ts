@@ -131,6 +131,15 @@ export function parseResultEtag(body: Buffer): string {
   return text(r.ETag) ?? '';
 }
 
+/** ETag and LastModified of a CopyObject answer; undefined unless both are there and readable. */
+export function parseCopyResult(body: Buffer): { etag: string; lastModified: Date } | undefined {
+  const r = node(parse(body).CopyObjectResult);
+  const etag = text(r.ETag);
+  const lastModified = new Date(text(r.LastModified) ?? '');
+  if (!etag || Number.isNaN(lastModified.getTime())) return undefined;
+  return { etag, lastModified };
+}
+
 function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -16,7 +16,8 @@ describe('gradient cache', () => {
   let configFile = '';
 
   async function gradient(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return runCli(['--config', configFile, ...args], { HOME: home.path });
+    // No daemon answers on this socket: the commands work on the directory themselves.
+    return runCli(['--config', configFile, ...args], { HOME: home.path, GRADIENT_DAEMON_SOCKET: path.join(home.path, 'no-daemon.sock') });
   }
 
   beforeAll(async () => {
@@ -75,7 +76,32 @@ describe('gradient cache', () => {
     expect(pruned.usedBytes).toBeLessThanOrEqual(2.5 * 1024 * 1024);
     const cleared = await gradient('cache', 'clear');
     expect(cleared.code, cleared.stderr).toBe(0);
-    expect(cleared.stdout).toMatch(/^Cleared \d+ entries/);
+    expect(cleared.stdout).toMatch(/^Cleared \d+ entr(y|ies) /);
+    expect(JSON.parse((await gradient('--json', 'cache', 'stats')).stdout)).toMatchObject({ entries: 0 });
+  });
+
+  it('prune says why it cannot reach a target below what the index and directories take, exit 4 (#18 bug 5)', async () => {
+    const cache = await openCache({ dir: cacheDir, maxBytes: '64MiB', minFreeBytes: 0 });
+    const store = new LocalStore(path.join(home.path, 'store'));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const data = randomBytes(500_000);
+        await store.write(`p/${i}`, data);
+        (await cache.open({ kind: 'content', sha256: sha256(data) }, { store, key: `p/${i}`, size: data.length })).close();
+      }
+    } finally {
+      await cache.close();
+    }
+    const r = await gradient('cache', 'prune', '--to', '1M');
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/cannot prune the cache to 1 MiB: .*the index and directories alone take [\d.]+ MiB/);
+    const j = await gradient('--json', 'cache', 'prune', '--to', '1M');
+    expect(j.code).toBe(4);
+    const report = JSON.parse(j.stdout) as Record<string, number | boolean>;
+    expect(report).toMatchObject({ reached: false, targetBytes: 1 << 20, inUseEntries: 0 });
+    expect(report.usedBytes).toBeLessThanOrEqual(report.beforeBytes as number);
+    expect(report.usedBytes).toBe(report.overheadBytes); // everything evictable went
     expect(JSON.parse((await gradient('--json', 'cache', 'stats')).stdout)).toMatchObject({ entries: 0 });
   });
 

@@ -91,12 +91,13 @@ describe('cache crash safety', () => {
 
   it.each(['fdatasync', 'syncfs'] as const)('survives repeated kill -9 mid-fill with no wrong bytes and reuses complete entries (%s per flush)', async (sync) => {
     let reusedTotal = 0;
+    let rowsTotal = 0;
     for (const reads of [5, 40, 120]) {
       await fillAndKill(reads, sync);
       const cache = await openCache({ dir: dir.path, maxBytes: '1G', minFreeBytes: 0 });
       try {
         const index = checkIndexMatchesFiles(); // reconciliation left index and files in agreement
-        expect(index.rows).toBeGreaterThan(0);
+        rowsTotal += index.rows; // a kill soon after the first reads may land before any group commit
         const completeBefore = new Set(cache.list().filter((e) => e.complete).map((e) => e.id));
         for (const o of objects) {
           const store = new CountingStore(rgw.store);
@@ -118,6 +119,7 @@ describe('cache crash safety', () => {
         await cache.close();
       }
     }
+    expect(rowsTotal).toBeGreaterThan(0);
     expect(reusedTotal).toBeGreaterThan(0);
   }, 180_000);
 });

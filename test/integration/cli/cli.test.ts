@@ -12,6 +12,8 @@ import { emptyAndDeleteBucket } from '../../helpers/buckets.js';
 import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
 import { sampleTree, writeTree } from '../../helpers/tree.js';
 import { runCli } from '../../helpers/cli.js';
+import { StatusServer } from '../../../src/daemon/status-server.js';
+import type { DaemonStatus } from '../../../src/daemon/status.js';
 
 
 describe('gradient CLI', () => {
@@ -171,6 +173,80 @@ describe('gradient CLI', () => {
     expect(r.stderr).toContain('no daemon is running on');
   });
 
+  it('prints status as JSON with --json before or after the command (#18 bug 1)', async () => {
+    const socketPath = path.join(home, 'fake-daemon.sock');
+    const status: DaemonStatus = {
+      version: 1, pid: 1, startedAt: new Date(0).toISOString(), phase: 'ready', ready: true, mountpoint: '/datasets',
+      settings: { file: 's.yaml', state: 'ok', lastError: null, appliedAt: null },
+      mounts: [], cache: null, uploads: [], requests: { fuse: {}, store: {} }, fatalError: null,
+    };
+    const server = new StatusServer({ socketPath, provider: { status: () => status, refresh: async () => undefined } });
+    await server.listen();
+    try {
+      for (const args of [['status', '--json', '--socket', socketPath], ['--json', 'status', '--socket', socketPath]]) {
+        const r = await gradient(...args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ phase: 'ready', mounts: [] });
+      }
+      for (const args of [['mount', '--refresh', '--json', '--socket', socketPath], ['--json', 'mount', '--refresh', '--socket', socketPath]]) {
+        expect(JSON.parse((await gradient(...args)).stdout), args.join(' ')).toMatchObject({ phase: 'ready' });
+      }
+      expect(JSON.parse((await gradient('storageProviders', 'list', '--json')).stdout)[0].id).toBe('managed');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a provider the config schema would reject, and writes nothing (#18 bug 2)', async () => {
+    const cfg = path.join(home, 'short-bucket.yaml');
+    const r = await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'a', '--bucket', 'ab', '--no-verify');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/bucket: .*at least 3/i);
+    expect(await stat(cfg).then(() => true, () => false)).toBe(false);
+    // an existing file stays as it was, and every later command still reads it
+    const ok = await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'good', '--bucket', bucket, '--no-verify');
+    expect(ok.code, ok.stderr).toBe(0);
+    const before = await readFile(cfg, 'utf8');
+    expect((await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'b', '--bucket', 'ab', '--no-verify')).code).toBe(2);
+    expect((await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'c', '--bucket', bucket, '--endpoint', 'http://user:pw@host', '--no-verify')).code).toBe(2);
+    expect(await readFile(cfg, 'utf8')).toBe(before);
+    expect((await gradient('--config', cfg, 'storageProviders', 'list')).code).toBe(0);
+  });
+
+  it('refuses an explicit config path that does not exist, naming it (#18 bug 6)', async () => {
+    const missing = path.join(home, 'no', 'such', 'config.yaml');
+    const viaFlag = await gradient('--config', missing, 'datasets', 'list');
+    expect(viaFlag.code).toBe(7);
+    expect(viaFlag.stderr).toContain(`config file ${missing} does not exist`);
+    const saved = env;
+    env = { ...env, GRADIENT_CONFIG: missing };
+    try {
+      const viaEnv = await gradient('storageProviders', 'list');
+      expect(viaEnv.code).toBe(7);
+      expect(viaEnv.stderr).toContain(`config file ${missing} does not exist (GRADIENT_CONFIG)`);
+      const mount = await gradient('mount', '--socket', path.join(home, 'x.sock'), '--mountpoint', path.join(home, 'x-mnt'));
+      expect(mount.code).toBe(7);
+      expect(mount.stderr).toContain(missing);
+    } finally {
+      env = saved;
+    }
+    // the default location may be absent: defaults apply
+    expect((await gradient('--json', 'storageProviders', 'list')).code).toBe(0);
+  });
+
+  it('says "1 file", not "1 files" (#18 bug 8)', async () => {
+    const ds = (await json<{ id: string }>('datasets', 'create', '--name', 'plurals')).id;
+    const v = (await json<{ ref: string }>('datasets', 'versions', 'create', '--id', ds)).ref;
+    const src = await writeTree(path.join(home, 'one'), { 'only.txt': 'x' });
+    const put = await gradient('datasets', 'files', 'put', '--id', v, '--source-path', src);
+    expect(put.stdout).toMatch(/^Uploaded 1 file \(1 B; 1 new, 1 B\) to /);
+    const got = await gradient('datasets', 'files', 'get', '--id', v, '--target-path', path.join(home, 'one-out'));
+    expect(got.stdout).toMatch(/^Downloaded 1 file \(1 B\) to /);
+    const del = await gradient('datasets', 'files', 'delete', '--id', `${v}/only.txt`);
+    expect(del.stdout).toBe(`Deleted 1 file from ${v}/only.txt\n`);
+  });
+
   it('lists datasets from the providers that answer and warns about one that does not', async () => {
     const cfg = path.join(home, 'with-down.yaml');
     const add = await gradient('--config', cfg, 'storageProviders', 'create', 's3', '--name', 'down', '--bucket', bucket,
@@ -181,6 +257,10 @@ describe('gradient CLI', () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toContain('still-here');
     expect(list.stderr).toMatch(/warning: storage provider "down" .*secret "nope" not found/);
+    // found by its name among the providers that answer
+    const details = await gradient('--config', cfg, '--json', 'datasets', 'details', '--id', 'still-here');
+    expect(details.code, details.stderr).toBe(0);
+    expect(JSON.parse(details.stdout)).toMatchObject({ name: 'still-here' });
   });
 
   it('honours --config and GRADIENT_CONFIG', async () => {

@@ -146,6 +146,17 @@ describe('gradient mount with S3 bucket entries on RGW', () => {
     expect((await entry('coco'))?.state).toBe('ok');
   });
 
+  it("takes an entry's POSIX defaults from settings.yaml for objects without metadata; modes set through the mount stay", async () => {
+    await writeFile(settings, bucketEntry('bucket') + pinnedEntry(modelEtag) + bucketEntry('posix', '  uid: 1000\n  gid: 100\n  fileMode: 0640\n  dirMode: "0750"\n'));
+    await until('posix mounted', () => entry('posix'), (e) => e?.state === 'ok');
+    expect(await sh(`stat -c '%a %u %g' ${mnt}/posix ${mnt}/posix/existing.txt ${mnt}/posix/out/r.txt`)).toBe('750 1000 100\n640 1000 100\n644 0 0\n');
+    await sh(`chmod 600 ${mnt}/posix/existing.txt`);
+    expect(await sh(`stat -c '%a %u' ${mnt}/bucket/existing.txt`)).toBe('600 1000\n'); // in the bucket, seen by the other entry
+    await sh(`chmod 666 ${mnt}/bucket/existing.txt`);
+    await writeFile(settings, bucketEntry('bucket') + pinnedEntry(modelEtag));
+    await until('posix removed', () => entry('posix'), (x) => x === undefined);
+  });
+
   it('never shows the secret in status or logs', async () => {
     const st = JSON.stringify(await status());
     expect(st).not.toContain(s.secretAccessKey);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusCommand } from '../../../src/cli/status.js';
+import { formatStatus, statusCommand } from '../../../src/cli/status.js';
 import { fetchStatus, requestRefresh, waitForReady } from '../../../src/daemon/client.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/daemon.js';
 import { createLogger } from '../../../src/daemon/logger.js';
@@ -185,6 +185,30 @@ describe('daemon', () => {
     expect(ns.views.has('gone')).toBe(false);
   });
 
+  it('while the file is bad, shows only its errors; entries show as the last good settings left them (#18 bug 3)', async () => {
+    // The last good file left `reports` stale (4:12) and `gone` in error (7:7). The new file moves every line
+    // down and breaks: those old positions would point at the wrong lines of what is on disk now.
+    save('# two lines\n# further down\n' + ds('reports', team.wip) + 'gone: [unclosed\n' + bucket);
+    const bad = await until('the settings error', () => fetchStatus(daemon.socketPath), (s) => s.settings.state === 'error');
+    const check = (s: DaemonStatus) => {
+      expect(s.settings.lastError).toMatch(new RegExp(`^${esc(file)}:\\d+:\\d+: `));
+      for (const m of s.mounts) expect(m.lastError ?? '', m.name).not.toContain(file);
+      expect(mount(s, 'reports')).toMatchObject({ state: 'stale', resolved: ref(team.v1) });
+      expect(mount(s, 'reports')!.lastError).toMatch(/^reports\.version: .*is not committed/);
+      expect(mount(s, 'gone')!.lastError).toMatch(/^gone\.id: dataset "dsnosuchdataset" not found/);
+      const text = formatStatus(s);
+      // every positioned line is one of the file's own errors; the entries' follow, under the last good settings
+      const positioned = text.split('\n').filter((l) => new RegExp(`${esc(file)}:\\d+:\\d+`).test(l));
+      expect(positioned.length).toBeGreaterThan(0);
+      for (const line of positioned) expect(s.settings.lastError).toContain(line.trim());
+      expect(text).toContain(`errors in ${file}:\n  ${s.settings.lastError!.split('\n')[0]}`);
+      expect(text).toMatch(/errors of entries under the last good settings:\n( {2}.*\n)* {2}reports\.version: /);
+    };
+    check(bad);
+    // A refresh resolves the last good settings again: their errors still must not claim positions.
+    check(await requestRefresh(daemon.socketPath));
+  });
+
   it('reports a missing secret by entry and secret name, keeping the mount', async () => {
     save(ds('reports', team.v1) + bucket.replace('secret:bkt-key', 'secret:nope'));
     const s = await until('bkt stale', () => fetchStatus(daemon.socketPath), (s) => mount(s, 'bkt')?.state === 'stale');
@@ -290,6 +314,54 @@ describe('daemon signals', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('daemon refresh with a slow entry', () => {
+  it('applies the other entries at once while one entry takes seconds to fail (#18 bug 7)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-daemon-slow-'));
+    const team = await teamCatalog(dir);
+    const file = path.join(dir, 'settings.yaml');
+    writeFileSync(path.join(dir, 'bkt-key'), 'k\n');
+    writeFileSync(file, ds('reports', 'prod', team.id) + bucket);
+    // The bucket is unreachable: its probe fails only after the SDK's retries, seconds later.
+    const SLOW_MS = 3000;
+    const ns = new Namespace();
+    const target: MountTarget<MountPayload<ResolvedVersion>> = {
+      mount: async (name, m) => {
+        if (m.payload.kind === 's3') {
+          await new Promise((r) => setTimeout(r, SLOW_MS));
+          throw new Error('cannot reach S3 endpoint http://127.0.0.1:9');
+        }
+        ns.mount(name, m);
+      },
+      swap: (name, m) => ns.swap(name, m),
+      unmount: (name) => ns.unmount(name),
+    };
+    const daemon = await startDaemon({
+      settingsFile: file,
+      mountpoint: '/datasets',
+      target,
+      catalog: team.catalog,
+      socketPath: path.join(dir, 'daemon.sock'),
+      handleSignals: false,
+      env: { GRADIENT_SECRETS_DIR: dir },
+      notifier: { ready: async () => undefined, status: async () => undefined, stopping: async () => undefined },
+      logger: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
+    });
+    try {
+      expect(mount(await daemon.status(), 'bkt')!.state).toBe('error');
+      await team.catalog.setTag(team.id, team.v2, 'prod');
+      const t0 = Date.now();
+      const refreshed = daemon.refresh(); // what SIGHUP runs
+      await until('reports on v2', () => daemon.status(), (s) => mount(s, 'reports')?.resolved === `${team.id}:${team.v2}`);
+      expect(Date.now() - t0).toBeLessThan(SLOW_MS / 2);
+      await refreshed;
+      expect(mount(await daemon.status(), 'bkt')!.state).toBe('error');
+    } finally {
+      await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('status socket directory', () => {

@@ -9,6 +9,8 @@ import { mountCommand } from '../../../src/cli/mount.js';
 import type { MountOptions } from '../../../src/config/mount-options.js';
 import { fetchStatus } from '../../../src/daemon/client.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/daemon.js';
+import { defaultCacheDir } from '../../../src/config/paths.js';
+import { secretsDir, secretsDirs } from '../../../src/config/secrets.js';
 import { defaultMountpoint, defaultSettingsPath } from '../../../src/daemon/defaults.js';
 import { createLogger } from '../../../src/daemon/logger.js';
 
@@ -47,6 +49,17 @@ describe('defaults', () => {
     expect(defaultMountpoint({}, 0)).toBe('/datasets');
     expect(defaultMountpoint({ HOME: '/home/u' }, 1000)).toBe('/home/u/datasets');
     expect(defaultMountpoint({ GRADIENT_MOUNTPOINT: '/mnt/d' }, 1000)).toBe('/mnt/d');
+  });
+
+  it('keep the system paths for root and give any other user their own', () => {
+    expect(defaultCacheDir({ HOME: '/root' }, 0)).toBe('/var/cache/gradient');
+    expect(defaultCacheDir({ HOME: '/home/u' }, 1000)).toBe('/home/u/.cache/gradient');
+    expect(defaultCacheDir({ HOME: '/home/u', XDG_CACHE_HOME: '/xdg/cache' }, 1000)).toBe('/xdg/cache/gradient');
+    expect(secretsDirs({ HOME: '/root' }, 0)).toEqual(['/var/run/secrets/gradient']);
+    // a user's own first (where `storageProviders create` saves), then the system's (a container's mounted secrets)
+    expect(secretsDirs({ HOME: '/home/u' }, 1000)).toEqual(['/home/u/.config/gradient/secrets', '/var/run/secrets/gradient']);
+    expect(secretsDir({ HOME: '/home/u' }, 1000)).toBe('/home/u/.config/gradient/secrets');
+    expect(secretsDirs({ HOME: '/home/u', GRADIENT_SECRETS_DIR: '/s' }, 1000)).toEqual(['/s']);
   });
 });
 
@@ -116,7 +129,7 @@ process.on('SIGTERM', () => process.exit(0));
       { from: 'user' },
     );
     const msg = r.err.join('');
-    expect(msg).toMatch(/gradient-datasets started \(pid \d+\): ready, 1 entries on \/mnt\/w/);
+    expect(msg).toMatch(/gradient-datasets started \(pid \d+\): ready, 1 entry on \/mnt\/w/);
     pids.push(Number(/pid (\d+)/.exec(msg)![1]));
     expect(process.exitCode).toBe(0);
     process.exitCode = undefined;

@@ -121,8 +121,35 @@ describe('Reconciler', () => {
     const { ns, apply } = setup();
     const all = await Promise.all([apply(ds('a', 'd1', 'v1')), apply(ds('a', 'd1', 'v2')), apply(ds('a', 'd2', 'v1'))]);
     // The first runs; the next two coalesce into one apply of the newest settings.
-    expect(all[1]).toBe(all[2]);
+    expect(all[1]).toEqual(all[2]);
     expect(ns.calls).toEqual(['mount a d1:v1', 'swap a d2:v1']);
+  });
+
+  it('applies each entry on its own: a slow one holds up neither the others nor their next apply', async () => {
+    const { catalog, ns } = setup();
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const rec = new Reconciler<string>({
+      target: ns,
+      resolve: async (_name, entry: MountEntry) => {
+        if (entry.type !== 'dataset') throw new Error('unexpected');
+        if (entry.id === 'd2') await slow; // e.g. an unreachable bucket, failing after the SDK's retries
+        const r = catalog.resolve(entry.id, entry.version);
+        return { resolved: r, identity: r, payload: r };
+      },
+    });
+    const s = parseSettings(ds('a', 'd1', 'prod') + ds('b', 'd2', 'v1'), 'settings.yaml');
+    const first = rec.apply(s.entries, s);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ns.served.get('a')).toBe('d1:v1');
+    catalog.tags.set('d1:prod', 'v2');
+    expect(await Promise.race([rec.refresh().then((r) => r.swapped), new Promise((r) => setTimeout(() => r('b held it up'), 10))])).toBe('b held it up');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ns.served.get('a')).toBe('d1:v2');
+    expect(ns.served.has('b')).toBe(false);
+    release();
+    expect(await first).toMatchObject({ mounted: ['a', 'b'] });
+    expect(ns.served.get('b')).toBe('d2:v1');
   });
 
   it('treats a refresh before any apply as a no-op, not as "unmount everything"', async () => {

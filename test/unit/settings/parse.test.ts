@@ -107,6 +107,15 @@ describe('parseSettings', () => {
     expect(() => parseSettings(`${'é'.repeat(127)}a:\n  type: dataset\n  id: d\n  version: v\n`, FILE)).not.toThrow();
   });
 
+  it('reads POSIX defaults for buckets written by other tools: ids, octal modes as written, posixMetadata', () => {
+    const text = 'b:\n  type: s3\n  url: s3://bucket\n  uid: 1000\n  gid: 100\n  fileMode: 0644\n  dirMode: "0o750"\n  posixMetadata: false\n';
+    expect(parseSettings(text, FILE).entries.get('b')).toMatchObject({ uid: 1000, gid: 100, fileMode: 0o644, dirMode: 0o750, posixMetadata: false });
+    expect(errorOf('b:\n  type: s3\n  url: s3://bucket\n  fileMode: 0689\n').message).toBe(
+      'settings.yaml:4:13: b.fileMode: must be permission bits in octal, e.g. 0644 or 0755',
+    );
+    expect(errorOf('b:\n  type: s3\n  url: s3://bucket\n  uid: -1\n').message).toBe('settings.yaml:4:8: b.uid: must be 0 or more');
+  });
+
   it('reports YAML syntax errors with a position and without echoing the source', () => {
     const err = errorOf('a:\n  type: s3\n  secretAccessKey: wJalrXUtnFEMI: K7MDENG\n');
     expect(err.code).toBe('SETTINGS_SYNTAX');

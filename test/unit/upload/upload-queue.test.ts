@@ -5,6 +5,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectStore, WriteBody } from '../../../src/storage/object-store.js';
 import { DaemonMemory } from '../../../src/memory/index.js';
+import { MemoryStore } from '../../../src/storage/memory-store.js';
+import { EAGER_PART_BYTES } from '../../../src/upload/eager-upload.js';
 import { StagedFile } from '../../../src/upload/staged-file.js';
 import { Staging } from '../../../src/upload/staging.js';
 import { UploadQueue, type UploadQueueOptions } from '../../../src/upload/upload-queue.js';
@@ -85,5 +87,39 @@ describe('upload queue', () => {
     expect(puts).toEqual(['later:file']);
     again.close();
     await recovered!.remove();
+  });
+
+  it('sends the file\'s attributes with its PutObject, and keeps them in the journal', async () => {
+    const store = new MemoryStore();
+    const uploads = queue(store);
+    const file = await StagedFile.create(dir, 'k');
+    file.attributes = { metadata: { mode: '33261' }, contentType: 'text/x-sh' };
+    await file.write(0, Buffer.from('#!/bin/sh'));
+    await uploads.sync(file);
+    expect(await store.head('k')).toMatchObject({ metadata: { mode: '33261' }, contentType: 'text/x-sh' });
+    await file.write(0, Buffer.from('#'));
+    await new Staging(dir).journal(file, store.location);
+    const [again] = await new Staging(dir).journaled(store.location);
+    expect(again?.attributes).toEqual(file.attributes);
+    await again!.closeFile();
+    await file.remove();
+  });
+
+  it('a multipart upload carries the attributes it was created with; changed ones follow as one copy', async () => {
+    const store = new MemoryStore();
+    const copies: string[] = [];
+    const copy = store.copy.bind(store);
+    store.copy = (from, to, opts) => (copies.push(`${from}->${to}`), copy(from, to, opts));
+    const uploads = queue(store);
+    const file = await StagedFile.create(dir, 'big');
+    file.attributes = { metadata: { mode: '33188', uid: '1000' } };
+    uploads.startEagerUpload(file);
+    await file.write(0, Buffer.alloc(EAGER_PART_BYTES + 10, 1));
+    await new Promise((r) => setTimeout(r, 50));
+    file.attributes = { metadata: { mode: '33261', uid: '1000', mtime: '1700000000' } }; // futimens, fchmod before close
+    await uploads.sync(file);
+    expect((await store.head('big')).metadata).toEqual({ mode: '33261', uid: '1000', mtime: '1700000000' });
+    expect(copies).toEqual(['big->big']);
+    await file.remove();
   });
 });
