@@ -22,7 +22,7 @@ export class DirLock {
         }
       }
       const owner = lockOwner(dir);
-      if (owner !== undefined && isAlive(owner)) {
+      if (owner !== undefined && processAlive(owner)) {
         throw new CacheError(
           'Busy',
           `the cache directory ${dir} is in use by process ${owner}${owner === process.pid ? ' (this process)' : ''}; ` +
@@ -58,11 +58,21 @@ export function lockOwner(dir: string): number | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * Whether process `pid` still runs. A zombie does not: it has let go of every file, and where nothing reaps
+ * orphans (a container whose init does not) a dead daemon stays a zombie for good.
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ...", comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }

@@ -42,7 +42,7 @@ export interface EntryUploadStatus extends UploadStatus {
 
 export class BucketMounts {
   /** Views that may hold uploads: mounted ones, and retired ones until their uploads are done. */
-  private readonly views = new Map<BucketView, { name: string; retired: boolean }>();
+  private readonly views = new Map<BucketView, { name: string; retired: boolean; bucket: BucketIdentity }>();
 
   constructor(private readonly opts: BucketMountsOptions) {}
 
@@ -56,9 +56,10 @@ export class BucketMounts {
     return this.bucketView(name, options, p.readOnly, this.opts.config.metadataTtl, 'settings', p.posix);
   }
 
-  private makeStore(options: S3StoreOptions): S3Store {
+  private makeStore(options: S3StoreOptions, onChanged?: (bucketKey: string) => void): S3Store {
     return new S3Store({
       ...options,
+      ...(onChanged ? { onChanged } : {}),
       rateLimiter: this.opts.rateLimiters.for(options.endpoint, options.bucket, this.opts.config.rateLimits),
       requestCounts: this.opts.requestCounts,
     });
@@ -72,7 +73,10 @@ export class BucketMounts {
     from: 'settings' | 'public',
     posix: PosixSettings = {},
   ): Promise<Filesystem> {
-    const store = this.makeStore(options);
+    const bucket = bucketIdentity(options);
+    // What this view changes, the other views of the bucket see at once (one process, one truth).
+    let self: BucketView | undefined;
+    const store = this.makeStore(options, readOnly ? undefined : (bucketKey) => this.changed(self, bucket, bucketKey));
     try {
       for await (const page of store.list('', { maxKeys: 1 })) {
         void page;
@@ -91,8 +95,9 @@ export class BucketMounts {
       ...(readOnly ? {} : { write: { uploader: this.opts.uploader } }),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
+    self = view;
     await view.start();
-    this.views.set(view, { name, retired: false });
+    this.views.set(view, { name, retired: false, bucket });
     return view;
   }
 
@@ -122,6 +127,15 @@ export class BucketMounts {
     }
     const object = { name: key, size: info.size, etag: info.etag, versionId: pin.versionId, mtimeMs: info.lastModified.getTime() };
     return pinnedObjectView(store, this.opts.cache, object, { log: this.opts.log });
+  }
+
+  /** Tells every other view of the bucket whose prefix holds `bucketKey` that the object changed. */
+  private changed(origin: BucketView | undefined, bucket: BucketIdentity, bucketKey: string): void {
+    for (const [view, v] of this.views) {
+      if (view === origin || v.bucket.id !== bucket.id || !bucketKey.startsWith(v.bucket.prefix)) continue;
+      const key = bucketKey.slice(v.bucket.prefix.length);
+      if (key !== '') view.changedElsewhere(key);
+    }
   }
 
   /** The entry no longer serves this view; it stays tracked while files are open or uploads pending. */
@@ -186,4 +200,15 @@ function entryErrorFor(err: unknown, options: S3StoreOptions, from: 'settings' |
             : 'region'
           : 'url';
   return new EntryError(e.code, e.message, field);
+}
+
+/** Which bucket a view serves (endpoint and name) and under which prefix ('' or ending in '/'). */
+interface BucketIdentity {
+  id: string;
+  prefix: string;
+}
+
+function bucketIdentity(options: S3StoreOptions): BucketIdentity {
+  const p = (options.prefix ?? '').replace(/^\/+/, '');
+  return { id: `${options.endpoint ?? 'aws'} ${options.bucket}`, prefix: p === '' || p.endsWith('/') ? p : `${p}/` };
 }

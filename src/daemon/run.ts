@@ -88,6 +88,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   let attachedNow!: () => void;
   const attached = new Promise<void>((resolve) => (attachedNow = resolve));
   let session: FuseSession | undefined;
+  root.kernelCache = { inode: (ino) => session?.invalidateInode(ino), entry: (parent, name) => session?.invalidateEntry(parent, name) };
   const serve = async (h: HandedSession) => {
     session = await FuseSession.serve(root, opts.mountpoint, h, fuseOptions);
     root.onEntryChanged = (parent, name) => session?.invalidateEntry(parent, name);

@@ -12,7 +12,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { abortConnection, mountsAt, reclaimMountpoint, unmountPath } from '../fuse/mountpoint.js';
+import { processAlive } from '../cache/lock.js';
+import { abortConnection, explainMountFailure, mountsAt, reclaimMountpoint, unmountPath } from '../fuse/mountpoint.js';
 import { nativeFuse } from '../fuse/native.js';
 import type { RunningDaemon } from './daemon.js';
 import type { Logger } from './logger.js';
@@ -65,7 +66,7 @@ export async function supervise(opts: SupervisorOptions): Promise<number> {
     }).fd;
   } catch (err) {
     rmSync(stateDir, { recursive: true, force: true });
-    throw err;
+    throw explainMountFailure(err);
   }
   const [mounted] = await mountsAt(opts.mountpoint);
   const sup = new Supervisor(opts, fd, stateDir, mounted?.device ?? '');
@@ -194,20 +195,11 @@ function sessionDir(runtimeDir: string): string {
       // no pid: a directory being made, or not ours
       continue;
     }
-    if (!alive(pid)) rmSync(dir, { recursive: true, force: true });
+    if (!processAlive(pid)) rmSync(dir, { recursive: true, force: true });
   }
   const dir = mkdtempSync(path.join(runtimeDir, 'session-'));
   writeFileSync(path.join(dir, 'supervisor.pid'), String(process.pid), { mode: 0o600 });
   return dir;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

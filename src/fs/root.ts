@@ -10,6 +10,7 @@ import type {
   DirEntry,
   Entry,
   Filesystem,
+  KernelCacheInvalidator,
   OpenReply,
   RequestContext,
   SetattrChanges,
@@ -56,6 +57,8 @@ export class RootFs implements Filesystem {
   private mtimeMs = Date.now();
   /** Set once mounted: drops the kernel's cached dentry for a root entry. */
   onEntryChanged?: (parent: number, name: string) => void;
+  /** Set once mounted: what views' invalidations of their own nodes become, in global inode numbers. */
+  kernelCache?: KernelCacheInvalidator;
   /**
    * After a takeover: a view an earlier process served under `name` that is no longer attached (the entry was
    * switched meanwhile), for the inodes the kernel still holds in it; undefined if it cannot be built again.
@@ -75,7 +78,19 @@ export class RootFs implements Filesystem {
 
   /** Adds an entry or replaces its view (atomically: one lookup sees either the old or the new view). */
   attach(name: string, view: View, identity = name): void {
-    this.slots.set(name, { name, view, identity, toGlobal: new Map() });
+    const slot: Slot = { name, view, identity, toGlobal: new Map() };
+    this.slots.set(name, slot);
+    // Only inodes the kernel was told of can be in its caches: others need no invalidation.
+    view.kernelCache = {
+      inode: (local) => {
+        const g = slot.toGlobal.get(local);
+        if (g !== undefined) this.kernelCache?.inode(g);
+      },
+      entry: (parent, entryName) => {
+        const g = slot.toGlobal.get(parent);
+        if (g !== undefined) this.kernelCache?.entry(g, entryName);
+      },
+    };
     this.changed(name);
   }
 

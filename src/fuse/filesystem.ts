@@ -111,7 +111,15 @@ export interface StatFs {
   frsize: number;
 }
 
+/** Drops what the kernel caches: a node's attributes and data, or a name in a directory (its dentry). */
+export interface KernelCacheInvalidator {
+  inode(ino: number): void;
+  entry(parent: number, name: string): void;
+}
+
 export interface Filesystem {
+  /** Set by whoever mounts it, for a filesystem whose content changes by other means than the kernel's requests. */
+  kernelCache?: KernelCacheInvalidator;
   lookup(ctx: RequestContext, parent: number, name: string): Promise<Entry>;
   /** The kernel dropped its last reference to ino. */
   forget?(ino: number): void;

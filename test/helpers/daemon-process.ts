@@ -3,7 +3,7 @@
 // a test can check what any of the runs said (and that none of them printed a secret).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fetchStatus, waitForReady } from '../../src/daemon/client.js';
@@ -152,12 +152,17 @@ export class DaemonProcess {
   }
 }
 
-/** Resolves once process `pid` no longer exists (reaped). */
+/**
+ * Resolves once process `pid` has let go of everything: reaped, or a zombie whose threads have all exited (the
+ * leader shows Z while its other threads still run their exit and hold its files, /dev/fuse included).
+ */
 async function gone(pid: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   const alive = () => {
     try {
-      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has let go of everything
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z') return true;
+      return readdirSync(`/proc/${pid}/task`).length > 1;
     } catch {
       return false;
     }

@@ -14,6 +14,7 @@ import type {
   DirEntry,
   Entry,
   Filesystem,
+  KernelCacheInvalidator,
   OpenReply,
   RequestContext,
   SetattrChanges,
@@ -210,6 +211,19 @@ export class BucketView implements Filesystem {
 
   async releasedir(_ctx: RequestContext, _ino: number, fh: number): Promise<void> {
     this.listings.delete(fh);
+  }
+
+  /** Set by whoever mounts this view: drops what the kernel caches of a node or a name. */
+  kernelCache?: KernelCacheInvalidator;
+
+  /** `key` was changed through another view of this bucket (in this process): seen now, not after the TTL. */
+  changedElsewhere(key: string): void {
+    const { node, parent, name } = this.ns.changedElsewhere(key);
+    if (node !== undefined) {
+      this.pageCacheEtag.delete(node);
+      this.kernelCache?.inode(node);
+    }
+    if (parent !== undefined) this.kernelCache?.entry(parent, name);
   }
 
   forget(ino: number): void {

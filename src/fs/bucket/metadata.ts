@@ -272,6 +272,7 @@ export class BucketMetadata {
   invalidate(key: string): void {
     const { dir } = splitKey(key);
     this.names.delete(key);
+    this.dirs.delete(key);
     this.listings.delete(dir);
     this.changed(dir);
   }

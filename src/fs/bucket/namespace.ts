@@ -290,6 +290,20 @@ export class BucketNamespace {
     return this.guard(() => this.meta.ensureFile(key, child, force), key);
   }
 
+  /**
+   * Another writer in this process (a view of the same bucket) changed `key`: what we know of it, and its
+   * directory's listing, is dropped, so the next lookup asks the bucket. Returns the nodes the kernel may
+   * cache it under.
+   */
+  changedElsewhere(key: string): { node?: number; parent?: number; name: string } {
+    key = key.replace(/\/$/, ''); // a directory's marker names the directory
+    this.meta.invalidate(key);
+    const n = this.nodes.withKey(key);
+    if (n && !this.staged.has(key)) n.metaAt = 0;
+    const { dir, name } = splitKey(key);
+    return { node: n?.ino, parent: this.nodes.withKey(dir)?.ino, name };
+  }
+
   forget(ino: number): void {
     this.nodes.forget(ino);
   }

@@ -68,6 +68,8 @@ export interface S3StoreOptions {
   requestCounts?: StoreRequestCounts;
   /** A PEM file of CAs to trust for an https endpoint, besides the system's; default $AWS_CA_BUNDLE. */
   caBundle?: string;
+  /** Called with the key in the bucket (prefix included) of every object this store wrote, copied to or deleted. */
+  onChanged?: (bucketKey: string) => void;
 }
 
 const DEFAULTS = {
@@ -412,6 +414,7 @@ export class S3Store implements ObjectStore {
       signal: opts.signal,
     });
     opts.onProgress?.(size);
+    this.opts.onChanged?.(fullKey);
     return { key, size, etag: stripQuotes(res.headers.etag), lastModified: new Date(), versionId: res.headers['x-amz-version-id'] };
   }
 
@@ -489,6 +492,7 @@ export class S3Store implements ObjectStore {
           body: Buffer.from(completeMultipartXml(parts)),
           errorIn200: true,
         });
+        this.opts.onChanged?.(fullKey);
         // RGW answers with an empty ETag: then ask for the real one.
         const etag = stripQuotes(parseResultEtag(res.body));
         if (etag === '') return this.head(key);
@@ -502,6 +506,7 @@ export class S3Store implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.send('delete', key, { op: 'DeleteObjectCommand', method: 'DELETE', key: this.fullKey(key) });
+    this.opts.onChanged?.(this.fullKey(key));
   }
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListPage> {
@@ -538,6 +543,7 @@ export class S3Store implements ObjectStore {
       Object.assign(headers, metadataHeaders(opts.metadata, opts.contentType), { 'x-amz-metadata-directive': 'REPLACE' });
     }
     const res = await this.send('copy', fromKey, { op: 'CopyObjectCommand', method: 'PUT', key: this.fullKey(toKey), headers, errorIn200: true });
+    this.opts.onChanged?.(this.fullKey(toKey));
     // With the size known, CopyObjectResult (ETag, LastModified) says the rest: a metadata change is one request.
     const result = opts.sourceSize === undefined ? undefined : parseCopyResult(res.body);
     if (!result) return this.head(toKey);

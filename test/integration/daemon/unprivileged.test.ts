@@ -107,8 +107,9 @@ describe.skipIf(process.getuid?.() !== 0)('gradient mount as an unprivileged use
     expect(r.stderr).toMatch(/fusermount3 failed to mount \S+ \(exit 1\): fusermount3: \S.*/);
     expect(r.stderr).toContain('usual causes: no read-write access to /dev/fuse');
     expect(r.stderr).toContain('user_allow_other');
-    // The defaults it got that far with are the user's own.
-    expect(existsSync(path.join(home, '.cache', 'gradient', 'index.sqlite'))).toBe(true);
+    // The defaults it got that far with are the user's own: the socket's directory (the supervisor keeps its
+    // session state there) was made for that user; the cache, opened after the mount, was not touched.
+    expect(statSync(path.join(tmpdir(), `gradient-${uid}`)).uid).toBe(uid);
     expect(mountCount(mnt())).toBe(0);
   });
 
