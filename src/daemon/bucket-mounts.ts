@@ -75,8 +75,8 @@ export class BucketMounts {
   ): Promise<Filesystem> {
     const bucket = bucketIdentity(options);
     // What this view changes, the other views of the bucket see at once (one process, one truth).
-    let self: BucketView | undefined;
-    const store = this.makeStore(options, readOnly ? undefined : (bucketKey) => this.changed(self, bucket, bucketKey));
+    const origin: { view?: BucketView } = {};
+    const store = this.makeStore(options, readOnly ? undefined : (bucketKey) => this.changed(origin.view, bucket, bucketKey));
     try {
       for await (const page of store.list('', { maxKeys: 1 })) {
         void page;
@@ -95,7 +95,7 @@ export class BucketMounts {
       ...(readOnly ? {} : { write: { uploader: this.opts.uploader } }),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
-    self = view;
+    origin.view = view;
     await view.start();
     this.views.set(view, { name, retired: false, bucket });
     return view;
