@@ -97,7 +97,7 @@ describe('reliability: the FUSE session survives its serving process', () => {
     expect((await shStatus(`stat -f ${d.opts.mountpoint} > /dev/null`)).code).toBe(0);
     const pause = Date.now() - t0;
     if (how === 'kill') pauses.push(pause);
-    const st = await until('a new serving process', () => d.status().catch(() => undefined), (x) => x?.ready === true && x.pid !== before);
+    const st = await until('a new serving process', () => d.status().catch(() => undefined), (x) => x?.ready === true && x.pid !== before, 60_000);
     console.log(`session-survival: ${how} of ${before} → ${st!.pid}: mount answering again after ${pause} ms`);
     expect(mountCount(d.opts.mountpoint)).toBe(1);
   }
@@ -257,7 +257,8 @@ describe('reliability: the FUSE session survives its serving process', () => {
     const exited = new Promise<number | null>((r) => extra!.child!.once('exit', (code) => r(code)));
     for (let i = 0; i < 3; i++) {
       await extra.killServer9();
-      if (i < 2) await until('a new serving process', () => extra!.status().catch(() => undefined), (x) => x?.ready === true);
+      // The restart waits out a growing backoff, then a start: generous under load.
+      if (i < 2) await until('a new serving process', () => extra!.status().catch(() => undefined), (x) => x?.ready === true, 60_000);
     }
     expect(await exited).toBe(1);
     expect(mountCount(mnt)).toBe(0);
