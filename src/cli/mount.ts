@@ -3,7 +3,7 @@
 // tags and `latest` again). The foreground run itself — FUSE session, namespace, cache, catalog — is injected
 // by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseSize } from '../cache/index.js';
+import { parseSize } from '../cache/size.js';
 import type { MountOptions } from '../config/mount-options.js';
 import { startInBackground } from '../daemon/background.js';
 import { DaemonClientError, fetchStatus, requestRefresh, waitForReady } from '../daemon/client.js';

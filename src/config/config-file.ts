@@ -8,18 +8,10 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome, type ConfigLocation } from './paths.js';
+import { ConfigError } from './errors.js';
 import { FileTooLargeError, readSmallFile, yamlErrorText } from './yaml-file.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    /** Invalid: the file; Missing: a path named by --config or GRADIENT_CONFIG; BadInput: a value given to a command. */
-    readonly code: 'Invalid' | 'Unreadable' | 'Missing' | 'UnknownProvider' | 'Duplicate' | 'BadInput',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ConfigError };
 
 /** The id of the built-in provider: a local directory store, used when no other is configured. */
 export const MANAGED_PROVIDER_ID = 'managed';

@@ -1,7 +1,6 @@
 // `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
-import path from 'node:path';
 import { cacheOptionsFrom, openCache } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
 import { openStore } from '../catalog/providers.js';
@@ -24,7 +23,7 @@ import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
-import { handedSession, supervise } from './supervisor.js';
+import { handedSession } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
@@ -162,27 +161,3 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     throw err;
   }
 };
-
-/**
- * The CLI's Supervisor (src/cli/mount.ts): mounts and runs `gradient mount` again, with the same arguments, as the
- * serving process (runMount), restarting it on the same FUSE session when it dies. Resolves with the exit code.
- */
-export const superviseMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<number> => {
-  // A bad config file fails here as it would without a supervisor: before anything is mounted or touched.
-  await loadDaemonConfig(configLocation(opts.config, io.env));
-  return supervise({
-    mountpoint: opts.mountpoint,
-    command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    env: io.env,
-    runtimeDir: path.dirname(opts.socket),
-    allowOther: process.getuid?.() === 0,
-    log: createLogger(),
-    ...restartLimit(io.env.GRADIENT_RESTART_LIMIT),
-  });
-};
-
-/** GRADIENT_RESTART_LIMIT=<crashes>/<seconds>: give up after that many crashes in that time (default 5/60). */
-function restartLimit(v: string | undefined): { maxCrashes?: number; crashWindowMs?: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(v ?? '');
-  return m ? { maxCrashes: Number(m[1]), crashWindowMs: Number(m[2]) * 1000 } : {};
-}
