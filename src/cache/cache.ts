@@ -35,6 +35,7 @@ import { fetchWhole } from './whole-file.js';
 
 /** Hashing reads the data file into aligned buffers of this size (O_DIRECT). */
 const STAGE_BYTES = 1024 * 1024;
+const STAGE_SPARES = 4;
 /** Below this bound, files fetched ahead of their reader could push out files fetched ahead of it before. */
 const MIN_PREFETCH_BOUND = 256 * 1024 * 1024;
 
@@ -184,11 +185,13 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
           }
         : undefined,
     );
-    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
+    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers, memory.target);
     this.ctx = {
       opts,
-      queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }),
-      stage: new AlignedPool(STAGE_BYTES),
+      // Prefetch also waits while the memory target says no: readers then fetch what they need, when they need it.
+      queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }, (bytes) => memory.target.allows(bytes)),
+      // Hash verifications in flight each take one; a few are kept (a burst of opens must not leave them all).
+      stage: new AlignedPool(STAGE_BYTES, STAGE_SPARES),
       chunks: this.chunks,
       space: this.space,
       commit: this.commit,

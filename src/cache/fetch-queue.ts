@@ -24,7 +24,11 @@ export class FetchQueue {
   /** First come, first served within a priority: a large fetch is never overtaken forever by small ones. */
   private readonly waiting: Record<Priority, Waiter[]> = { demand: [], prefetch: [] };
 
-  constructor(private readonly limits: FetchLimits) {}
+  constructor(
+    private readonly limits: FetchLimits,
+    /** Whether memory allows an optional fetch of this many bytes now (the daemon's memory target). */
+    private readonly memoryAllows: (bytes: number) => boolean = () => true,
+  ) {}
 
   /** Runs `task`, a fetch of `bytes` bytes, once the budget has room for it (and, for prefetch, no reader waits). */
   async run<T>(priority: Priority, bytes: number, task: () => Promise<T>): Promise<T> {
@@ -42,10 +46,12 @@ export class FetchQueue {
 
   /**
    * Whether a prefetch of `bytes` would start at once. Prefetch only ever uses idle capacity: queued, it
-   * would only hold a place that a reader may need.
+   * would only hold a place that a reader may need. Under memory pressure there is none: windows shrink to
+   * what readers ask for.
    */
   hasRoom(bytes: number): boolean {
-    return this.canStart('prefetch', Math.min(bytes, this.limits.maxBytes));
+    const cost = Math.min(bytes, this.limits.maxBytes);
+    return this.canStart('prefetch', cost) && this.memoryAllows(cost);
   }
 
   get queued(): number {

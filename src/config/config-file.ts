@@ -67,9 +67,11 @@ export const configSchema = z.strictObject({
   publicDatasets: z.unknown().optional(),
   /** Bucket mounts: metadata TTLs, upload drain time, rate limits (src/fs/bucket/config.ts). */
   buckets: z.unknown().optional(),
+  /** The daemon's memory target (src/daemon/memory-target.ts). */
+  memory: z.unknown().optional(),
 });
 export type Config = z.infer<typeof configSchema>;
-export type ConfigSectionName = 'cache' | 'publicDatasets' | 'buckets';
+export type ConfigSectionName = 'cache' | 'publicDatasets' | 'buckets' | 'memory';
 
 export interface LoadedConfig {
   path: string;

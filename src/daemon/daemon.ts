@@ -5,14 +5,14 @@ import type { PruneResult } from '../cache/index.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
-import { DaemonMetrics, MetricsServer } from './metrics.js';
+import type { DaemonMetrics } from './metrics.js';
 import { SystemdNotifier, type Notifier } from './notify.js';
 import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
 import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload, type ResolvedDataset } from './resolvers.js';
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
-import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type PendingUpload, type RequestCounts } from './status.js';
+import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type MemoryStatus, type PendingUpload, type RequestCounts } from './status.js';
 
 export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
@@ -43,6 +43,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   uploads?: () => PendingUpload[];
   /** FUSE and store requests so far, by operation. */
   requests?: () => RequestCounts;
+  /** The memory target, use by consumer, resident memory. */
+  memory?: () => MemoryStatus;
   /** Default: defaultSocketPath(). */
   socketPath?: string;
   /** Opt-in Prometheus endpoint on 127.0.0.1 (0 = any free port). */
@@ -111,10 +113,13 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
     requests: opts.requests?.() ?? { fuse: {}, store: {} },
+    memory: opts.memory?.() ?? null,
     fatalError,
   });
 
-  const metrics = new DaemonMetrics(status);
+  // prom-client is loaded only when metrics are asked for: most daemons never serve them.
+  const metricsModule = opts.metricsPort === undefined ? undefined : await import('./metrics.js');
+  const metrics: DaemonMetrics | undefined = metricsModule && new metricsModule.DaemonMetrics(status);
   const logApply = (r: ApplyResult) => {
     for (const name of r.mounted) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'mounted');
     for (const name of r.swapped) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'switched version');
@@ -131,7 +136,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {
     const t0 = process.hrtime.bigint();
     const run = reconciler.apply(desiredEntries(settings, publicCatalog), settings, { refresh }).then((r) => {
-      metrics.settingsApplied(Number(process.hrtime.bigint() - t0) / 1e9);
+      metrics?.settingsApplied(Number(process.hrtime.bigint() - t0) / 1e9);
       appliedAt = new Date();
       logApply(r);
       if (ready) void notifier.status(summary());
@@ -145,14 +150,14 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     onSettings: (s) => {
       if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
       settingsError = null;
-      metrics.settingsLoaded(true);
+      metrics?.settingsLoaded(true);
       const refresh = refreshNext;
       refreshNext = false;
       void applySettings(s, refresh);
     },
     onError: (err) => {
       settingsError = err.message;
-      metrics.settingsLoaded(false);
+      metrics?.settingsLoaded(false);
       log.error({ code: err.code, file: opts.settingsFile }, `${err.message} (keeping the last good settings)`);
       if (ready) void notifier.status(summary());
     },
@@ -174,7 +179,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     socketPath,
     provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
   });
-  const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
+  const metricsServer = metricsModule && metrics && new metricsModule.MetricsServer(metrics);
 
   let stopping: Promise<void> | undefined;
   let resolveStopped!: () => void;

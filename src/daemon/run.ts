@@ -14,12 +14,15 @@ import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { nativeFuse } from '../fuse/native.js';
 import { FuseSession, type FuseMountOptions, type HandedSession } from '../fuse/session.js';
 import { SessionState } from '../fuse/session-state.js';
-import { DaemonMemory } from '../memory/index.js';
+import { CACHE_DEFAULTS } from '../cache/options.js';
+import { DaemonMemory, MEMORY_DEFAULTS, MemoryTarget, procStatusBytes, splitTarget, type MemoryOptions } from '../memory/index.js';
 import { RateLimiters } from '../storage/rate-limit.js';
 import { StoreRequestCounts } from '../storage/request-counts.js';
 import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
+import { cgroupMemoryLimit, chooseMemoryTarget } from './memory-target.js';
+import { memoryStatus } from './memory-status.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
@@ -35,10 +38,33 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   const cacheFlags: { cacheDir?: string; cacheSize?: number; defaultDir: string } = { defaultDir: defaultCacheDir(io.env) };
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
-  // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
-  const memory = new DaemonMemory();
+  // One memory target for the process (and the supervisor's private pages, which count against it too): the
+  // pools, budgets and the cache's fetch limits take their shares of it; buffer pools and budgets are shared
+  // by the cache and the uploader, built once, here.
+  const choice = chooseMemoryTarget(opts.memoryTargetBytes, config.memory.targetBytes, cgroupMemoryLimit());
+  const supervisorPid = handed ? process.ppid : undefined;
+  const target = new MemoryTarget(choice.bytes, () => (supervisorPid ? (procStatusBytes(supervisorPid, 'RssAnon') ?? 0) : 0));
+  const memoryOptions: Partial<MemoryOptions> = { target };
+  const cacheOptions = cacheOptionsFrom(config.cache, cacheFlags);
+  if (choice.bytes !== undefined) {
+    const shares = splitTarget(
+      choice.bytes,
+      {
+        fetchBytes: CACHE_DEFAULTS.maxFetchBytes,
+        readAheadBytes: CACHE_DEFAULTS.readAheadMemoryBytes,
+        chunkSpareBytes: MEMORY_DEFAULTS.chunkSpareBytes,
+        uploadPartsInFlight: MEMORY_DEFAULTS.uploadPartsInFlight,
+        uploadPartSpareBytes: MEMORY_DEFAULTS.uploadPartSpareBytes,
+      },
+      MEMORY_DEFAULTS.uploadPartBytes,
+    );
+    Object.assign(memoryOptions, { chunkSpareBytes: shares.chunkSpareBytes, uploadPartsInFlight: shares.uploadPartsInFlight, uploadPartSpareBytes: shares.uploadPartSpareBytes });
+    Object.assign(cacheOptions, { maxFetchBytes: shares.fetchBytes, readAheadMemoryBytes: shares.readAheadBytes });
+    log.info({ targetBytes: choice.bytes, source: choice.source, cgroupLimitBytes: choice.cgroupLimitBytes, shares }, 'memory target');
+  }
+  const memory = new DaemonMemory(memoryOptions);
   // The group commit makes each flush durable with one syncfs (the C core runs it off the JS thread).
-  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory, { syncFilesystem: (fd) => nativeFuse().syncfs(fd) });
+  const cache = await openCache(cacheOptions, memory, { syncFilesystem: (fd) => nativeFuse().syncfs(fd) });
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
@@ -155,6 +181,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
         };
       },
       pruneCache: (toBytes) => cache.prune(toBytes),
+      memory: () => memoryStatus(choice, memory, supervisorPid),
     });
   } catch (err) {
     await closeAll().catch(() => undefined);

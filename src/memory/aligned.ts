@@ -71,6 +71,8 @@ export class AlignedPools {
     private readonly min: number,
     private readonly maxSpareBytes: number,
     private readonly idleMs: number,
+    /** Whether a spare of this many bytes may be kept now (a memory target under pressure says no). */
+    private readonly keepSpare: (bytes: number) => boolean = () => true,
   ) {}
 
   /** A page-aligned buffer of at least `length` bytes; give it back when done. */
@@ -91,7 +93,8 @@ export class AlignedPools {
   give(b: Buffer): void {
     this.takenBytes -= b.length;
     const pool = this.pools.get(b.length);
-    if (!pool || this.spareBytes + b.length > this.maxSpareBytes) return; // left to the garbage collector
+    // Else left to the garbage collector.
+    if (!pool || this.spareBytes + b.length > this.maxSpareBytes || !this.keepSpare(b.length)) return;
     this.spareBytes += b.length;
     pool.give(b);
     if (this.idleTimer) this.idleTimer.refresh();
