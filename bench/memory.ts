@@ -26,6 +26,9 @@ const { values } = parseArgs({
     target: { type: 'string', default: '256M' },
     cgroup: { type: 'string', default: '512M' },
     files: { type: 'string', default: '300' },
+    // Which of the loaded runs: none (no target), target, cgroup.
+    only: { type: 'string', default: 'none,target,cgroup' },
+    'no-idle': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -241,6 +244,7 @@ interface Outcome {
   oomKills: number;
   restarts: number;
   status: unknown;
+  atPeak: unknown;
 }
 
 async function startOurs(name: string, mountArgs: string[], wrap?: string[]): Promise<DaemonProcess> {
@@ -281,12 +285,15 @@ async function loaded(config: string, round: number, mountArgs: string[], cgroup
   const firstPid = await servingPid(d);
   let pid = firstPid;
   const pids = new Set([firstPid]);
+  // The daemon's own account of its memory when its RSS was highest: what held what at the peak.
+  let atPeak: { rssBytes: number } | undefined;
   const poll = setInterval(() => {
     void d.status().then((s) => {
       pid = s.pid;
       pids.add(s.pid);
+      if (s.memory && s.memory.rssBytes > (atPeak?.rssBytes ?? 0)) atPeak = s.memory;
     }, () => undefined);
-  }, 500);
+  }, 250);
   const sample = sampler(() => pid, d.pid);
   const t0 = Date.now();
   const timed = async <T>(p: Promise<T>): Promise<[T, number]> => {
@@ -346,6 +353,7 @@ async function loaded(config: string, round: number, mountArgs: string[], cgroup
     oomKills,
     restarts: pids.size - 1,
     status: status?.memory,
+    atPeak,
   };
 }
 
@@ -354,29 +362,30 @@ const spread = (xs: number[]) => `${mib(median(xs))} (${mib(Math.min(...xs))}–
 try {
   log('idle');
   const idles = [];
-  for (let i = 0; i < ROUNDS; i++) idles.push(await idle());
-  const idleRows: Row[] = [
+  for (let i = 0; i < (values['no-idle'] ? 0 : ROUNDS); i++) idles.push(await idle());
+  const idleRows: Row[] = idles.length === 0 ? [] : [
     { process: 'serving', 'VmRSS MiB': spread(idles.map((x) => x.serving.rss)), 'RssAnon MiB': spread(idles.map((x) => x.serving.anon)), 'Pss MiB': spread(idles.map((x) => x.serving.pss)), 'VmHWM MiB': spread(idles.map((x) => x.serving.hwm)) },
     { process: 'supervisor', 'VmRSS MiB': spread(idles.map((x) => x.supervisor.rss)), 'RssAnon MiB': spread(idles.map((x) => x.supervisor.anon)), 'Pss MiB': spread(idles.map((x) => x.supervisor.pss)), 'VmHWM MiB': spread(idles.map((x) => x.supervisor.hwm)) },
     { process: 'both (Pss sum)', 'Pss MiB': spread(idles.map((x) => x.serving.pss + x.supervisor.pss)) },
   ];
   printTable('idle: one bucket entry, one team dataset entry, mnist (median, min–max)', idleRows);
 
-  const configs: { name: string; args: string[]; cgroup?: number }[] = [
-    { name: 'no target', args: [] },
-    { name: `--memory-target ${values.target}`, args: ['--memory-target', values.target] },
-    { name: `cgroup memory limit ${values.cgroup} (default target)`, args: [], cgroup: Number(execFileSync('numfmt', ['--from=iec', values.cgroup.replace(/i?B$/, '')]).toString()) },
-  ];
+  const configs: { key: string; name: string; args: string[]; cgroup?: number }[] = [
+    { key: 'none', name: 'no target', args: [] },
+    { key: 'target', name: `--memory-target ${values.target}`, args: ['--memory-target', values.target] },
+    { key: 'cgroup', name: `cgroup memory limit ${values.cgroup} (default target)`, args: [], cgroup: Number(execFileSync('numfmt', ['--from=iec', values.cgroup.replace(/i?B$/, '')]).toString()) },
+  ].filter((c) => values.only.split(',').includes(c.key));
   const outcomes: Outcome[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of configs) {
       log(`round ${round + 1}: ${c.name}`);
       const o = await loaded(c.name, round, c.args, c.cgroup);
+      console.log(`  at the peak: ${JSON.stringify(o.atPeak, (_k, v: unknown) => (typeof v === 'number' && v > MiB ? `${mib(v)}M` : v))}`);
       log(`  ${o.seconds.toFixed(1)} s, ${(o.bytes / MiB / o.seconds).toFixed(0)} MiB/s, peak serving ${mib(o.mem.peakServing.hwm)} MiB, errors ${o.errors}${o.errors ? `: ${o.errorSamples.slice(0, 3).join(' | ')}` : ''}`);
       outcomes.push(o);
     }
   }
-  const baseline = median(outcomes.filter((o) => o.config === 'no target').map((o) => o.bytes / o.seconds));
+  const baseline = median(outcomes.filter((o) => o.config === 'no target').map((o) => o.bytes / o.seconds)) || NaN;
   const loadRows: Row[] = configs.map((c) => {
     const os = outcomes.filter((o) => o.config === c.name);
     const tput = os.map((o) => o.bytes / o.seconds);

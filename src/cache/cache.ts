@@ -190,8 +190,9 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
       opts,
       // Prefetch also waits while the memory target says no: readers then fetch what they need, when they need it.
       queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }, (bytes) => memory.target.allows(bytes)),
-      // Hash verifications in flight each take one; a few are kept (a burst of opens must not leave them all).
+      // Hash verifications take one each, a few at a time (the spares kept are as many).
       stage: new AlignedPool(STAGE_BYTES, STAGE_SPARES),
+      verifySlots: memory.budget('cache.verify', STAGE_SPARES),
       chunks: this.chunks,
       space: this.space,
       commit: this.commit,

@@ -16,10 +16,11 @@ const run = promisify(execFile);
 /**
  * V8's young generation, 1 MiB per semi-space instead of 16: its pages stay resident once touched, ~28 MiB of
  * an idle daemon's RSS, while the serving process's short-lived objects are few (bytes live in pooled buffers
- * and the C core) and a small young generation is collected in microseconds. Flags the user gives Node
- * (execArgv) come after, so theirs win.
+ * and the C core) and a small young generation is collected in microseconds. `gc` lets a memory target
+ * collect dropped buffers sooner (MemoryTarget.dropped). Flags the user gives Node (execArgv) come after, so
+ * theirs win.
  */
-const SERVING_NODE_FLAGS = ['--max-semi-space-size=1'];
+const SERVING_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
 
 /**
  * The CLI's Supervisor (src/cli/mount.ts): mounts and runs `gradient mount` again, with the same arguments, as the

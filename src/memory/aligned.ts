@@ -73,6 +73,8 @@ export class AlignedPools {
     private readonly idleMs: number,
     /** Whether a spare of this many bytes may be kept now (a memory target under pressure says no). */
     private readonly keepSpare: (bytes: number) => boolean = () => true,
+    /** Told of every buffer left to the garbage collector (a memory target collects them sooner). */
+    private readonly dropped: (bytes: number) => void = () => undefined,
   ) {}
 
   /** A page-aligned buffer of at least `length` bytes; give it back when done. */
@@ -93,8 +95,10 @@ export class AlignedPools {
   give(b: Buffer): void {
     this.takenBytes -= b.length;
     const pool = this.pools.get(b.length);
-    // Else left to the garbage collector.
-    if (!pool || this.spareBytes + b.length > this.maxSpareBytes || !this.keepSpare(b.length)) return;
+    if (!pool || this.spareBytes + b.length > this.maxSpareBytes || !this.keepSpare(b.length)) {
+      this.dropped(b.length); // left to the garbage collector
+      return;
+    }
     this.spareBytes += b.length;
     pool.give(b);
     if (this.idleTimer) this.idleTimer.refresh();
@@ -108,6 +112,7 @@ export class AlignedPools {
   private dropSpares(): void {
     this.idleTimer = undefined;
     this.pools.clear();
+    this.dropped(this.spareBytes);
     this.spareBytes = 0;
   }
 }

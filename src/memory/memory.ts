@@ -63,8 +63,9 @@ export class DaemonMemory {
     this.options = o;
     const target = (this.target = o.target ?? new MemoryTarget(undefined));
     const keepSpare = (bytes: number) => target.allows(bytes);
-    this.chunkBuffers = this.pool('cache.chunks', new AlignedPools(o.chunkBufferBytes, o.chunkSpareBytes, o.idleMs, keepSpare));
-    this.partBuffers = this.pool('upload.parts', new AlignedPools(o.uploadPartBytes, o.uploadPartSpareBytes, o.idleMs, keepSpare));
+    const dropped = (bytes: number) => target.dropped(bytes);
+    this.chunkBuffers = this.pool('cache.chunks', new AlignedPools(o.chunkBufferBytes, o.chunkSpareBytes, o.idleMs, keepSpare, dropped));
+    this.partBuffers = this.pool('upload.parts', new AlignedPools(o.uploadPartBytes, o.uploadPartSpareBytes, o.idleMs, keepSpare, dropped));
     this.partSlots = this.budget('upload.partSlots', o.uploadPartsInFlight);
   }
 
