@@ -189,7 +189,11 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     this.ctx = {
       opts,
       // Prefetch also waits while the memory target says no: readers then fetch what they need, when they need it.
-      queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }, (bytes) => memory.target.allows(bytes)),
+      // Bytes in flight are counted as the buffers they land in (power-of-two sizes): what they hold in memory.
+      queue: new FetchQueue(
+        { maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches, bufferBytes: (n) => memory.chunkBuffers.sizeFor(n) },
+        (bytes) => memory.target.allows(bytes),
+      ),
       // Hash verifications take one each, a few at a time (the spares kept are as many).
       stage: new AlignedPool(STAGE_BYTES, STAGE_SPARES),
       verifySlots: memory.budget('cache.verify', STAGE_SPARES),

@@ -11,6 +11,8 @@ export interface FetchLimits {
   maxBytes: number;
   /** Fetches in flight, whatever their size. */
   maxCount: number;
+  /** What a fetch of `bytes` holds in memory: its buffer's size (default: the bytes). */
+  bufferBytes?: (bytes: number) => number;
 }
 
 interface Waiter {
@@ -32,7 +34,7 @@ export class FetchQueue {
 
   /** Runs `task`, a fetch of `bytes` bytes, once the budget has room for it (and, for prefetch, no reader waits). */
   async run<T>(priority: Priority, bytes: number, task: () => Promise<T>): Promise<T> {
-    const cost = Math.min(bytes, this.limits.maxBytes);
+    const cost = this.costOf(bytes);
     if (this.canStart(priority, cost)) this.take(cost);
     else await new Promise<void>((start) => this.waiting[priority].push({ bytes: cost, start }));
     try {
@@ -50,7 +52,7 @@ export class FetchQueue {
    * what readers ask for.
    */
   hasRoom(bytes: number): boolean {
-    const cost = Math.min(bytes, this.limits.maxBytes);
+    const cost = this.costOf(bytes);
     return this.canStart('prefetch', cost) && this.memoryAllows(cost);
   }
 
@@ -61,6 +63,10 @@ export class FetchQueue {
   /** Bytes and fetches in flight. */
   get inFlight(): { bytes: number; count: number } {
     return { bytes: this.bytes, count: this.count };
+  }
+
+  private costOf(bytes: number): number {
+    return Math.min(this.limits.bufferBytes?.(bytes) ?? bytes, this.limits.maxBytes);
   }
 
   private canStart(priority: Priority, cost: number): boolean {

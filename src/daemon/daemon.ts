@@ -22,6 +22,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   /** The team catalog (`Catalog` from src/catalog/catalog.ts). */
   catalog: DatasetCatalog<V>;
   publicCatalog?: PublicCatalog;
+  /** Where the embedded sample (mnist) is written and served from; absent: from memory. */
+  embeddedDir?: string;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
   /**
@@ -90,7 +92,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
-    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env }),
+    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env, ...(opts.embeddedDir ? { embeddedDir: opts.embeddedDir } : {}) }),
   });
 
   const status = async (): Promise<DaemonStatus> => ({

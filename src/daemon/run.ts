@@ -1,6 +1,7 @@
 // `gradient mount` in the foreground: the wiring of config, cache, catalog, namespace and FUSE session
 // into the daemon's lifecycle (src/daemon/daemon.ts).
 import { statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { cacheOptionsFrom, openCache } from '../cache/index.js';
 import { Catalog } from '../catalog/catalog.js';
 import { openStore } from '../catalog/providers.js';
@@ -135,6 +136,8 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       target: namespace,
       catalog,
       publicCatalog: new PublicCatalog(config.publicDatasets),
+      // The embedded sample's files live next to the cache's (6.7 MB, outside its bound), not in memory.
+      embeddedDir: path.join(cache.dir, 'embedded'),
       logger: log,
       env: io.env,
       ...(handed ? { supervisorPid: process.ppid } : {}),

@@ -77,10 +77,16 @@ export class AlignedPools {
     private readonly dropped: (bytes: number) => void = () => undefined,
   ) {}
 
-  /** A page-aligned buffer of at least `length` bytes; give it back when done. */
-  take(length: number): Buffer {
+  /** The size of the buffer take(length) returns. */
+  sizeFor(length: number): number {
     let size = this.min;
     while (size < length) size *= 2;
+    return size;
+  }
+
+  /** A page-aligned buffer of at least `length` bytes; give it back when done. */
+  take(length: number): Buffer {
+    const size = this.sizeFor(length);
     let pool = this.pools.get(size);
     if (!pool) {
       pool = new AlignedPool(size);
