@@ -22,6 +22,7 @@ import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
+import { RememberingCatalog } from './known-refs.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
 import { redactor } from './redact.js';
@@ -91,7 +92,9 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     passthrough: io.env.GRADIENT_PASSTHROUGH !== '0',
     log,
   };
-  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref));
+  // Refs resolve through their last known answers when storage is unreachable (kept in the cache and the tier).
+  const datasets = new RememberingCatalog(catalog, config.teamId, cache, log);
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => datasets.resolve(ref));
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);
   let attachedNow!: () => void;
@@ -117,7 +120,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       target: namespace,
-      catalog,
+      catalog: datasets,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,
       env: io.env,
