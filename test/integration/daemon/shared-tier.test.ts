@@ -148,6 +148,20 @@ describe('gradient mount with a shared cache tier', () => {
     await c.daemon.stop();
   });
 
+  it('gradient cache prune --shared --older-than removes tier objects by age', async () => {
+    const env = homes[0]!.env;
+    const kept = JSON.parse(await gradient(env, '--json', 'cache', 'prune', '--shared', '--older-than', '30d')) as { deleted: number; kept: number };
+    expect(kept.deleted).toBe(0);
+    expect(kept.kept).toBeGreaterThanOrEqual(4);
+    await new Promise((r) => setTimeout(r, 1100)); // LastModified has one-second resolution
+    const all = JSON.parse(await gradient(env, '--json', 'cache', 'prune', '--shared', '--older-than', '1s')) as { deleted: number; kept: number };
+    expect(all.deleted).toBe(kept.kept);
+    expect(all.kept).toBe(0);
+    const usage = await runCli(['cache', 'prune', '--shared'], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--older-than');
+  });
+
   it('no daemon logged a secret', () => {
     for (const h of homes) {
       const log = h.daemon.log();
