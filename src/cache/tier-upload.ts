@@ -58,7 +58,9 @@ export class TierUploads {
       this.hooks.counters.uploadsDropped++;
       return void this.releaseLease(job);
     }
-    this.queue.push(job);
+    // Other nodes wait on a leased entry's upload: it goes first.
+    if (job.lease) this.queue.unshift(job);
+    else this.queue.push(job);
     this.queuedKeys.add(job.key);
     this.pump();
   }
