@@ -63,7 +63,8 @@ export class RememberingCatalog implements DatasetCatalog<MaybeKnownVersion> {
       this.log.warn({ ref, version: known.versionId, learntAt: known.learntAt }, `${(err as Error).message}: serving the last known answer`);
       return { ...this.catalog.knownVersion(known, bytes), lastKnown: known.learntAt };
     }
-    await this.remember(ref, version).catch((err: unknown) =>
+    // In the background: the mount does not wait for the manifest to be kept.
+    void this.remember(ref, version).catch((err: unknown) =>
       this.log.warn({ ref, err: (err as Error).message }, 'could not keep this answer for offline use'),
     );
     return version;
@@ -79,7 +80,13 @@ export class RememberingCatalog implements DatasetCatalog<MaybeKnownVersion> {
     const manifestBytes = (await store.head(key)).size;
     const answer: KnownAnswer = { ref, ...known, manifestBytes, learntAt: new Date().toISOString() };
     // The manifest through the cache: kept locally, and sent up to the tier like any content fetched.
-    await this.manifest(answer);
+    const h = await this.cache.open({ kind: 'content', sha256: known.committed.manifestSha256 }, { store, key, size: manifestBytes });
+    try {
+      await h.fetchAll();
+      await h.whenComplete();
+    } finally {
+      await h.close();
+    }
     const body = JSON.stringify(answer);
     const name = `${this.keyOf(ref)}.json`;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
