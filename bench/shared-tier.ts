@@ -176,16 +176,24 @@ try {
   // speed: origin straight (no tier) vs the filled tier, alternating, fresh caches each time
   const fromOrigin: number[] = [];
   const fromTier: number[] = [];
+  const cpuOrigin: number[] = [];
+  const cpuTier: number[] = [];
+  /** Reads the version; MiB/s, and the daemon's CPU seconds per GiB for it. */
+  const measured = async (d: DaemonProcess, rates: number[], cpus: number[]) => {
+    const cpu0 = d.cpu();
+    rates.push(rate(await readAll(d)));
+    cpus.push(((d.cpu() - cpu0) * (1 << 30)) / SIZE);
+  };
   for (let r = 0; r < rounds; r++) {
     const e = await daemon({ origin: 'direct' });
-    fromOrigin.push(rate(await readAll(e)));
+    await measured(e, fromOrigin, cpuOrigin);
     await stop(e);
     const f = await daemon({ origin: 'direct', tier: 'staggered' });
-    fromTier.push(rate(await readAll(f)));
+    await measured(f, fromTier, cpuTier);
     const ft = (await f.status()).cache?.tier;
     if (ft && ft.bytesFromOrigin > 0) log(`speed round ${r}: the tier run read ${ft.bytesFromOrigin} bytes from the origin`);
     await stop(f);
-    log(`speed round ${r}: origin ${fromOrigin[r]!.toFixed(0)} MiB/s, tier ${fromTier[r]!.toFixed(0)} MiB/s`);
+    log(`speed round ${r}: origin ${fromOrigin[r]!.toFixed(0)} MiB/s (${cpuOrigin[r]!.toFixed(2)} CPU-s/GiB), tier ${fromTier[r]!.toFixed(0)} MiB/s (${cpuTier[r]!.toFixed(2)} CPU-s/GiB)`);
   }
 
   // offline: the origin's proxy closed; a fresh daemon, empty cache
@@ -210,6 +218,9 @@ try {
     { measure: 'read 1 GiB from the origin, no tier (MiB/s, median)', value: median(fromOrigin).toFixed(0), target: '—' },
     { measure: 'read 1 GiB from the tier (MiB/s, median)', value: median(fromTier).toFixed(0), target: '—' },
     { measure: 'tier ÷ origin', value: (median(fromTier) / median(fromOrigin)).toFixed(2), target: '≥ 0.9' },
+    { measure: "daemon CPU-s per GiB read: origin / tier (median)", value: `${median(cpuOrigin).toFixed(2)} / ${median(cpuTier).toFixed(2)}`, target: '—' },
+    { measure: 'together: wall time of the two readers (s)', value: `${cSecs.toFixed(1)} / ${dSecs.toFixed(1)}`, target: '—' },
+    { measure: 'staggered: wall time, first / second daemon (s)', value: `${aSecs.toFixed(1)} / ${bSecs.toFixed(1)}`, target: '—' },
     { measure: 'origin stopped: fresh daemon, files byte-exact', value: `${exact}/${FILES}`, target: `${FILES}/${FILES}` },
   ];
   printTable('shared tier', rows);
@@ -218,7 +229,7 @@ try {
       size: SIZE,
       staggered: { originA: o1 - o0, originB: o2 - o1, secsA: aSecs, secsB: bSecs, tierA: aTier },
       together: { origin: t1 - t0, secs: [cSecs, dSecs], tiers: [cTier, dTier] },
-      speed: { fromOriginMiBps: fromOrigin, fromTierMiBps: fromTier },
+      speed: { fromOriginMiBps: fromOrigin, fromTierMiBps: fromTier, cpuPerGiBOrigin: cpuOrigin, cpuPerGiBTier: cpuTier },
       offline: { exact, files: FILES, resolved },
     },
     [{ title: `1 GiB version (${FILES} × 16 MiB), two RGW buckets (origin, tier), one machine`, rows }],

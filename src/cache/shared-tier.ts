@@ -137,20 +137,20 @@ export class SharedTier {
     }
   }
 
-  /** The tier object's plan if it exists; undefined if it does not. */
+  /**
+   * The tier object's plan if it exists (one ranged GET of its trailer: an object of another size fails the
+   * trailer's checks); undefined if it does not.
+   */
   private async probe(rec: EntryRecord, key: string): Promise<Plan | undefined> {
-    let size: number;
+    const trailer = Buffer.allocUnsafe(trailerLength(rec.size));
+    let got: number;
     try {
-      size = (await this.store.head(key)).size;
+      got = await readInto(this.store, key, { range: { start: rec.size, end: rec.size + trailer.length } }, trailer);
     } catch (err) {
       if (isStorageError(err, 'NotFound')) return undefined;
       throw err;
     }
-    const want = rec.size + trailerLength(rec.size);
-    if (size !== want) return this.corrupt(rec, `holds ${size} bytes, not ${want}`);
-    const trailer = Buffer.allocUnsafe(trailerLength(rec.size));
-    const got = await readInto(this.store, key, { range: { start: rec.size, end: want } }, trailer);
-    const crcs = got === trailer.length ? decodeTrailer(trailer, rec.size) : `its trailer is short (${got} bytes)`;
+    const crcs = got === trailer.length ? decodeTrailer(trailer, rec.size) : `is shorter than its ${rec.size} bytes and trailer`;
     if (typeof crcs === 'string') return this.corrupt(rec, crcs);
     return { kind: 'tier', crcs };
   }
@@ -184,15 +184,27 @@ export class SharedTier {
 
   /** @internal Reads a block-aligned range of the tier object into `into`, checked against its CRCs. */
   async readRange(rec: EntryRecord, crcs: Uint32Array, range: ByteRange, into: Buffer): Promise<Outcome> {
-    const n = range.end - range.start;
-    let got: number;
+    return this.checkRange(rec, crcs, range, into, await this.readRaw(rec, range, into));
+  }
+
+  /** @internal A range of the tier object into `into`, unchecked: bytes read, or why not. */
+  async readRaw(rec: EntryRecord, range: ByteRange, into: Buffer): Promise<number | 'missing' | Error> {
     try {
-      got = await readInto(this.store, tierKey(rec), { range }, into.subarray(0, n));
+      return await readInto(this.store, tierKey(rec), { range }, into.subarray(0, range.end - range.start));
     } catch (err) {
-      if (isStorageError(err, 'NotFound')) return 'missing'; // a lifecycle rule or a prune took it
-      this.unavailable(err as Error, 'reading');
+      return isStorageError(err, 'NotFound') ? 'missing' : (err as Error);
+    }
+  }
+
+  /** @internal What readRaw() gave, checked against the object's CRCs. */
+  checkRange(rec: EntryRecord, crcs: Uint32Array, range: ByteRange, into: Buffer, raw: number | 'missing' | Error): Outcome {
+    const n = range.end - range.start;
+    if (raw === 'missing') return 'missing'; // a lifecycle rule or a prune took it
+    if (raw instanceof Error) {
+      this.unavailable(raw, 'reading');
       return 'down';
     }
+    const got = raw;
     if (got !== n) return this.corruptOutcome(rec, `gave ${got} bytes for ${n} at ${range.start}`);
     const bad = firstBadBlock(into.subarray(0, n), range.start, crcs);
     if (bad >= 0) return this.corruptOutcome(rec, `block ${bad} does not match its checksum`);
@@ -282,10 +294,18 @@ export class TierEntry {
       }
       this.settled = outcome === 'down' ? ORIGIN_ONLY : { kind: 'origin', upload: true };
     } else {
-      this.plan ??= this.tier.plan(this.rec).then((p) => (this.settled = p));
+      let early: Promise<number | 'missing' | Error> | undefined;
+      if (!this.plan) {
+        this.plan = this.tier.plan(this.rec).then((p) => (this.settled = p));
+        // The first range is read from the tier while the plan (the object's trailer) is: one round trip, not two.
+        if (!this.tier.down()) early = this.tier.readRaw(this.rec, range, into);
+      }
       const plan = await this.plan;
+      const raw = await early; // done with `into` before anything else writes it
       if (plan.kind === 'tier') {
-        const outcome = await this.tier.readRange(this.rec, plan.crcs, range, into);
+        // An early read that found nothing ran before the object appeared (a lease waited on): read again.
+        const outcome =
+          typeof raw === 'number' ? this.tier.checkRange(this.rec, plan.crcs, range, into, raw) : await this.tier.readRange(this.rec, plan.crcs, range, into);
         if (outcome === 'hit') {
           this.usedTier = true;
           return;
