@@ -29,6 +29,7 @@ import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RetainedChunks } from './retained-chunks.js';
+import { SharedTier, type SharedTierOptions, type TierStatus } from './shared-tier.js';
 import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
 import { fetchWhole } from './whole-file.js';
@@ -50,6 +51,8 @@ export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
   entries: number;
   completeEntries: number;
   openEntries: number;
+  /** The shared tier's counters, when one is configured. */
+  tier?: TierStatus;
 }
 
 /**
@@ -94,6 +97,8 @@ export interface CacheServices {
    * flush's files durable with one call instead of an fdatasync each (src/fuse/native.ts has it).
    */
   syncFilesystem?: (fd: number) => Promise<number>;
+  /** A shared tier between this cache and the origin (config.yaml's cache.shared; the daemon opens its store). */
+  sharedTier?: SharedTierOptions;
 }
 
 /**
@@ -137,6 +142,8 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private readonly dirFd: number | undefined;
   /** Bucket objects' POSIX attributes learnt by HEAD, kept across restarts (src/fs/bucket passes them here). */
   readonly attributes: AttributeIndex;
+  /** The shared tier, when configured: fills ask it before the origin. */
+  readonly tier: SharedTier | undefined;
 
   /** @internal use openCache() */
   constructor(
@@ -186,7 +193,16 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
         : undefined,
     );
     this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers, memory.target);
+    this.tier = services.sharedTier
+      ? new SharedTier(
+          services.sharedTier,
+          (err) => this.recorder.report(err),
+          // An upload reads the data file only while its entry is the complete one listed (not evicted, not refilled).
+          (rec) => this.records.get(rec.id) === rec && rec.complete && !this.closed,
+        )
+      : undefined;
     this.ctx = {
+      tier: this.tier,
       opts,
       // Prefetch also waits while the memory target says no: readers then fetch what they need, when they need it.
       // Bytes in flight are counted as the buffers they land in (power-of-two sizes): what they hold in memory.
@@ -427,6 +443,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
         return;
       }
       this.openEntries.delete(rec.id);
+      if (!rec.complete) entry.tier?.abandon();
       this.chunks.letGoAll(entry);
       if (!entry.failed) rec.runs = entry.map.runs(true);
       if (entry.fh) {
@@ -474,6 +491,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
       openEntries: this.openEntries.size,
       ...this.recorder.counters,
       ...this.recorder.reported(),
+      ...(this.tier ? { tier: this.tier.status() } : {}),
     };
   }
 
@@ -529,6 +547,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     if (this.closed) return;
     await Promise.allSettled([...this.opening.values()]);
     this.closed = true;
+    await this.tier?.close();
     this.commit.stop();
     for (let i = 0; i < 100 && [...this.openEntries.values()].some((e) => e.busy); i++) {
       await new Promise((r) => setTimeout(r, 10));

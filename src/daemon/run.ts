@@ -25,8 +25,11 @@ import { loadDaemonConfig } from './config.js';
 import { cgroupMemoryLimit, chooseMemoryTarget } from './memory-target.js';
 import { memoryStatus } from './memory-status.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
+import { RememberingCatalog } from './known-refs.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
+import { redactor } from './redact.js';
+import { openSharedTierStore, sharedTierOptions } from './shared-tier.js';
 import { handedSession } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
@@ -64,9 +67,18 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     log.info({ targetBytes: choice.bytes, source: choice.source, cgroupLimitBytes: choice.cgroupLimitBytes, shares }, 'memory target');
   }
   const memory = new DaemonMemory(memoryOptions);
+  // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
+  const storeRequests = new StoreRequestCounts();
+  // The shared tier (cache.shared): fills ask it before the origin, and what the origin gave goes up to it.
+  const shared = config.cache.shared;
+  const tierStore = shared && openSharedTierStore(shared, io.env, redactor, storeRequests);
   // The group commit makes each flush durable with one syncfs (the C core runs it off the JS thread).
-  const cache = await openCache(cacheOptions, memory, { syncFilesystem: (fd) => nativeFuse().syncfs(fd) });
+  const cache = await openCache(cacheOptions, memory, {
+    syncFilesystem: (fd) => nativeFuse().syncfs(fd),
+    ...(shared && tierStore ? { sharedTier: sharedTierOptions(shared, tierStore) } : {}),
+  });
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
+  if (tierStore) log.info({ tier: tierStore.location }, 'shared cache tier configured');
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
@@ -74,8 +86,6 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   const writing = new Set([...(state?.snapshot.handles.values() ?? [])].flatMap((h) => (h.resume === undefined ? [] : [h.resume])));
   const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000, writing);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
-  const storeRequests = new StoreRequestCounts();
   const buckets = new BucketMounts({
     cache,
     uploader,
@@ -108,7 +118,9 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     passthrough: io.env.GRADIENT_PASSTHROUGH !== '0',
     log,
   };
-  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref));
+  // Refs resolve through their last known answers when storage is unreachable (kept in the cache and the tier).
+  const datasets = new RememberingCatalog(catalog, config.teamId, cache, log);
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => datasets.resolve(ref));
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);
   let attachedNow!: () => void;
@@ -134,7 +146,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       target: namespace,
-      catalog,
+      catalog: datasets,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       // The embedded sample's files live next to the cache's (6.7 MB, outside its bound), not in memory.
       embeddedDir: path.join(cache.dir, 'embedded'),
@@ -181,6 +193,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
           dir: s.dir,
           maxBytes: s.maxBytes,
           minFreeBytes: s.minFreeBytes,
+          ...(s.tier ? { tier: s.tier } : {}),
         };
       },
       pruneCache: (toBytes) => cache.prune(toBytes),
