@@ -405,6 +405,9 @@ try {
   const saved = bench.save({ readers: READERS, files: FILES, idles, outcomes }, [
     { title: 'Idle, after `ls -l` of each entry and 5 s: one bucket entry, one team dataset entry, mnist (MiB: median, min–max)', rows: idleRows },
     { title: `All at once: ${READERS} readers of a ${FILES}-file team dataset (256 KiB–4 MiB), a cold 1 GiB read, 1 GiB written to a bucket entry, a version switch`, rows: loadRows },
+  ], [
+    'Before issue 21 (main at 8a7c583, measured by hand the same way, mnist only): supervisor 100 MiB VmRSS (47 anonymous), serving process 141–147 MiB (85–91 anonymous); the issue measured 141 MiB with a bucket entry and mnist',
+    'Throughput: all bytes moved (readers + 1 GiB read + 1 GiB written) ÷ the time until the last part finished; the machine is shared, see the load',
   ]);
   console.log(`results: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
