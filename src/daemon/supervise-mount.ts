@@ -53,6 +53,8 @@ function restartLimit(v: string | undefined): { maxCrashes?: number; crashWindow
  * CacheError the file deserves.
  */
 async function checkConfig(where: ConfigLocation): Promise<void> {
+  // Run from source (TypeScript in tests) a plain child could not load the module: check in this process.
+  if (import.meta.url.endsWith('.ts')) return void (await (await import('./config.js')).loadDaemonConfig(where));
   const module = new URL('./config.js', import.meta.url).href;
   const code = `
     const { module, where } = JSON.parse(process.argv[1]);
