@@ -1,0 +1,275 @@
+// An uncommitted dataset version as an ObjectStore, so that a bucket view (src/fs/bucket) can serve it
+// read-write with the bucket's write path: keys are the version's file paths. A write puts the bytes into
+// the dataset's storage exactly as `files put` does (content-addressed blobs, dedup included) and then
+// appends a one-entry journal batch: once `write` returns, the file is part of the version in the provider
+// and a commit (catalog.commitVersion) folds it into the sealed manifest. A delete is a journal deletion, a
+// copy a journal entry naming the same blob (no data moves). The files are known from the journal, replayed
+// once when the store opens; after that this store is the truth for what this process shows (other writers'
+// batches appear at the next mount).
+//
+// What the manifest cannot hold lives only here, for this process's life: POSIX attributes (user metadata)
+// and directory markers (empty directories). After `seal()` every change is refused with ReadOnly (EROFS).
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { StorageError } from '../storage/errors.js';
+import type {
+  CopyOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  ReadOptions,
+  WriteBody,
+  WriteOptions,
+} from '../storage/object-store.js';
+import type { Catalog } from './catalog.js';
+import { blobKey } from './layout.js';
+import { comparePaths } from './paths.js';
+import { storeBlob } from './put.js';
+import type { ManifestEntry } from './records.js';
+import { formatRef } from './refs.js';
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+interface FileState {
+  size: number;
+  sha256: string;
+  mtime: number;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/** What this store wrote since it opened (for `gradient status`). */
+export interface VersionStoreStats {
+  filesWritten: number;
+  bytesWritten: number;
+}
+
+export class VersionStore implements ObjectStore {
+  readonly location: string;
+  readonly stats: VersionStoreStats = { filesWritten: 0, bytesWritten: 0 };
+  private readonly files = new Map<string, FileState>();
+  /** `dir/` keys made by mkdir: not in the manifest (it holds files only). */
+  private readonly markers = new Map<string, FileState>();
+  /** Blobs the provider holds: the version's own, and every one this store put. */
+  private readonly known = new Set<string>();
+  /** Changes under way: seal() waits for them, so that none lands in the journal after a commit read it. */
+  private readonly inflight = new Set<Promise<unknown>>();
+  private sealedState = false;
+
+  private constructor(
+    private readonly catalog: Catalog,
+    private readonly store: ObjectStore,
+    readonly datasetId: string,
+    readonly versionId: string,
+    entries: Iterable<ManifestEntry>,
+  ) {
+    this.location = `dataset ${formatRef(datasetId, versionId)}/`;
+    for (const e of entries) {
+      this.files.set(e.path, { size: e.size, sha256: e.sha256, mtime: e.mtime });
+      this.known.add(e.sha256);
+    }
+  }
+
+  /** Opens an uncommitted version for writing (its journal replayed); refuses a committed or sealed one. */
+  static async open(catalog: Catalog, datasetId: string, versionId: string): Promise<VersionStore> {
+    await catalog.assertWritable(datasetId, versionId);
+    const { store } = await catalog.getDataset(datasetId);
+    const entries = await catalog.journalEntries(datasetId, versionId);
+    return new VersionStore(catalog, store, datasetId, versionId, entries.values());
+  }
+
+  get sealed(): boolean {
+    return this.sealedState;
+  }
+
+  /** Takes no more changes; resolves once the changes already under way are in the journal (or failed). */
+  async seal(): Promise<void> {
+    this.sealedState = true;
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Takes changes again (a commit that failed before it sealed the manifest). */
+  unseal(): void {
+    this.sealedState = false;
+  }
+
+  get fileCount(): number {
+    return this.files.size;
+  }
+
+  // -------------------------------------------------- reads
+
+  private info(key: string, f: FileState): ObjectInfo {
+    return {
+      key,
+      size: f.size,
+      etag: f.sha256,
+      lastModified: new Date(f.mtime),
+      ...(f.metadata ? { metadata: { ...f.metadata } } : {}),
+      ...(f.contentType !== undefined ? { contentType: f.contentType } : {}),
+    };
+  }
+
+  private entry(key: string): FileState {
+    const f = key.endsWith('/') ? this.markers.get(key) : this.files.get(key);
+    if (!f) throw new StorageError('NotFound', `${this.location}${key} not found`, { location: this.location, key });
+    return f;
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    return this.info(key, this.entry(key));
+  }
+
+  /** The blob holding `key`'s bytes, checked against the caller's ETag (the content hash). */
+  private blobOf(key: string, opts: ReadOptions): FileState {
+    const f = this.entry(key);
+    if (opts.ifMatch !== undefined && opts.ifMatch !== f.sha256) {
+      throw new StorageError('PreconditionFailed', `${this.location}${key} changed`, { location: this.location, key });
+    }
+    return f;
+  }
+
+  private blobOptions(opts: ReadOptions): ReadOptions {
+    return { ...(opts.range ? { range: opts.range } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  }
+
+  async read(key: string, opts: ReadOptions = {}): Promise<Buffer> {
+    const f = this.blobOf(key, opts);
+    if (f.size === 0) return Buffer.alloc(0);
+    return this.store.read(blobKey(this.catalog.teamId, f.sha256), this.blobOptions(opts));
+  }
+
+  async readInto(key: string, opts: ReadOptions, into: Buffer): Promise<number> {
+    const f = this.blobOf(key, opts);
+    if (f.size === 0) return 0;
+    const blob = blobKey(this.catalog.teamId, f.sha256);
+    if (this.store.readInto) return this.store.readInto(blob, this.blobOptions(opts), into);
+    const bytes = await this.store.read(blob, this.blobOptions(opts));
+    return bytes.copy(into);
+  }
+
+  async stream(key: string, opts: ReadOptions = {}): Promise<Readable> {
+    const f = this.blobOf(key, opts);
+    if (f.size === 0) return Readable.from([]);
+    return this.store.stream(blobKey(this.catalog.teamId, f.sha256), this.blobOptions(opts));
+  }
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListPage> {
+    const objects: ObjectInfo[] = [];
+    const prefixes = new Set<string>();
+    const add = (key: string, f: FileState) => {
+      if (!key.startsWith(prefix)) return;
+      if (opts.startAfter !== undefined && comparePaths(key, opts.startAfter) <= 0) return;
+      const slash = opts.delimiter === undefined ? -1 : key.indexOf(opts.delimiter, prefix.length);
+      if (slash >= 0 && slash < key.length - 1) prefixes.add(key.slice(0, slash + 1));
+      else if (slash >= 0 && key !== prefix) prefixes.add(key); // a marker of a subdirectory
+      else objects.push(this.info(key, f));
+    };
+    for (const [key, f] of this.files) add(key, f);
+    for (const [key, f] of this.markers) add(key, f);
+    objects.sort((a, b) => comparePaths(a.key, b.key));
+    yield { objects, prefixes: [...prefixes].sort(comparePaths) };
+  }
+
+  // -------------------------------------------------- changes
+
+  private writable(key: string): void {
+    if (this.sealedState) {
+      throw new StorageError('ReadOnly', `${this.location}${key}: the version was committed and takes no more changes`, {
+        location: this.location,
+        key,
+        retryable: false,
+      });
+    }
+  }
+
+  /** Runs a change, tracked so that seal() waits for it. */
+  private async change<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    this.writable(key);
+    const p = fn();
+    this.inflight.add(p);
+    try {
+      return await p;
+    } finally {
+      this.inflight.delete(p);
+    }
+  }
+
+  private async record(entry: ManifestEntry | { path: string; deleted: true }): Promise<void> {
+    // The one check that matters is here, right before the batch: seal() waits for this one.
+    this.writable(entry.path);
+    await this.catalog.appendJournal(this.datasetId, this.versionId, [entry]);
+  }
+
+  write(key: string, body: WriteBody, opts: WriteOptions = {}): Promise<ObjectInfo> {
+    return this.change(key, async () => {
+      const attrs = { ...(opts.metadata ? { metadata: { ...opts.metadata } } : {}), ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) };
+      if (key.endsWith('/')) {
+        const m: FileState = { size: 0, sha256: EMPTY_SHA256, mtime: Date.now(), ...attrs };
+        this.markers.set(key, m);
+        return this.info(key, m);
+      }
+      let sha256: string;
+      let size: number;
+      if (typeof body === 'object' && 'path' in body) {
+        // The staged file: its size now; storeBlob refuses bytes that change under it.
+        size = (await stat(body.path)).size;
+        sha256 = (await storeBlob(this.store, this.catalog.teamId, body.path, size, this.known)).sha256;
+      } else if (typeof body === 'string' || body instanceof Uint8Array) {
+        const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        size = bytes.length;
+        sha256 = createHash('sha256').update(bytes).digest('hex');
+        if (!this.known.has(sha256)) await this.store.write(blobKey(this.catalog.teamId, sha256), bytes, { sha256 });
+        this.known.add(sha256);
+      } else {
+        throw new StorageError('Io', `${this.location}${key}: a stream body is not supported here`, { location: this.location, key });
+      }
+      const f: FileState = { size, sha256, mtime: Date.now(), ...attrs };
+      await this.record({ path: key, size, sha256, mtime: f.mtime });
+      this.files.set(key, f);
+      this.stats.filesWritten++;
+      this.stats.bytesWritten += size;
+      return this.info(key, f);
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.change(key, async () => {
+      if (key.endsWith('/')) {
+        this.markers.delete(key);
+        return;
+      }
+      if (!this.files.has(key)) return;
+      await this.record({ path: key, deleted: true });
+      this.files.delete(key);
+    });
+  }
+
+  copy(fromKey: string, toKey: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    return this.change(toKey, async () => {
+      const src = this.entry(fromKey);
+      const attrs =
+        opts.metadata !== undefined
+          ? { metadata: { ...opts.metadata }, ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) }
+          : { ...(src.metadata ? { metadata: src.metadata } : {}), ...(src.contentType !== undefined ? { contentType: src.contentType } : {}) };
+      const f: FileState = { size: src.size, sha256: src.sha256, mtime: fromKey === toKey ? src.mtime : Date.now(), ...attrs };
+      if (toKey.endsWith('/')) this.markers.set(toKey, f);
+      else {
+        // A copy onto itself changes attributes only, which the manifest does not hold: nothing to record.
+        if (fromKey !== toKey) await this.record({ path: toKey, size: f.size, sha256: f.sha256, mtime: f.mtime });
+        this.files.set(toKey, f);
+      }
+      return this.info(toKey, f);
+    });
+  }
+
+  invalidKeyReason(key: string): string | undefined {
+    for (const seg of key.split('/')) {
+      if (seg === '.' || seg === '..') return `"${seg}" cannot be a name in a dataset version`;
+      if (Buffer.byteLength(seg) > 255) return 'a name is longer than 255 bytes';
+    }
+    return undefined;
+  }
+}
