@@ -24,6 +24,7 @@ import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
+import { Outputs } from './outputs.js';
 import { handedSession, supervise } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
@@ -82,7 +83,9 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     passthrough: io.env.GRADIENT_PASSTHROUGH !== '0',
     log,
   };
-  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref));
+  // Dataset versions served read-write: commits wait for pending uploads as long as a stop's drain would.
+  const outputs = new Outputs({ catalog, settleTimeoutMs: config.buckets.drainTimeout * 1000, log });
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref), outputs);
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);
   let attachedNow!: () => void;
@@ -109,6 +112,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       target: namespace,
       catalog,
+      outputs,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,
       env: io.env,
