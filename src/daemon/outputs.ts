@@ -4,6 +4,8 @@
 // created (a re-apply must not create another), commits a served version on request (`gradient datasets
 // versions commit` asks the daemon first) or at a clean stop (`commit: onExit`), and reports each output
 // for `gradient status`.
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import type { Catalog } from '../catalog/catalog.js';
 import { isCatalogError } from '../catalog/errors.js';
 import type { CommittedRecord } from '../catalog/records.js';
@@ -53,6 +55,11 @@ export interface OutputsOptions {
   catalog: Catalog;
   /** How long a commit waits for pending uploads before it refuses. */
   settleTimeoutMs: number;
+  /**
+   * Where the versions made for `version: new` entries are remembered (the FUSE session's state directory):
+   * a serving process that replaces a crashed one on the same session keeps writing the same versions.
+   */
+  createdFile?: string;
   log?: Logger;
 }
 
@@ -61,7 +68,26 @@ export class Outputs {
   /** Versions made for `version: new` entries, by entry name and what it asked for. */
   private readonly created = new Map<string, string>();
 
-  constructor(private readonly opts: OutputsOptions) {}
+  constructor(private readonly opts: OutputsOptions) {
+    if (opts.createdFile) {
+      try {
+        const saved = JSON.parse(readFileSync(opts.createdFile, 'utf8')) as unknown;
+        if (saved && typeof saved === 'object') {
+          for (const [k, v] of Object.entries(saved)) if (typeof v === 'string') this.created.set(k, v);
+        }
+      } catch {
+        // None yet (a fresh session), or unreadable: versions are made anew.
+      }
+    }
+  }
+
+  private async saveCreated(): Promise<void> {
+    const file = this.opts.createdFile;
+    if (!file) return;
+    const tmp = `${file}.tmp`;
+    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.created)));
+    await rename(tmp, file);
+  }
 
   /** Resolves an output entry (see asksForOutput), or an entry whose version turned out to be uncommitted. */
   async resolve(name: string, entry: DatasetEntry): Promise<Resolution<OutputPayload>> {
@@ -108,6 +134,7 @@ export class Outputs {
     try {
       const v = await catalog.createVersion(entry.id, `output of /datasets/${name}`, from ? { from } : {});
       this.created.set(key, v.id);
+      await this.saveCreated().catch((err: unknown) => this.opts.log?.warn({ err }, 'cannot remember the output version for a restart'));
       this.opts.log?.info({ entry: name, version: formatRef(entry.id, v.id), from: v.from, files: v.fileCount }, 'created an output version');
       return v.id;
     } catch (err) {

@@ -84,7 +84,12 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     log,
   };
   // Dataset versions served read-write: commits wait for pending uploads as long as a stop's drain would.
-  const outputs = new Outputs({ catalog, settleTimeoutMs: config.buckets.drainTimeout * 1000, log });
+  const outputs = new Outputs({
+    catalog,
+    settleTimeoutMs: config.buckets.drainTimeout * 1000,
+    ...(handed ? { createdFile: path.join(handed.stateDir, 'outputs.json') } : {}),
+    log,
+  });
   const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref), outputs);
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);

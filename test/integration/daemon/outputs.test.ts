@@ -173,3 +173,78 @@ describe('dataset versions as outputs (RGW, real mounts)', () => {
     expect(nosuch).toMatch(/not found/);
   }, 60_000);
 });
+
+describe('outputs across crashes and stops (RGW, real mounts)', () => {
+  const h = daemonHome('gd-outputs-crash-');
+  let bucket = '';
+  let ds = '';
+  let cli: NodeJS.ProcessEnv;
+
+  async function gradient(...args: string[]): Promise<string> {
+    const r = await runCli(args, cli);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout;
+  }
+  const listFiles = async (ref: string) =>
+    new Map((JSON.parse(await gradient('--json', 'datasets', 'files', 'list', '--id', ref)) as Array<{ path: string; sha256: string }>).map((f) => [f.path, f.sha256]));
+  const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+  beforeAll(async () => {
+    h.work.create();
+    cli = { ...h.env, GRADIENT_DAEMON_SOCKET: h.daemon.opts.socket };
+    bucket = await freshBucket('outputs-crash');
+    const s = s3Server();
+    const provider = (await gradient('storageProviders', 'create', 's3', '--name', 'rgw', '--bucket', bucket, '--accessKey', s.accessKeyId, '--secretAccessKey', s.secretAccessKey, '--endpoint', s.endpoint)).match(/spl[a-z0-9]+/)![0];
+    ds = (await gradient('datasets', 'create', '--name', 'ckpts', '--storageProviderId', provider)).match(/Created dataset: (\S+)/)![1]!;
+  }, 60_000);
+
+  afterAll(async () => {
+    await h.daemon.cleanup();
+    await emptyAndDeleteBucket(bucket).catch(() => undefined);
+    h.work.remove();
+  });
+
+  it('kill -9 during writes: every closed file is in the version, nothing half-written, and it commits', async () => {
+    const v = (await gradient('datasets', 'versions', 'create', '--id', ds)).match(/:(\S+)\n/)![1]!;
+    await writeFile(h.settings, `ckpt:\n  type: dataset\n  id: ${ds}\n  version: ${v}\n`);
+    await h.daemon.start();
+    const dir = path.join(h.mnt, 'ckpt');
+    const closed = new Map<string, string>();
+    for (let i = 0; i < 20; i++) {
+      const body = `step ${i} ${randomBytes(16).toString('hex')}\n`;
+      await writeFile(path.join(dir, `step-${i}.txt`), body);
+      closed.set(`step-${i}.txt`, sha(body));
+    }
+    const large = randomBytes(24 << 20);
+    await writeFile(path.join(dir, 'weights.bin'), large);
+    closed.set('weights.bin', sha(large));
+    // Mid-write when the daemon dies: never closed.
+    const open = await fsp.open(path.join(dir, 'partial.bin'), 'w');
+    await open.write(randomBytes(8 << 20));
+    await h.daemon.kill9();
+    await open.close().catch(() => undefined);
+
+    await h.daemon.start();
+    expect(await digestTree(dir)).toEqual(closed);
+    expect(await listFiles(`${ds}:${v}`)).toEqual(closed);
+    await gradient('datasets', 'versions', 'commit', '--id', `${ds}:${v}`);
+    expect(await listFiles(`${ds}:latest`)).toEqual(closed);
+    expect(await errnoOf(writeFile(path.join(dir, 'more.txt'), 'x'))).toBe('EROFS');
+    await h.daemon.stop();
+  }, 180_000);
+
+  it('version: new survives a restart of the serving process, and commit: onExit commits at a clean stop', async () => {
+    await writeFile(h.settings, `job:\n  type: dataset\n  id: ${ds}\n  version: new\n  commit: onExit\n`);
+    await h.daemon.start();
+    const version = (await h.daemon.status()).outputs!.find((o) => o.mount === 'job')!.version;
+    await writeFile(path.join(h.mnt, 'job/one.txt'), 'one\n');
+    await h.daemon.killServer9();
+    await until('a new serving process', () => h.daemon.status().catch(() => undefined), (s) => s?.ready === true);
+    expect((await h.daemon.status()).outputs!.find((o) => o.mount === 'job')!.version).toBe(version);
+    await writeFile(path.join(h.mnt, 'job/two.txt'), 'two\n');
+    await h.daemon.stop();
+    const versions = JSON.parse(await gradient('--json', 'datasets', 'versions', 'list', '--id', ds)) as Array<{ id: string; state: string }>;
+    expect(versions.find((x) => `${ds}:${x.id}` === version)?.state).toBe('committed');
+    expect(await listFiles(version)).toEqual(new Map([['one.txt', sha('one\n')], ['two.txt', sha('two\n')]]));
+  }, 180_000);
+});
