@@ -161,8 +161,7 @@ export class UploadQueue {
 
   /** A file released with bytes still not in the target: keep trying in the background. */
   keepTrying(file: StagedFile): void {
-    if (file.refused) return void this.opts.onIdle?.(file);
-    if (!file.dirty) return;
+    if (!file.dirty || file.refused) return;
     this.pending.add(file);
     if (!file.inflight) this.scheduleRetry(file);
   }

@@ -522,7 +522,8 @@ export class BucketNamespace {
     const file = f.file;
     file.refs--;
     if (file.refs > 0) return;
-    if (file.abandoned || (!file.dirty && !file.inflight)) await this.removeStaged(file);
+    // A file its target refused for good (a committed version) has nothing left to try: its writer was told.
+    if (file.abandoned || file.refused || (!file.dirty && !file.inflight)) await this.removeStaged(file);
     else this.uploads?.keepTrying(file);
   }
 
