@@ -116,6 +116,14 @@ describe('a dataset version as a bucket (in memory)', () => {
     expect(await files()).toEqual(new Map([['kept.txt', sha('kept')]]));
   });
 
+  it('closes that arrive together share journal batches, and every one is recorded', async () => {
+    const before = bucket.store.requests.length;
+    await Promise.all(Array.from({ length: 16 }, (_, i) => store.write(`f${i}`, `body ${i}`)));
+    const batches = bucket.store.requests.slice(before).filter((r) => r.includes('/journal/'));
+    expect(batches.length).toBeLessThan(16);
+    expect((await files()).size).toBe(16);
+  });
+
   it('refuses to open a committed version for writing', async () => {
     await put(root, 'a.txt', 'a');
     await catalog.commitVersion(ds, v);
