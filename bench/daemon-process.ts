@@ -91,7 +91,10 @@ export interface DaemonOptions {
 
 export interface DaemonProcess {
   child: ChildProcess;
+  /** `gradient mount`: the supervisor, which holds the FUSE session. */
   pid: number;
+  /** The process serving the mount (the status socket's pid) when the start completed. */
+  servingPid: number;
   home: string;
   mnt: string;
   settings: string;
@@ -100,11 +103,11 @@ export interface DaemonProcess {
   cacheDir: string;
   logFile: string;
   status(): Promise<DaemonStatus>;
-  /** CPU seconds the daemon has used so far (utime + stime of all its threads). */
+  /** CPU seconds the daemon has used so far (utime + stime of all threads, supervisor and serving process). */
   cpu(): number;
   /** Request counts from the status socket; undefined if this build does not report them. */
   requests(): Promise<RequestCounts | undefined>;
-  /** RSS now, as the kernel counts it (no GC forced), MiB. */
+  /** RSS now of the supervisor and the serving process together, as the kernel counts it (no GC forced), MiB. */
   rssNow(): number;
   /** A full GC in the daemon, then its memory figures (needs `rssProbe`). */
   probe(): Promise<MemoryFigures>;
@@ -184,9 +187,12 @@ export async function startDaemonProcess(opts: DaemonOptions): Promise<DaemonPro
     throw new Error(`gradient mount in ${home}: ${(err as Error).message}\n${logTail(logFile)}`);
   }
   let probes = 0;
+  const servingPid = (await status()).pid;
+  const rss = (p: number) => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]) / 1024;
   return {
     child,
     pid,
+    servingPid,
     home,
     mnt,
     settings,
@@ -195,12 +201,12 @@ export async function startDaemonProcess(opts: DaemonOptions): Promise<DaemonPro
     cacheDir,
     logFile,
     status,
-    cpu: () => procCpu(pid),
+    cpu: () => procCpu(pid) + (servingPid === pid ? 0 : procCpu(servingPid)),
     requests: async () => ((await status()) as DaemonStatus & { requests?: RequestCounts }).requests,
-    rssNow: () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024,
+    rssNow: () => rss(pid) + (servingPid === pid ? 0 : rss(servingPid)),
     probe: async () => {
       if (!opts.rssProbe) throw new Error('the daemon was started without the memory probe');
-      child.kill('SIGUSR2');
+      process.kill(servingPid, 'SIGUSR2'); // the supervisor takes SIGUSR2 as an upgrade
       probes++;
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {

@@ -1,25 +1,44 @@
 # The benchmarks' reader: I/O on a mount runs in this child process (python3: no JIT warm-up, threads that
 # release the GIL around each syscall), and the clock runs inside it, so interpreter start-up is not timed.
 # Prints one JSON line: what was read and `secs`.
-#   io.py seq <file>                               1 MiB reads from start to end
+#   io.py seq <file> [hash]                        1 MiB reads from start to end (hash: and its sha256)
 #   io.py small <dir> <threads> [prelisted]        list the directory, read every file (prelisted: list untimed)
 #   io.py random <file> <offsets-file> <threads>   4 KiB preads at the listed offsets
 #   io.py epoch <root> <paths-file> <procs>        a data loader's first epoch: walk <root> (the dataset's
 #                                                  index), then read every listed path once, in the listed
 #                                                  order dealt round-robin to <procs> reader processes
-import json, os, sys, time
+#   io.py loop <hashes-file> <secs>                open, read and close the listed files ("<sha256> <path>"
+#                                                  lines) over and over for <secs>: errors, wrong reads and
+#                                                  the longest wait for one file (what a reader feels)
+import hashlib, json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 mode = sys.argv[1]
 t = time.perf_counter()
 if mode == 'seq':
     buf = bytearray(1 << 20); n = 0
+    h = hashlib.sha256() if len(sys.argv) > 3 and sys.argv[3] == 'hash' else None
     with open(sys.argv[2], 'rb', buffering=0) as f:
         while True:
             k = f.readinto(buf)
             if not k: break
             n += k
+            if h: h.update(memoryview(buf)[:k])
     out = {'bytes': n}
+    if h: out['sha256'] = h.hexdigest()
+elif mode == 'loop':
+    files = [l.split(' ', 1) for l in open(sys.argv[2]).read().splitlines() if l]
+    end = t + float(sys.argv[3])
+    ops = errors = wrong = 0; longest = 0.0; last = time.perf_counter(); first_error = None
+    while time.perf_counter() < end:
+        for want, p in files:
+            try:
+                with open(p, 'rb') as f: ok = hashlib.sha256(f.read()).hexdigest() == want
+                wrong += not ok
+            except OSError as e:
+                errors += 1; first_error = first_error or str(e)
+            now = time.perf_counter(); longest = max(longest, now - last); last = now; ops += 1
+    out = {'ops': ops, 'errors': errors, 'wrong': wrong, 'longestMs': longest * 1000, 'firstError': first_error}
 elif mode == 'small':
     d, threads = sys.argv[2], int(sys.argv[3])
     names = os.listdir(d)

@@ -82,7 +82,8 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
       // The serving process the supervisor started (it handed us the mount), or a daemon without supervisor.
       const supervised = handedSession(io.env) !== undefined;
       if (supervised || !deps.supervise || !flags.supervisor) {
-        const supervisor = supervised ? watchSupervisor(createLogger()) : undefined;
+        const supervisor = supervised ? watchSupervisor(createLogger(), io.env) : undefined;
+        await supervisor?.turn(); // an upgrade's new process: loaded, it waits for the running one to hand over
         const daemon = await deps.run(opts, io);
         supervisor?.ready(daemon);
         await daemon.stopped;

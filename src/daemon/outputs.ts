@@ -68,16 +68,21 @@ export class Outputs {
   /** Versions made for `version: new` entries, by entry name and what it asked for. */
   private readonly created = new Map<string, string>();
 
-  constructor(private readonly opts: OutputsOptions) {
-    if (opts.createdFile) {
-      try {
-        const saved = JSON.parse(readFileSync(opts.createdFile, 'utf8')) as unknown;
-        if (saved && typeof saved === 'object') {
-          for (const [k, v] of Object.entries(saved)) if (typeof v === 'string') this.created.set(k, v);
-        }
-      } catch {
-        // None yet (a fresh session), or unreadable: versions are made anew.
+  /** Whether `createdFile` was read: at the first resolution, not at construction (an upgrade's standby loads early). */
+  private loadedCreated = false;
+
+  constructor(private readonly opts: OutputsOptions) {}
+
+  private loadCreated(): void {
+    this.loadedCreated = true;
+    if (!this.opts.createdFile) return;
+    try {
+      const saved = JSON.parse(readFileSync(this.opts.createdFile, 'utf8')) as unknown;
+      if (saved && typeof saved === 'object') {
+        for (const [k, v] of Object.entries(saved)) if (typeof v === 'string' && !this.created.has(k)) this.created.set(k, v);
       }
+    } catch {
+      // None yet (a fresh session), or unreadable: versions are made anew.
     }
   }
 
@@ -118,6 +123,7 @@ export class Outputs {
 
   /** The version a `version: new` entry writes: made once per entry and request, then reused. */
   private async createdFor(name: string, entry: DatasetEntry): Promise<string> {
+    if (!this.loadedCreated) this.loadCreated();
     const key = JSON.stringify([name, entry.id, entry.from ?? null]);
     const known = this.created.get(key);
     if (known) return known;

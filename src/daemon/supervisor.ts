@@ -22,6 +22,10 @@ import type { Logger } from './logger.js';
 export const HANDOFF_EXIT = 75;
 const FD_ENV = 'GRADIENT_SESSION_FD';
 const DIR_ENV = 'GRADIENT_SESSION_DIR';
+/** Set for an upgrade's new serving process: it loads, then waits for the running one to hand the session over. */
+const STANDBY_ENV = 'GRADIENT_SESSION_STANDBY';
+/** How long an upgrade's new process may take to load before the upgrade is called off. */
+const STANDBY_TIMEOUT_MS = 60_000;
 
 export interface SupervisorOptions {
   mountpoint: string;
@@ -41,10 +45,10 @@ export interface SupervisorOptions {
 const BACKOFF_MS = [0, 250, 1000, 2000, 4000];
 
 /** In a serving process started by the supervisor: the descriptor and the state directory it was handed. */
-export function handedSession(env: NodeJS.ProcessEnv): { fd: number; stateDir: string } | undefined {
+export function handedSession(env: NodeJS.ProcessEnv): { fd: number; stateDir: string; standby: boolean } | undefined {
   const fd = Number(env[FD_ENV]);
   const stateDir = env[DIR_ENV];
-  return Number.isInteger(fd) && fd > 2 && stateDir ? { fd, stateDir } : undefined;
+  return Number.isInteger(fd) && fd > 2 && stateDir ? { fd, stateDir, standby: env[STANDBY_ENV] === '1' } : undefined;
 }
 
 /**
@@ -75,6 +79,10 @@ export async function supervise(opts: SupervisorOptions): Promise<number> {
 
 class Supervisor {
   private child: ChildProcess | undefined;
+  /** An upgrade's new serving process, loading or loaded, until the running one has handed the session over. */
+  private standby: ChildProcess | undefined;
+  /** The standby has loaded and waits for its turn (watchSupervisor's turn()). */
+  private standbyLoaded = false;
   private everReady = false;
   private stopping = false;
   private crashes: number[] = [];
@@ -108,25 +116,69 @@ class Supervisor {
 
   private spawn(): void {
     this.restartTimer = undefined;
+    this.child = this.start(false);
+  }
+
+  /** Starts a serving process on the session; `standby`: an upgrade's, which waits for its turn (watchSupervisor). */
+  private start(standby: boolean): ChildProcess {
     const [cmd, ...args] = this.opts.command;
     const child = spawn(cmd!, args, {
       // fd 3: the mount's /dev/fuse (the child's copy; ours keeps the session alive when it dies). fd 4: IPC.
       stdio: ['ignore', 'inherit', 'inherit', this.fd, 'ipc'],
-      env: { ...this.opts.env, [FD_ENV]: '3', [DIR_ENV]: this.stateDir },
+      env: { ...this.opts.env, [FD_ENV]: '3', [DIR_ENV]: this.stateDir, ...(standby ? { [STANDBY_ENV]: '1' } : {}) },
     });
-    this.child = child;
     child.on('message', (m: { type?: string }) => {
       if (m?.type === 'ready') this.everReady = true;
+      if (m?.type === 'standby' && child === this.standby) {
+        this.standbyLoaded = true;
+        this.handOver();
+      }
     });
     child.once('error', (err) => this.opts.log.error({ err }, 'cannot start the serving process'));
     child.once('exit', (code, signal) => this.exited(child, code, signal));
-    this.opts.log.info({ child: child.pid }, 'serving process started');
+    this.opts.log.info({ child: child.pid, standby }, standby ? 'upgrade: new serving process started, loading' : 'serving process started');
+    return child;
+  }
+
+  /** The upgrade's new process has loaded: the running one hands the session over (and exits with HANDOFF_EXIT). */
+  private handOver(): void {
+    const child = this.child;
+    if (!child?.connected) return this.promote(); // it died meanwhile: nobody to wait for
+    this.opts.log.info({ child: child.pid, next: this.standby?.pid }, 'upgrade: asking the serving process to hand the session over');
+    child.send({ type: 'handoff' });
+  }
+
+  /** The loaded standby becomes the serving process: it takes the session over now. */
+  private promote(): void {
+    const next = this.standby!;
+    this.child = next;
+    this.standby = undefined;
+    this.standbyLoaded = false;
+    next.send({ type: 'go' });
   }
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.child === child) this.child = undefined;
     const log = this.opts.log;
+    if (child === this.standby) {
+      this.standby = undefined;
+      this.standbyLoaded = false;
+      if (this.stopping) return;
+      if (this.child) {
+        log.error({ child: child.pid, code, signal }, 'upgrade: the new serving process exited before it took over: the running one goes on');
+      } else {
+        log.error({ child: child.pid, code, signal }, 'upgrade: the new serving process exited before it took over, and the old one is gone: starting another');
+        this.spawn();
+      }
+      return;
+    }
+    if (this.child === child) this.child = undefined;
     if (this.stopping) return void this.finish(code ?? 1);
+    if (this.standby) {
+      // Handed over for an upgrade (or died while one was loading): the new process takes over once loaded.
+      log.info({ child: child.pid, code, signal, next: this.standby.pid }, 'the serving process let go of the session: the upgrade\'s new one takes over');
+      if (this.standbyLoaded) this.promote();
+      return;
+    }
     if (code === HANDOFF_EXIT) {
       log.info({ child: child.pid }, 'the serving process handed the session over: starting the new one');
       return this.spawn();
@@ -151,19 +203,32 @@ class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    this.standby?.kill('SIGKILL'); // loading only: nothing of the session is its yet
     // The serving process drains uploads and unmounts; between two of them there is nobody to: we do.
     if (this.child) this.child.kill('SIGTERM');
     else void this.finish(0);
   }
 
+  /**
+   * Starts the new serving process first and lets it load (Node, our modules, the config), and only then has the
+   * running one hand the session over: readers wait for the takeover alone, not for a process start.
+   */
   private upgrade(): void {
-    const child = this.child;
-    if (!child?.connected || this.stopping) {
+    if (!this.child?.connected || this.stopping) {
       this.opts.log.warn('upgrade requested while no serving process runs: ignored');
       return;
     }
-    this.opts.log.info({ child: child.pid }, 'upgrade: asking the serving process to hand the session over');
-    child.send({ type: 'handoff' });
+    if (this.standby) {
+      this.opts.log.warn('upgrade requested while one is under way: ignored');
+      return;
+    }
+    const standby = this.start(true);
+    this.standby = standby;
+    setTimeout(() => {
+      if (this.standby !== standby) return;
+      this.opts.log.error({ child: standby.pid }, `upgrade: the new serving process did not load within ${STANDBY_TIMEOUT_MS / 1000} s: called off`);
+      standby.kill('SIGKILL');
+    }, STANDBY_TIMEOUT_MS).unref();
   }
 
   /** Unmounts if the serving process did not (gave up, failed, or stopped between two processes) and lets go. */
@@ -207,13 +272,29 @@ function sessionDir(runtimeDir: string): string {
  * exits with HANDOFF_EXIT, and dies at once if the supervisor is gone (kill -9 of `gradient mount`): the mount
  * is then dead, as it would be without a supervisor, and the next start cleans it up.
  */
-export function watchSupervisor(log: Logger): { ready(daemon: RunningDaemon): void } {
-  process.channel?.unref(); // the channel alone must not keep a stopped daemon alive
+export function watchSupervisor(log: Logger, env: NodeJS.ProcessEnv): { turn(): Promise<void>; ready(daemon: RunningDaemon): void } {
   process.once('disconnect', () => {
     log.error('the supervisor is gone: exiting');
     process.kill(process.pid, 'SIGKILL');
   });
+  // An upgrade's new process: the supervisor says when the running one has handed the session over.
+  const go = new Promise<void>((resolve) => {
+    const onMessage = (m: { type?: string }) => {
+      if (m?.type !== 'go') return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+  });
+  process.channel?.unref(); // the channel alone must not keep a stopped daemon alive
   return {
+    async turn() {
+      if (env[STANDBY_ENV] !== '1') return;
+      process.channel?.ref(); // waiting for the supervisor is all this process does meanwhile
+      process.send?.({ type: 'standby' });
+      await go;
+      process.channel?.unref();
+    },
     ready(daemon) {
       process.on('message', (m: { type?: string }) => {
         if (m?.type !== 'handoff') return;

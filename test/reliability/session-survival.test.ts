@@ -258,7 +258,11 @@ describe('reliability: the FUSE session survives its serving process', () => {
     for (let i = 0; i < 3; i++) {
       await extra.killServer9();
       // The restart waits out a growing backoff, then a start: generous under load.
-      if (i < 2) await until('a new serving process', () => extra!.status().catch(() => undefined), (x) => x?.ready === true, 60_000);
+      if (i < 2) {
+        await until('a new serving process', () => extra!.status().catch(() => undefined), (x) => x?.ready === true, 60_000).catch((err: Error) => {
+          throw new Error(`${err.message}; log tail:\n${extra!.log().slice(-3000)}`);
+        });
+      }
     }
     expect(await exited).toBe(1);
     expect(mountCount(mnt)).toBe(0);
