@@ -230,17 +230,7 @@ export async function storeBlob(
   } else {
     sha = await hashFile(file);
     const key = blobKey(teamId, sha);
-    let present = known.has(sha);
-    if (!present && size >= HEAD_FIRST_MIN) {
-      try {
-        const info = await store.head(key);
-        // An old blob nothing we know names may be one `gc` is about to remove: upload it again instead.
-        present = info.size === size && Date.now() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
-      } catch (err) {
-        if (!isStorageError(err, 'NotFound')) throw err;
-      }
-    }
-    if (!present) {
+    if (!(await blobStored(store, teamId, sha, size, known))) {
       // Re-hash while uploading: a file that changed since it was hashed must not land under the old hash.
       const check = sha256Transform();
       await store.write(key, { stream: createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(check.transform), size }, onProgress ? { onProgress } : {});
@@ -253,4 +243,21 @@ export async function storeBlob(
   }
   known.add(sha);
   return { sha256: sha, uploaded };
+}
+
+/**
+ * Whether the provider holds the blob of `sha` already, as `files put` decides it: `known` says so, or, for
+ * content of 1 MiB or more, a HEAD finds it young enough that `gc` will not remove it meanwhile.
+ */
+export async function blobStored(store: ObjectStore, teamId: string, sha: string, size: number, known: ReadonlySet<string>): Promise<boolean> {
+  if (known.has(sha)) return true;
+  if (size < HEAD_FIRST_MIN) return false;
+  try {
+    const info = await store.head(blobKey(teamId, sha));
+    // An old blob nothing we know names may be one `gc` is about to remove: upload it again instead.
+    return info.size === size && Date.now() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
+  } catch (err) {
+    if (!isStorageError(err, 'NotFound')) throw err;
+    return false;
+  }
 }

@@ -9,7 +9,7 @@
 //
 // What the manifest cannot hold lives only here, for this process's life: POSIX attributes (user metadata)
 // and directory markers (empty directories). After `seal()` every change is refused with ReadOnly (EROFS).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StorageError } from '../storage/errors.js';
@@ -17,6 +17,8 @@ import type {
   CopyOptions,
   ListOptions,
   ListPage,
+  MultipartOptions,
+  MultipartUpload,
   ObjectInfo,
   ObjectStore,
   ReadOptions,
@@ -24,13 +26,15 @@ import type {
   WriteOptions,
 } from '../storage/object-store.js';
 import type { Catalog } from './catalog.js';
-import { blobKey } from './layout.js';
+import { blobKey, versionRoot } from './layout.js';
 import { comparePaths } from './paths.js';
-import { storeBlob } from './put.js';
+import { blobStored, storeBlob } from './put.js';
 import type { ManifestEntry } from './records.js';
 import { formatRef } from './refs.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
+/** CopyObject's limit: a larger upload is copied to its blob key through this process. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
 
 type JournalEntry = ManifestEntry | { path: string; deleted: true };
 
@@ -71,6 +75,8 @@ export class VersionStore implements ObjectStore {
     entries: Iterable<ManifestEntry>,
   ) {
     this.location = `dataset ${formatRef(datasetId, versionId)}/`;
+    // Parts while a file is written, where the provider takes them (S3; not the local store).
+    if (store.startMultipart) this.startMultipart = (key, opts) => this.startUpload(key, opts);
     for (const e of entries) {
       this.files.set(e.path, { size: e.size, sha256: e.sha256, mtime: e.mtime });
       this.known.add(e.sha256);
@@ -242,13 +248,18 @@ export class VersionStore implements ObjectStore {
       } else {
         throw new StorageError('Io', `${this.location}${key}: a stream body is not supported here`, { location: this.location, key });
       }
-      const f: FileState = { size, sha256, mtime: Date.now(), ...attrs };
-      await this.record({ path: key, size, sha256, mtime: f.mtime });
-      this.files.set(key, f);
-      this.stats.filesWritten++;
-      this.stats.bytesWritten += size;
-      return this.info(key, f);
+      return this.recordFile(key, size, sha256, attrs);
     });
+  }
+
+  /** A file whose blob the provider holds: its journal entry, then this store's view of it. */
+  private async recordFile(key: string, size: number, sha256: string, attrs: Pick<FileState, 'metadata' | 'contentType'>): Promise<ObjectInfo> {
+    const f: FileState = { size, sha256, mtime: Date.now(), ...attrs };
+    await this.record({ path: key, size, sha256, mtime: f.mtime });
+    this.files.set(key, f);
+    this.stats.filesWritten++;
+    this.stats.bytesWritten += size;
+    return this.info(key, f);
   }
 
   delete(key: string): Promise<void> {
@@ -279,6 +290,63 @@ export class VersionStore implements ObjectStore {
       }
       return this.info(toKey, f);
     });
+  }
+
+  /**
+   * A file's bytes sent while it is written (src/upload's EagerUpload), before its hash, so its blob key, is
+   * known: the parts go to a multipart upload under the version's `uploads/`, hashed in part order as they are
+   * sent (a part that arrives early is held until its turn). complete() then knows the hash: known content is
+   * dropped (the upload aborted), new content is completed and copied to its blob key (a server-side copy; RGW
+   * shares the data), and the file is recorded as write() records it.
+   */
+  startMultipart?: (key: string, opts?: MultipartOptions) => Promise<MultipartUpload>;
+
+  private async startUpload(key: string, opts: MultipartOptions = {}): Promise<MultipartUpload> {
+    this.writable(key);
+    const tmpKey = `${versionRoot(this.catalog.teamId, this.datasetId, this.versionId)}uploads/${randomBytes(8).toString('hex')}`;
+    const upload = await this.store.startMultipart!(tmpKey);
+    const hash = createHash('sha256');
+    let hashed = 0;
+    let size = 0;
+    const early = new Map<number, Buffer>();
+    const hashInOrder = (partNumber: number, body: Buffer) => {
+      if (partNumber !== hashed + 1) return void early.set(partNumber, Buffer.from(body)); // the caller reuses its buffer
+      hash.update(body);
+      size += body.length;
+      hashed = partNumber;
+      const next = early.get(hashed + 1);
+      if (next) {
+        early.delete(hashed + 1);
+        hashInOrder(hashed + 1, next);
+      }
+    };
+    const attrs = { ...(opts.metadata ? { metadata: { ...opts.metadata } } : {}), ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) };
+    return {
+      uploadPart: async (partNumber, body) => {
+        hashInOrder(partNumber, body);
+        await upload.uploadPart(partNumber, body);
+      },
+      abort: () => upload.abort(),
+      complete: () =>
+        this.change(key, async () => {
+          if (early.size > 0) throw new StorageError('Io', `${this.location}${key}: part ${hashed + 1} was never sent`, { location: this.location, key });
+          const sha256 = hash.digest('hex');
+          if (await blobStored(this.store, this.catalog.teamId, sha256, size, this.known)) {
+            await upload.abort().catch(() => undefined);
+          } else {
+            await upload.complete();
+            const blob = blobKey(this.catalog.teamId, sha256);
+            try {
+              if (size <= MAX_COPY_BYTES) await this.store.copy(tmpKey, blob, { sourceSize: size });
+              else await this.store.write(blob, { stream: await this.store.stream(tmpKey), size });
+            } finally {
+              await this.store.delete(tmpKey).catch(() => undefined);
+            }
+            this.known.add(sha256);
+          }
+          return this.recordFile(key, size, sha256, attrs);
+        }),
+    };
   }
 
   invalidKeyReason(key: string): string | undefined {

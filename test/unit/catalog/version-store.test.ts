@@ -116,6 +116,30 @@ describe('a dataset version as a bucket (in memory)', () => {
     expect(await files()).toEqual(new Map([['kept.txt', sha('kept')]]));
   });
 
+  it('a large file goes up in parts while written, lands under its hash, and leaves no upload behind', async () => {
+    const big = Buffer.alloc(40 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const f = await ns.create(root, 'big.bin', false, FILE);
+    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(staged(f), off, big.subarray(off, off + 1024 * 1024));
+    await ns.sync(staged(f));
+    await ns.release(f);
+    const h = createHash('sha256').update(big).digest('hex');
+    expect(bucket.store.requests.some((r) => r.startsWith('COPY ') && r.includes('/uploads/'))).toBe(true);
+    expect((await bucket.store.read(blobKey('team1', h))).equals(big)).toBe(true);
+    expect(await files()).toEqual(new Map([['big.bin', h]]));
+    const left: string[] = [];
+    for await (const page of bucket.store.list('team1/datasets/')) left.push(...page.objects.map((o) => o.key).filter((k) => k.includes('/uploads/')));
+    expect(left).toEqual([]);
+    // The same bytes again: the parts are dropped, nothing is copied.
+    const before = bucket.store.requests.length;
+    const g = await ns.create(root, 'again.bin', false, FILE);
+    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(staged(g), off, big.subarray(off, off + 1024 * 1024));
+    await ns.sync(staged(g));
+    await ns.release(g);
+    expect(bucket.store.requests.slice(before).filter((r) => r.startsWith('COPY '))).toEqual([]);
+    expect((await files()).get('again.bin')).toBe(h);
+  });
+
   it('closes that arrive together share journal batches, and every one is recorded', async () => {
     const before = bucket.store.requests.length;
     await Promise.all(Array.from({ length: 16 }, (_, i) => store.write(`f${i}`, `body ${i}`)));
