@@ -27,7 +27,6 @@ import type {
 } from '../storage/object-store.js';
 import type { Catalog } from './catalog.js';
 import { blobKey, versionRoot } from './layout.js';
-import { comparePaths } from './paths.js';
 import { blobStored, storeBlob } from './put.js';
 import type { ManifestEntry } from './records.js';
 import { formatRef } from './refs.js';
@@ -35,6 +34,26 @@ import { formatRef } from './refs.js';
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 /** CopyObject's limit: a larger upload is copied to its blob key through this process. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
+
+/**
+ * S3's key order (UTF-8 bytes, which is code point order) on JS strings: UTF-16 code units order the same except
+ * that surrogates (U+D800–DFFF, halves of code points above U+FFFF) must sort after U+E000–FFFF.
+ */
+function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
 
 type JournalEntry = ManifestEntry | { path: string; deleted: true };
 
@@ -81,6 +100,32 @@ export class VersionStore implements ObjectStore {
       this.files.set(e.path, { size: e.size, sha256: e.sha256, mtime: e.mtime });
       this.known.add(e.sha256);
     }
+    this.keys = [...this.files.keys()].sort(compareKeys);
+  }
+
+  /** Every key (files and markers) in S3's order: a listing is a binary search and its children, not a scan. */
+  private keys: string[];
+
+  private lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(this.keys[mid]!, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private put(map: Map<string, FileState>, key: string, f: FileState): void {
+    if (!map.has(key)) this.keys.splice(this.lowerBound(key), 0, key);
+    map.set(key, f);
+  }
+
+  private remove(map: Map<string, FileState>, key: string): void {
+    if (!map.delete(key)) return;
+    const i = this.lowerBound(key);
+    if (this.keys[i] === key) this.keys.splice(i, 1);
   }
 
   /** Opens an uncommitted version for writing (its journal replayed); refuses a committed or sealed one. */
@@ -169,19 +214,26 @@ export class VersionStore implements ObjectStore {
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListPage> {
     const objects: ObjectInfo[] = [];
-    const prefixes = new Set<string>();
-    const add = (key: string, f: FileState) => {
-      if (!key.startsWith(prefix)) return;
-      if (opts.startAfter !== undefined && comparePaths(key, opts.startAfter) <= 0) return;
+    const prefixes: string[] = [];
+    const keys = this.keys;
+    for (let i = this.lowerBound(prefix); i < keys.length && keys[i]!.startsWith(prefix); ) {
+      const key = keys[i]!;
+      if (opts.startAfter !== undefined && compareKeys(key, opts.startAfter) <= 0) {
+        i++;
+        continue;
+      }
       const slash = opts.delimiter === undefined ? -1 : key.indexOf(opts.delimiter, prefix.length);
-      if (slash >= 0 && slash < key.length - 1) prefixes.add(key.slice(0, slash + 1));
-      else if (slash >= 0 && key !== prefix) prefixes.add(key); // a marker of a subdirectory
-      else objects.push(this.info(key, f));
-    };
-    for (const [key, f] of this.files) add(key, f);
-    for (const [key, f] of this.markers) add(key, f);
-    objects.sort((a, b) => comparePaths(a.key, b.key));
-    yield { objects, prefixes: [...prefixes].sort(comparePaths) };
+      if (slash >= 0 && key !== prefix) {
+        // A subdirectory (a deeper key, or its marker): one common prefix, then past everything under it.
+        const dir = key.slice(0, slash + 1);
+        prefixes.push(dir);
+        i = this.lowerBound(`${dir.slice(0, -1)}${String.fromCharCode(opts.delimiter!.charCodeAt(0) + 1)}`);
+        continue;
+      }
+      objects.push(this.info(key, (key.endsWith('/') ? this.markers.get(key) : this.files.get(key))!));
+      i++;
+    }
+    yield { objects, prefixes };
   }
 
   // -------------------------------------------------- changes
@@ -230,7 +282,7 @@ export class VersionStore implements ObjectStore {
       const attrs = { ...(opts.metadata ? { metadata: { ...opts.metadata } } : {}), ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) };
       if (key.endsWith('/')) {
         const m: FileState = { size: 0, sha256: EMPTY_SHA256, mtime: Date.now(), ...attrs };
-        this.markers.set(key, m);
+        this.put(this.markers, key, m);
         return this.info(key, m);
       }
       let sha256: string;
@@ -256,7 +308,7 @@ export class VersionStore implements ObjectStore {
   private async recordFile(key: string, size: number, sha256: string, attrs: Pick<FileState, 'metadata' | 'contentType'>): Promise<ObjectInfo> {
     const f: FileState = { size, sha256, mtime: Date.now(), ...attrs };
     await this.record({ path: key, size, sha256, mtime: f.mtime });
-    this.files.set(key, f);
+    this.put(this.files, key, f);
     this.stats.filesWritten++;
     this.stats.bytesWritten += size;
     return this.info(key, f);
@@ -265,12 +317,12 @@ export class VersionStore implements ObjectStore {
   delete(key: string): Promise<void> {
     return this.change(key, async () => {
       if (key.endsWith('/')) {
-        this.markers.delete(key);
+        this.remove(this.markers, key);
         return;
       }
       if (!this.files.has(key)) return;
       await this.record({ path: key, deleted: true });
-      this.files.delete(key);
+      this.remove(this.files, key);
     });
   }
 
@@ -282,11 +334,11 @@ export class VersionStore implements ObjectStore {
           ? { metadata: { ...opts.metadata }, ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}) }
           : { ...(src.metadata ? { metadata: src.metadata } : {}), ...(src.contentType !== undefined ? { contentType: src.contentType } : {}) };
       const f: FileState = { size: src.size, sha256: src.sha256, mtime: fromKey === toKey ? src.mtime : Date.now(), ...attrs };
-      if (toKey.endsWith('/')) this.markers.set(toKey, f);
+      if (toKey.endsWith('/')) this.put(this.markers, toKey, f);
       else {
         // A copy onto itself changes attributes only, which the manifest does not hold: nothing to record.
         if (fromKey !== toKey) await this.record({ path: toKey, size: f.size, sha256: f.sha256, mtime: f.mtime });
-        this.files.set(toKey, f);
+        this.put(this.files, toKey, f);
       }
       return this.info(toKey, f);
     });

@@ -148,6 +148,28 @@ describe('a dataset version as a bucket (in memory)', () => {
     expect((await files()).size).toBe(16);
   });
 
+  it('lists as S3 does (a MemoryStore holding the same keys is the reference)', async () => {
+    const { MemoryStore } = await import('../../../src/storage/memory-store.js');
+    const ref = new MemoryStore();
+    const keys = ['a', 'a.txt', 'a/b', 'a/b/c', 'a/b0', 'a/c/', 'a/c/d', 'b/', 'z\u{1F600}', 'z\uFFFD', 'z/é', 'zz/y/x', 'a/b/c/d/e'];
+    for (const k of keys) {
+      await store.write(k, k);
+      await ref.write(k, k);
+    }
+    await store.delete('a.txt');
+    await ref.delete('a.txt');
+    const page = async (s: { list: VersionStore['list'] }, prefix: string, delimiter?: string) => {
+      const out: string[] = [];
+      for await (const p of s.list(prefix, delimiter ? { delimiter } : {})) out.push(...p.objects.map((o) => o.key), ...p.prefixes.map((x) => `${x}*`));
+      return out;
+    };
+    for (const prefix of ['', 'a', 'a/', 'a/b', 'a/b/', 'a/c/', 'z', 'zz/']) {
+      for (const delimiter of [undefined, '/']) {
+        expect(await page(store, prefix, delimiter), `${prefix} ${delimiter}`).toEqual(await page(ref, prefix, delimiter));
+      }
+    }
+  });
+
   it('refuses to open a committed version for writing', async () => {
     await put(root, 'a.txt', 'a');
     await catalog.commitVersion(ds, v);
