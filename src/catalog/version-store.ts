@@ -26,6 +26,7 @@ import type {
   WriteOptions,
 } from '../storage/object-store.js';
 import type { Catalog } from './catalog.js';
+import { isCatalogError } from './errors.js';
 import { blobKey, versionRoot } from './layout.js';
 import { blobStored, storeBlob } from './put.js';
 import type { ManifestEntry } from './records.js';
@@ -269,12 +270,28 @@ export class VersionStore implements ObjectStore {
     this.writable(entry.path);
     const batch = (this.nextBatch ??= { entries: [], done: undefined });
     batch.entries.push(entry);
-    batch.done ??= this.journalTail.then(() => {
+    batch.done ??= this.journalTail.then(async () => {
       this.nextBatch = undefined;
-      return this.catalog.appendJournal(this.datasetId, this.versionId, batch.entries);
+      await this.catalog.appendJournal(this.datasetId, this.versionId, batch.entries);
+      await this.confirm(batch.entries);
     });
     this.journalTail = batch.done.catch(() => undefined);
     return batch.done;
+  }
+
+  /**
+   * A commit made elsewhere (another machine's daemon or CLI) may have read the journal before this batch: then
+   * the batch counts only if the sealed manifest holds it (catalog.confirmWrites). One that does not is refused
+   * as a write to a committed version is, and the store takes no more changes: never a silent loss.
+   */
+  private async confirm(entries: JournalEntry[]): Promise<void> {
+    try {
+      await this.catalog.confirmWrites(this.datasetId, this.versionId, entries.filter((e): e is ManifestEntry => !('deleted' in e)));
+    } catch (err) {
+      if (!isCatalogError(err)) throw err;
+      this.sealedState = true;
+      throw new StorageError('ReadOnly', `${this.location}: ${err.message}`, { location: this.location, retryable: false, cause: err });
+    }
   }
 
   write(key: string, body: WriteBody, opts: WriteOptions = {}): Promise<ObjectInfo> {

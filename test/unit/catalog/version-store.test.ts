@@ -170,6 +170,17 @@ describe('a dataset version as a bucket (in memory)', () => {
     }
   });
 
+  it('a commit made elsewhere: the next close is refused (EROFS), not lost silently, and the store takes no more', async () => {
+    await put(root, 'a.txt', 'a');
+    await catalog.commitVersion(ds, v); // another machine's commit: this store was not told
+    const f = await ns.create(root, 'b.txt', false, FILE);
+    await ns.write(staged(f), 0, Buffer.from('b'));
+    expect(await errnoOf(ns.sync(staged(f)))).toBe('EROFS');
+    await ns.release(f);
+    expect(store.sealed).toBe(true);
+    expect(await files()).toEqual(new Map([['a.txt', sha('a')]]));
+  });
+
   it('refuses to open a committed version for writing', async () => {
     await put(root, 'a.txt', 'a');
     await catalog.commitVersion(ds, v);
