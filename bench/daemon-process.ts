@@ -82,6 +82,8 @@ export interface DaemonOptions {
   /** `cache:` of config.yaml: the bound (default 1G) and the free space kept (default: the cache's own). */
   cacheMaxSize?: string | number;
   cacheMinFreeSpace?: string | number;
+  /** `cache.shared` of config.yaml: a shared tier (url, endpoint, keys). */
+  cacheShared?: Record<string, unknown>;
   /** Entries that must be serving (state ok) before the start counts as done. */
   entries?: string[];
   /** Preload bench/rss-probe.mjs (and --expose-gc): probe() then reports memory after a full GC. */
@@ -143,7 +145,8 @@ export async function startDaemonProcess(opts: DaemonOptions): Promise<DaemonPro
   if (opts.settings !== undefined) writeFileSync(settings, opts.settings);
   const cache: Record<string, string | number> = { dir: cacheDir, maxSize: opts.cacheMaxSize ?? '1G' };
   if (opts.cacheMinFreeSpace !== undefined) cache.minFreeSpace = opts.cacheMinFreeSpace;
-  writeFileSync(config, YAML.stringify({ ...opts.config, cache }), { mode: 0o600 });
+  const shared = opts.cacheShared ? { shared: opts.cacheShared } : {};
+  writeFileSync(config, YAML.stringify({ ...opts.config, cache: { ...cache, ...shared } }), { mode: 0o600 });
 
   const node = opts.rssProbe ? ['--expose-gc', '--import', path.join(repo, 'bench/rss-probe.mjs')] : [];
   const log = openSync(logFile, 'a');

@@ -14,10 +14,9 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { configPath } from '../src/config/paths.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
-import { runCli } from '../test/helpers/cli.js';
-import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
 import { freshBucket, s3Server } from '../test/helpers/s3.js';
 import { writeTree } from '../test/helpers/tree.js';
+import { benchRgw, cliHome } from './cli-home.js';
 import { buildDist, removeHome, startDaemonProcess, type DaemonProcess } from './daemon-process.js';
 import { printTable, startRun } from './lib.js';
 
@@ -27,28 +26,11 @@ const pollMs = Number(values['poll-ms']);
 const bench = startRun('settings-switch');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-let stopRgw = () => undefined as void;
-if (!process.env.S3_ENDPOINT) {
-  const rgw = await startRgw({ name: 'bench-switch', memstoreBytes: '1G' });
-  exportRgwEnv(rgw);
-  stopRgw = rgw.stop;
-}
-
+const stopRgw = await benchRgw('bench-switch', '1G');
 const home = await mkdtemp(path.join(tmpdir(), 'gd-bench-switch-'));
-const env: NodeJS.ProcessEnv = {
-  HOME: home,
-  PATH: process.env.PATH,
-  GRADIENT_SECRETS_DIR: path.join(home, 'secrets'),
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
+const { env, gradient } = cliHome(home);
 let bucket: string | undefined;
 let daemon: DaemonProcess | undefined;
-
-async function gradient(...args: string[]): Promise<string> {
-  const r = await runCli(args, env);
-  if (r.code !== 0) throw new Error(`gradient ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

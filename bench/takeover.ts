@@ -16,10 +16,9 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { configPath } from '../src/config/paths.js';
 import { emptyAndDeleteBucket } from '../test/helpers/buckets.js';
-import { runCli } from '../test/helpers/cli.js';
-import { exportRgwEnv, startRgw } from '../test/helpers/rgw.js';
 import { freshBucket, s3Server } from '../test/helpers/s3.js';
 import { writeTree } from '../test/helpers/tree.js';
+import { benchRgw, cliHome } from './cli-home.js';
 import { buildDist, removeHome, startDaemonProcess, type DaemonProcess } from './daemon-process.js';
 import { median, printTable, startRun, type Row } from './lib.js';
 
@@ -30,30 +29,13 @@ const bench = startRun('takeover');
 const IO = path.resolve(import.meta.dirname, 'io.py');
 const SMALL_FILES = 200;
 
-let stopRgw = () => undefined as void;
-if (!process.env.S3_ENDPOINT) {
-  const rgw = await startRgw({ name: 'bench-takeover', memstoreBytes: '2G' });
-  exportRgwEnv(rgw);
-  stopRgw = rgw.stop;
-}
-
+const stopRgw = await benchRgw('bench-takeover', '2G');
 const work = await mkdtemp(path.join(tmpdir(), 'gd-bench-takeover-'));
-const env: NodeJS.ProcessEnv = {
-  HOME: work,
-  PATH: process.env.PATH,
-  GRADIENT_SECRETS_DIR: path.join(work, 'secrets'),
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
+const { env, gradient } = cliHome(work);
 let bucket: string | undefined;
 let daemon: DaemonProcess | undefined;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function gradient(...args: string[]): Promise<string> {
-  const r = await runCli(args, env);
-  if (r.code !== 0) throw new Error(`gradient ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** Runs io.py; resolves with its JSON line (or rejects with its stderr). */
 function io(...args: string[]): Promise<Record<string, unknown>> {

@@ -29,6 +29,7 @@ import { DirLock } from './lock.js';
 import { resolveCacheOptions, type CacheOptions, type CacheOptionsInput } from './options.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RetainedChunks } from './retained-chunks.js';
+import { SharedTier, type SharedTierOptions, type TierStatus } from './shared-tier.js';
 import { SpaceBudget, type SpaceUsage } from './space.js';
 import { StatsRecorder, type CacheConditions, type CacheCounters } from './stats.js';
 import { fetchWhole } from './whole-file.js';
@@ -49,6 +50,8 @@ export interface CacheStats extends CacheCounters, CacheConditions, SpaceUsage {
   entries: number;
   completeEntries: number;
   openEntries: number;
+  /** The shared tier's counters, when one is configured. */
+  tier?: TierStatus;
 }
 
 /**
@@ -93,6 +96,8 @@ export interface CacheServices {
    * flush's files durable with one call instead of an fdatasync each (src/fuse/native.ts has it).
    */
   syncFilesystem?: (fd: number) => Promise<number>;
+  /** A shared tier between this cache and the origin (config.yaml's cache.shared; the daemon opens its store). */
+  sharedTier?: SharedTierOptions;
 }
 
 /**
@@ -136,6 +141,8 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
   private readonly dirFd: number | undefined;
   /** Bucket objects' POSIX attributes learnt by HEAD, kept across restarts (src/fs/bucket passes them here). */
   readonly attributes: AttributeIndex;
+  /** The shared tier, when configured: fills ask it before the origin. */
+  readonly tier: SharedTier | undefined;
 
   /** @internal use openCache() */
   constructor(
@@ -185,7 +192,16 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
         : undefined,
     );
     this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
+    this.tier = services.sharedTier
+      ? new SharedTier(
+          services.sharedTier,
+          (err) => this.recorder.report(err),
+          // An upload reads the data file only while its entry is the complete one listed (not evicted, not refilled).
+          (rec) => this.records.get(rec.id) === rec && rec.complete && !this.closed,
+        )
+      : undefined;
     this.ctx = {
+      tier: this.tier,
       opts,
       queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }),
       stage: new AlignedPool(STAGE_BYTES),
@@ -419,6 +435,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
         return;
       }
       this.openEntries.delete(rec.id);
+      if (!rec.complete) entry.tier?.abandon();
       this.chunks.letGoAll(entry);
       if (!entry.failed) rec.runs = entry.map.runs(true);
       if (entry.fh) {
@@ -466,6 +483,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
       openEntries: this.openEntries.size,
       ...this.recorder.counters,
       ...this.recorder.reported(),
+      ...(this.tier ? { tier: this.tier.status() } : {}),
     };
   }
 
@@ -521,6 +539,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     if (this.closed) return;
     await Promise.allSettled([...this.opening.values()]);
     this.closed = true;
+    await this.tier?.close();
     this.commit.stop();
     for (let i = 0; i < 100 && [...this.openEntries.values()].some((e) => e.busy); i++) {
       await new Promise((r) => setTimeout(r, 10));

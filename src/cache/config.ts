@@ -3,6 +3,13 @@
 //     dir: /var/cache/gradient
 //     maxSize: 50G
 //     minFreeSpace: 5G
+//     shared:                          # optional: a bucket near the nodes that they all fill and read
+//       url: s3://team-cache/gradient
+//       endpoint: http://rgw.internal:8080   # or region:
+//       accessKeyId: secret:tier-key          # both, or neither (the AWS default chain)
+//       secretAccessKey: secret:tier-secret
+//       uploadRate: 100M                       # bytes/s sent to the tier, at most (default: no cap)
+//       leaseWait: 10                          # seconds a node waits for another's fetch of the same file
 // Command-line flags (--cache-dir, --cache-size) override it; see cacheOptionsFrom().
 import { z } from 'zod';
 import { CacheError } from './errors.js';
@@ -11,10 +18,24 @@ import { parseSize } from './size.js';
 
 const size = z.union([z.string(), z.number().int().nonnegative()]);
 
+export const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
+
+export const sharedTierSchema = z.strictObject({
+  url: z.string().regex(S3_URL, 'must look like s3://bucket or s3://bucket/prefix'),
+  endpoint: z.string().min(1).optional(),
+  region: z.string().min(1).optional(),
+  accessKeyId: z.string().min(1).optional(),
+  secretAccessKey: z.string().min(1).optional(),
+  uploadRate: size.optional(),
+  leaseWait: z.number().positive().optional(),
+});
+export type SharedTierConfig = z.infer<typeof sharedTierSchema>;
+
 export const cacheConfigSchema = z.strictObject({
   dir: z.string().min(1).optional(),
   maxSize: size.optional(),
   minFreeSpace: size.optional(),
+  shared: sharedTierSchema.optional(),
 });
 export type CacheConfig = z.infer<typeof cacheConfigSchema>;
 
@@ -25,6 +46,18 @@ export function parseCacheConfig(raw: unknown): CacheConfig {
   if (!r.success) {
     const why = r.error.issues.map((i) => `cache.${i.path.join('.')}: ${i.message}`).join('; ');
     throw new CacheError('InvalidOptions', `invalid cache section in the config file: ${why}`);
+  }
+  const shared = r.data.shared;
+  if (shared && (shared.accessKeyId === undefined) !== (shared.secretAccessKey === undefined)) {
+    const missing = shared.accessKeyId === undefined ? 'accessKeyId' : 'secretAccessKey';
+    throw new CacheError('InvalidOptions', `cache.shared.${missing}: needed with the other key (or leave both out for the AWS default chain)`);
+  }
+  if (shared?.uploadRate !== undefined) {
+    try {
+      parseSize(shared.uploadRate);
+    } catch (err) {
+      throw new CacheError('InvalidSize', `cache.shared.uploadRate: ${(err as Error).message}`);
+    }
   }
   for (const key of ['maxSize', 'minFreeSpace'] as const) {
     const v = r.data[key];

@@ -11,6 +11,7 @@ import { CacheError, isNoSpaceErrno } from './errors.js';
 import { fetchInto } from './fetch-into.js';
 import type { FetchQueue, Priority } from './fetch-queue.js';
 import type { CacheSource } from './identity.js';
+import type { SharedTier, TierEntry } from './shared-tier.js';
 import type { GroupCommit } from './group-commit.js';
 import type { CacheOptions } from './options.js';
 import type { Chunk, RetainedChunks } from './retained-chunks.js';
@@ -31,6 +32,8 @@ export interface EntryContext {
   /** Written blocks are recorded by the next group commit. */
   readonly commit: GroupCommit;
   readonly stats: StatsRecorder;
+  /** The shared tier between this cache and the origin, when configured. */
+  readonly tier?: SharedTier;
   /** The entry's data failed verification (wrong hash, or unreadable): drop it from the index and the disk. */
   dropCorrupt(entry: OpenEntry, err: CacheError): void;
 }
@@ -58,6 +61,8 @@ export class OpenEntry {
   writtenWhole = false;
   readonly blockCount: number;
   private readonly maxRequestBlocks: number;
+  /** Where fills come from when a shared tier is configured (tier, else origin), and the upload after. */
+  tier: TierEntry | undefined;
 
   constructor(
     private readonly ctx: EntryContext,
@@ -72,6 +77,7 @@ export class OpenEntry {
   ) {
     this.blockCount = map.count;
     this.maxRequestBlocks = Math.max(1, Math.floor(ctx.opts.maxRequestBytes / rec.blockSize));
+    this.tier = ctx.tier?.entry(rec, source);
   }
 
   get stage(): AlignedPool {
@@ -244,7 +250,8 @@ export class OpenEntry {
   private async fill(chunk: Chunk): Promise<Chunk> {
     const length = chunk.end - chunk.start;
     try {
-      await fetchInto(this.source, { start: chunk.start, end: chunk.end }, chunk.buf);
+      const range = { start: chunk.start, end: chunk.end };
+      await (this.tier ? this.tier.fetch(range, chunk.buf) : fetchInto(this.source, range, chunk.buf));
     } catch (err) {
       this.ctx.chunks.giveBuffer(chunk.buf);
       throw err;
@@ -311,6 +318,8 @@ export class OpenEntry {
       .then((actual) => {
         if (actual === expected) this.markComplete();
         else {
+          // The tier's CRCs matched but the file does not: its object goes up again from the origin's bytes.
+          if (this.tier?.usedTier) this.tier.rejected();
           this.fail(
             new CacheError(
               'VerifyFailed',
@@ -368,6 +377,7 @@ export class OpenEntry {
     this.rec.complete = true;
     this.ctx.commit.markDirty(this);
     this.completion?.resolve();
+    this.tier?.complete(this.path);
   }
 
   fail(err: CacheError): void {

@@ -10,6 +10,10 @@ export type CacheErrorCode =
   | 'SizeMismatch'
   /** Another live process (the daemon) owns the cache directory. */
   | 'Busy'
+  /** A shared-tier object failed verification: the bytes were read from the origin instead. */
+  | 'TierCorrupt'
+  /** The shared tier failed (unreachable, refused): reads go to the origin for a while. */
+  | 'TierUnavailable'
   | 'InvalidIdentity'
   | 'InvalidOptions'
   | 'InvalidSize'

@@ -4,7 +4,7 @@
 import type { CacheError, CacheErrorCode } from './errors.js';
 import { zeroCounters, type CounterName } from './index-db.js';
 
-/** The same condition is emitted at most this often (each is still counted); VerifyFailed always is. */
+/** The same condition is emitted at most this often (each is still counted); bad bytes (VerifyFailed, TierCorrupt) always are. */
 const REPORT_EVERY_MS = 10_000;
 
 export type CacheCounters = Record<CounterName, number>;
@@ -30,7 +30,7 @@ export class StatsRecorder {
     this.conditions[err.code] = (this.conditions[err.code] ?? 0) + 1;
     this.lastCondition = { code: err.code, message: err.message, at: new Date().toISOString() };
     const now = Date.now();
-    if (now - (this.lastReported.get(err.code) ?? -Infinity) >= REPORT_EVERY_MS || err.code === 'VerifyFailed') {
+    if (now - (this.lastReported.get(err.code) ?? -Infinity) >= REPORT_EVERY_MS || err.code === 'VerifyFailed' || err.code === 'TierCorrupt') {
       this.lastReported.set(err.code, now);
       this.emit(err);
     }

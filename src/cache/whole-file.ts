@@ -15,6 +15,10 @@ import type { CacheSource } from './identity.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
 /**
  * Fetches `rec` whole from `source` into `file`. Where the cache has no room for it (or the write fails) the
  * entry holds the bytes in memory instead, served from there while open.
@@ -24,10 +28,26 @@ export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: Ca
   // The buffer is held until the bytes are on disk, so the fetch's budget covers the write too.
   return ctx.queue.run(priority, rec.size, async () => {
     const buf = ctx.chunks.takeBuffer(rec.size);
+    const tier = ctx.tier?.entry(rec, source);
     try {
-      await fetchInto(source, undefined, buf);
+      if (tier) {
+        await tier.fetch(undefined, buf);
+        // The tier's CRCs matched but the hash does not: the origin's bytes instead, reported.
+        if (tier.usedTier && rec.sha256 && sha256(buf.subarray(0, rec.size)) !== rec.sha256) {
+          tier.rejected();
+          await tier.fromOriginInto(undefined, buf);
+        }
+      } else {
+        await fetchInto(source, undefined, buf);
+      }
       ctx.stats.counters.bytesFetched += rec.size;
-      return await keep(ctx, rec, source, file, buf.subarray(0, rec.size), Date.now());
+      const entry = await keep(ctx, rec, source, file, buf.subarray(0, rec.size), Date.now());
+      if (tier) {
+        entry.tier = tier;
+        if (entry.fh) tier.complete(file);
+        else tier.abandon();
+      }
+      return entry;
     } finally {
       ctx.chunks.giveBuffer(buf);
     }
@@ -40,7 +60,7 @@ export async function fetchWhole(ctx: EntryContext, rec: EntryRecord, source: Ca
  */
 async function keep(ctx: EntryContext, rec: EntryRecord, source: CacheSource, file: string, data: Buffer, confirmedAt: number): Promise<OpenEntry> {
   if (rec.sha256) {
-    const actual = data.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(data).digest('hex');
+    const actual = data.length === 0 ? EMPTY_SHA256 : sha256(data);
     if (actual !== rec.sha256) {
       const err = new CacheError('VerifyFailed', `${source.store.location}/${source.key} hashes to ${actual}, its manifest says ${rec.sha256}: not cached`);
       ctx.stats.report(err);

@@ -51,6 +51,14 @@ export interface DatasetHandle {
   store: ObjectStore;
 }
 
+/** What identifies a committed version without asking storage: enough to find its manifest and blobs again. */
+export interface KnownVersion {
+  datasetId: string;
+  versionId: string;
+  providerId: string;
+  committed: CommittedRecord;
+}
+
 /** A committed version, ready to mount: its manifest and where each file's bytes live. */
 export interface ResolvedVersion {
   datasetId: string;
@@ -402,6 +410,33 @@ export class Catalog {
       manifest,
       store: handle.store,
       provider: handle.provider,
+      blobKey: (entry) => L.blobKey(teamId, entry.sha256),
+    };
+  }
+
+  /** Where a committed version's manifest lives: its provider's store and the key (named by its hash). */
+  manifestLocation(known: KnownVersion): { store: ObjectStore; key: string } {
+    return { store: this.store(known.providerId), key: L.manifestKey(this.teamId, known.datasetId, known.versionId, known.committed.manifestSha256) };
+  }
+
+  /**
+   * A committed version as an earlier resolve() answered it, built without a request: for a daemon whose
+   * storage is unreachable (a committed version never changes, so its manifest and blobs are still right).
+   * The manifest's bytes, from wherever they were kept, are checked against its hash.
+   */
+  knownVersion(known: KnownVersion, manifestBytes: Buffer): ResolvedVersion {
+    const { store, key } = this.manifestLocation(known);
+    if (createHash('sha256').update(manifestBytes).digest('hex') !== known.committed.manifestSha256) {
+      throw new CatalogError('Corrupt', `the kept manifest of ${formatRef(known.datasetId, known.versionId)} does not match its hash`);
+    }
+    const teamId = this.teamId;
+    return {
+      datasetId: known.datasetId,
+      versionId: known.versionId,
+      committed: known.committed,
+      manifest: parseManifest(manifestBytes, `${store.location} ${key}`),
+      store,
+      provider: this.provider(known.providerId),
       blobKey: (entry) => L.blobKey(teamId, entry.sha256),
     };
   }

@@ -11,11 +11,14 @@ import {
   openCache,
   parseCacheConfig,
   parseSize,
+  pruneSharedTier,
   resolveCacheOptions,
   type PruneResult,
 } from '../cache/index.js';
 import { defaultCacheDir } from '../config/paths.js';
 import { fetchStatus, requestCachePrune } from '../daemon/client.js';
+import { redactor } from '../daemon/redact.js';
+import { openSharedTierStore } from '../daemon/shared-tier.js';
 import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CacheStatus } from '../daemon/status.js';
 import { action, type CliIO, type CommandContext } from './context.js';
@@ -69,6 +72,35 @@ function shortfall(r: PruneResult, target: number, holder: string): string {
   if (r.overheadBytes > target) why.push(`the index and directories alone take ${formatSize(r.overheadBytes)}, the least the cache can use`);
   if (why.length === 0) why.push('entries were being filled while it ran: try again');
   return `${why.join('; ')}; it uses ${formatSize(r.usedBytes)} (${formatSize(r.beforeBytes)} before, ${count(r.evicted, 'entry', 'entries')} evicted)`;
+}
+
+const AGE = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/;
+const AGE_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "30d", "12h", "90m", "3600s", "2w" → milliseconds. */
+function parseAge(text: string): number {
+  const m = AGE.exec(text.trim());
+  if (!m) throw new CliError(EXIT.usage, `--older-than: "${text}" is not an age: use a number and s, m, h, d or w (e.g. 30d)`);
+  return Number(m[1]) * AGE_UNIT_MS[m[2]!]!;
+}
+
+/** `prune --shared`: the tier's objects uploaded more than `--older-than` ago. */
+async function pruneShared(s: CommandContext, olderThan: string | undefined): Promise<void> {
+  if (olderThan === undefined) throw new CliError(EXIT.usage, '--shared needs --older-than AGE (e.g. 30d): the tier has no size bound of its own');
+  const age = parseAge(olderThan);
+  const shared = parseCacheConfig((await s.config()).config.cache).shared;
+  if (!shared) throw new CliError(EXIT.config, 'no shared tier is configured: add cache.shared (url, endpoint or region, keys) to the config file');
+  const store = openSharedTierStore(shared, s.io.env, redactor);
+  try {
+    const r = await pruneSharedTier(store, age);
+    s.out.result(
+      () =>
+        `Removed ${count(r.deleted, 'object', 'objects')} (${formatSize(r.freedBytes)}) uploaded over ${olderThan} ago from ${store.location}; ${count(r.kept, 'object', 'objects')} (${formatSize(r.keptBytes)}) kept.`,
+      { location: store.location, olderThanMs: age, ...r },
+    );
+  } finally {
+    store.close();
+  }
 }
 
 const dirOption = () =>
@@ -137,14 +169,18 @@ export function registerCache(program: Command, io: CliIO): void {
     .command('prune')
     .description('evict least recently used entries until the cache fits SIZE (default: its bound)')
     .option('--to <size>', 'target size, e.g. 10G, 512MiB, 0')
+    .option('--shared', "prune the shared tier (cache.shared in the config file) instead of this machine's cache")
+    .option('--older-than <age>', 'with --shared: remove objects uploaded more than AGE ago, e.g. 30d, 12h')
     .addOption(dirOption())
     .addOption(socketOption(io))
     .addHelpText(
       'after',
-      '\nThrough the running daemon when there is one. Exit 4 when the target cannot be reached (entries held\nopen, or below what the index and directories take), saying why.\n\nExample:\n  gradient cache prune --to 5G',
+      '\nThrough the running daemon when there is one. Exit 4 when the target cannot be reached (entries held\nopen, or below what the index and directories take), saying why. With --shared, removes the shared tier\'s\nobjects uploaded more than --older-than ago (besides the tier bucket\'s own lifecycle rules).\n\nExamples:\n  gradient cache prune --to 5G\n  gradient cache prune --shared --older-than 30d',
     )
     .action(
-      action(io, async (s, flags: CacheFlags & { to?: string }) => {
+      action(io, async (s, flags: CacheFlags & { to?: string; shared?: boolean; olderThan?: string }) => {
+        if (flags.shared) return pruneShared(s, flags.olderThan);
+        if (flags.olderThan !== undefined) throw new CliError(EXIT.usage, '--older-than applies to --shared only (this cache prunes by size: --to)');
         const d = await daemonCache(flags);
         const target = flags.to !== undefined ? parseSize(flags.to) : (d?.cache.maxBytes ?? (await cacheOptions(s, flags)).maxBytes);
         const { result, holder } = await prune(flags, s, d, target);

@@ -57,6 +57,14 @@ export function formatStatus(s: DaemonStatus): string {
     const ratio = s.cache.hitRatio === null ? 'no reads yet' : `${(s.cache.hitRatio * 100).toFixed(1)}% hits`;
     const pct = s.cache.capacityBytes > 0 ? ` (${((s.cache.usedBytes / s.cache.capacityBytes) * 100).toFixed(0)}%)` : '';
     lines.push(`cache: ${bytes(s.cache.usedBytes)} of ${bytes(s.cache.capacityBytes)}${pct}, ${ratio}`);
+    const t = s.cache.tier;
+    if (t) {
+      const down = t.unavailableUntil ? `, unavailable (reads go to the origin) until ${t.unavailableUntil}` : '';
+      const bad = t.corrupt > 0 ? `, ${t.corrupt} corrupt object(s) read from the origin instead` : '';
+      lines.push(
+        `shared tier ${t.location}: ${bytes(t.bytesFromTier)} read from it, ${bytes(t.bytesFromOrigin)} from the origin, ${bytes(t.bytesUploaded)} uploaded${bad}${down}`,
+      );
+    }
   }
   if (s.fatalError) lines.push(`fatal: ${s.fatalError}`);
   lines.push('');

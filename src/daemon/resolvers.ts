@@ -25,6 +25,8 @@ export type PosixSettings = Pick<S3Entry, 'uid' | 'gid' | 'fileMode' | 'dirMode'
 export interface ResolvedDataset {
   datasetId: string;
   versionId: string;
+  /** Set when storage was unreachable and the ref's last known answer (learnt at this time) is served. */
+  lastKnown?: string;
 }
 
 export type MountPayload<V extends ResolvedDataset> =
@@ -102,7 +104,8 @@ async function resolveDataset<V extends ResolvedDataset>(
     throw err;
   }
   const resolved = `${r.datasetId}:${r.versionId}`;
-  return { resolved, identity: `dataset:${resolved}`, payload: { kind: 'dataset', version: r } };
+  const shown = r.lastKnown ? `${resolved} (last known answer, from ${r.lastKnown}: storage unreachable)` : resolved;
+  return { resolved: shown, identity: `dataset:${resolved}`, payload: { kind: 'dataset', version: r } };
 }
 
 function resolveS3<V extends ResolvedDataset>(

@@ -22,9 +22,12 @@ import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
+import { RememberingCatalog } from './known-refs.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
 import { Outputs } from './outputs.js';
+import { redactor } from './redact.js';
+import { openSharedTierStore, sharedTierOptions } from './shared-tier.js';
 import { handedSession, supervise } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
@@ -39,9 +42,18 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
   // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
   const memory = new DaemonMemory();
+  // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
+  const storeRequests = new StoreRequestCounts();
+  // The shared tier (cache.shared): fills ask it before the origin, and what the origin gave goes up to it.
+  const shared = config.cache.shared;
+  const tierStore = shared && openSharedTierStore(shared, io.env, redactor, storeRequests);
   // The group commit makes each flush durable with one syncfs (the C core runs it off the JS thread).
-  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory, { syncFilesystem: (fd) => nativeFuse().syncfs(fd) });
+  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory, {
+    syncFilesystem: (fd) => nativeFuse().syncfs(fd),
+    ...(shared && tierStore ? { sharedTier: sharedTierOptions(shared, tierStore) } : {}),
+  });
   cache.on('condition', (err) => log.warn({ code: err.code }, err.message));
+  if (tierStore) log.info({ tier: tierStore.location }, 'shared cache tier configured');
   // Write-through for every writable bucket view; part buffers and slots are process-wide.
   const uploader = new Uploader({ stagingDir: cache.stagingDir, memory, log });
   // Staged writes no close() asked for, left by a daemon that died: a crashed writer's partial files.
@@ -49,8 +61,6 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   const writing = new Set([...(state?.snapshot.handles.values() ?? [])].flatMap((h) => (h.resume === undefined ? [] : [h.resume])));
   const dropped = await uploader.staging.removeUnjournaled(Date.now() - process.uptime() * 1000, writing);
   if (dropped > 0) log.warn({ files: dropped }, 'dropped staged writes that were never closed by a writer before the last daemon stopped');
-  // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
-  const storeRequests = new StoreRequestCounts();
   const buckets = new BucketMounts({
     cache,
     uploader,
@@ -83,6 +93,8 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     passthrough: io.env.GRADIENT_PASSTHROUGH !== '0',
     log,
   };
+  // Refs resolve through their last known answers when storage is unreachable (kept in the cache and the tier).
+  const datasets = new RememberingCatalog(catalog, config.teamId, cache, log);
   // Dataset versions served read-write: commits wait for pending uploads as long as a stop's drain would.
   const outputs = new Outputs({
     catalog,
@@ -90,7 +102,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
     ...(handed ? { createdFile: path.join(handed.stateDir, 'outputs.json') } : {}),
     log,
   });
-  const namespace = new Namespace(root, cache, buckets, log, (ref) => catalog.resolve(ref), outputs);
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => datasets.resolve(ref), outputs);
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);
   let attachedNow!: () => void;
@@ -116,7 +128,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       socketPath: opts.socket,
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       target: namespace,
-      catalog,
+      catalog: datasets,
       outputs,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       logger: log,
@@ -162,6 +174,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
           dir: s.dir,
           maxBytes: s.maxBytes,
           minFreeBytes: s.minFreeBytes,
+          ...(s.tier ? { tier: s.tier } : {}),
         };
       },
       pruneCache: (toBytes) => cache.prune(toBytes),

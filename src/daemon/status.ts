@@ -1,6 +1,6 @@
 // The shape of `gradient status --json` and of the daemon's status socket. Nothing in it is secret:
 // refs, resolved version ids, states and error messages (which never carry secret values).
-import type { PruneResult } from '../cache/index.js';
+import type { PruneResult, TierStatus } from '../cache/index.js';
 import type { OutputStatus } from './outputs.js';
 import type { EntryStatus } from './reconciler.js';
 
@@ -14,6 +14,8 @@ export interface CacheStatus {
   dir?: string;
   maxBytes?: number;
   minFreeBytes?: number;
+  /** The shared tier (cache.shared), when configured: where it is, what it gave, what went up to it. */
+  tier?: TierStatus;
 }
 
 /** `POST /v1/cache/prune`: what the daemon's cache did, and which process holds what it could not evict. */

@@ -14,20 +14,9 @@ import { emptyAndDeleteBucket } from '../helpers/buckets.js';
 import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/fault-proxy.js';
 import { mountForTest, sh, tempDir, type Mounted } from '../helpers/fuse-mount.js';
 import { freshBucket, s3Client, s3Server } from '../helpers/s3.js';
+import { prng } from '../helpers/prng.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A small seeded PRNG (mulberry32): the same faults on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FAULTS: Fault[] = ['slowdown', 'error500', 'reset', 'truncate', 'stall'];
 

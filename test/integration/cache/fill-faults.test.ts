@@ -9,21 +9,10 @@ import { S3Store } from '../../../src/storage/s3/store.js';
 import { startFaultProxy, type Fault, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { s3Server } from '../../helpers/s3.js';
 import { rgwBucket, sha256, tempDir, type RgwBucket } from './env.js';
+import { prng } from '../../helpers/prng.js';
 
 const MiB = 1 << 20;
 const FAULTS: Fault[] = ['reset', 'truncate', 'slowdown', 'error500', 'stall'];
-
-/** mulberry32: the same faults on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('cache fills through readInto under faults', () => {
   let rgw: RgwBucket;

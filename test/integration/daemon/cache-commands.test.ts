@@ -51,10 +51,11 @@ describe('gradient cache with a running daemon', () => {
     expect(r.stdout).toMatch(/of 4 MiB/);
     expect(r.stdout).not.toMatch(/200 MiB/);
     // The index shows the daemon's entries once its group commit has recorded them (within ~100 ms).
+    // Three files and the version's manifest (kept through the cache for offline use).
     const j = await until(
-      'three entries in the index',
+      'four entries in the index',
       async () => JSON.parse((await gradient('--json', 'cache', 'stats')).stdout) as Record<string, unknown>,
-      (v) => v.entries === 3,
+      (v) => v.entries === 4,
     );
     expect(j).toMatchObject({ dir: daemon.opts.cacheDir, maxBytes: 4 * MiB, source: 'daemon', ownerPid: await daemon.serverPid() }); // the serving process holds the cache
   });
