@@ -7,6 +7,7 @@ import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
 import { DaemonMetrics, MetricsServer } from './metrics.js';
 import { SystemdNotifier, type Notifier } from './notify.js';
+import type { Outputs } from './outputs.js';
 import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
 import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload, type ResolvedDataset } from './resolvers.js';
 import { SettingsWatcher } from './settings-watcher.js';
@@ -22,6 +23,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   /** The team catalog (`Catalog` from src/catalog/catalog.ts). */
   catalog: DatasetCatalog<V>;
   publicCatalog?: PublicCatalog;
+  /** Dataset versions served read-write (outputs.ts): resolution, commits, status. */
+  outputs?: Outputs;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
   /**
@@ -88,7 +91,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
-    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env }),
+    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env, ...(opts.outputs ? { outputs: opts.outputs } : {}) }),
   });
 
   const status = async (): Promise<DaemonStatus> => ({
@@ -110,6 +113,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     mounts: reconciler.status({ positions: settingsError === null }),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
+    outputs: opts.outputs?.status() ?? [],
     requests: opts.requests?.() ?? { fuse: {}, store: {} },
     fatalError,
   });
@@ -172,7 +176,11 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const pruneCache = opts.pruneCache;
   const statusServer = new StatusServer({
     socketPath,
-    provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
+    provider: {
+      status,
+      refresh,
+      ...(opts.outputs ? { commit: (ds: string, v: string, o: { allowEmpty?: boolean }) => opts.outputs!.commit(ds, v, o) } : {}),
+      ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
   });
   const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
 
@@ -194,6 +202,8 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       await notifier.stopping(`stopping (${reason})`);
       await watcher.close();
       await lastApply;
+      // Before the drain closes the views: a commit finishes their uploads first.
+      await opts.outputs?.commitOnExit();
       try {
         await opts.drain?.();
       } catch (err) {
