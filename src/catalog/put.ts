@@ -9,6 +9,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { isStorageError } from '../storage/errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { Catalog } from './catalog.js';
 import { findFileDirClash } from './catalog.js';
 import { CatalogError, isCatalogError } from './errors.js';
@@ -164,43 +165,15 @@ export async function putFiles(catalog: Catalog, refText: string | DatasetRef, s
   let uploadedFiles = 0;
   let uploadedBytes = 0;
   const upload = async (f: LocalFile): Promise<void> => {
-    let sha: string;
     const onProgress = (n: number) => {
       inFlight.set(f.abs, n);
       report();
     };
-    if (f.size <= IN_MEMORY_MAX) {
-      const bytes = await readFile(f.abs);
-      sha = createHash('sha256').update(bytes).digest('hex');
-      if (!known.has(sha)) {
-        await store.write(blobKey(catalog.teamId, sha), bytes, { onProgress, sha256: sha });
-        uploadedFiles++;
-        uploadedBytes += bytes.length;
-      }
-    } else {
-      sha = await hashFile(f.abs);
-      const key = blobKey(catalog.teamId, sha);
-      let present = known.has(sha);
-      if (!present && f.size >= HEAD_FIRST_MIN) {
-        try {
-          const info = await store.head(key);
-          // An old blob nothing we know names may be one `gc` is about to remove: upload it again instead.
-          present = info.size === f.size && Date.now() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
-        } catch (err) {
-          if (!isStorageError(err, 'NotFound')) throw err;
-        }
-      }
-      if (!present) {
-        // Re-hash while uploading: a file that changed since it was hashed must not land under the old hash.
-        const check = sha256Transform();
-        await store.write(key, { stream: createReadStream(f.abs, { highWaterMark: 1024 * 1024 }).pipe(check.transform), size: f.size }, { onProgress });
-        if (check.digest() !== sha) {
-          await store.delete(key);
-          throw new CatalogError('Conflict', `"${f.abs}" changed while it was being uploaded: put it again`);
-        }
-        uploadedFiles++;
-        uploadedBytes += f.size;
-      }
+    const blob = await storeBlob(store, catalog.teamId, f.abs, f.size, known, onProgress);
+    const sha = blob.sha256;
+    if (blob.uploaded) {
+      uploadedFiles++;
+      uploadedBytes += f.size;
     }
     known.add(sha);
     inFlight.delete(f.abs);
@@ -228,4 +201,63 @@ export async function putFiles(catalog: Catalog, refText: string | DatasetRef, s
   }
   await catalog.confirmWrites(datasetId, versionId, written);
   return { datasetId, versionId, files: files.length, bytes: progress.bytesTotal, uploadedFiles, uploadedBytes };
+}
+
+/**
+ * Puts one local file's content into the provider as `files put` does: hashed, uploaded under its blob key
+ * unless `known` (or, for large files, a young blob found by HEAD) says the provider has it; a large file is
+ * hashed again while it uploads, so one that changed meanwhile never lands under the old hash. Adds the hash
+ * to `known`. The file's size is the one the caller saw (a different size read is an error).
+ */
+export async function storeBlob(
+  store: ObjectStore,
+  teamId: string,
+  file: string,
+  size: number,
+  known: Set<string>,
+  onProgress?: (bytesSent: number) => void,
+): Promise<{ sha256: string; uploaded: boolean }> {
+  let sha: string;
+  let uploaded = false;
+  if (size <= IN_MEMORY_MAX) {
+    const bytes = await readFile(file);
+    if (bytes.length !== size) throw new CatalogError('Conflict', `"${file}" changed while it was being read: put it again`);
+    sha = createHash('sha256').update(bytes).digest('hex');
+    if (!known.has(sha)) {
+      await store.write(blobKey(teamId, sha), bytes, { ...(onProgress ? { onProgress } : {}), sha256: sha });
+      uploaded = true;
+    }
+  } else {
+    sha = await hashFile(file);
+    const key = blobKey(teamId, sha);
+    if (!(await blobStored(store, teamId, sha, size, known))) {
+      // Re-hash while uploading: a file that changed since it was hashed must not land under the old hash.
+      const check = sha256Transform();
+      await store.write(key, { stream: createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(check.transform), size }, onProgress ? { onProgress } : {});
+      if (check.digest() !== sha) {
+        await store.delete(key);
+        throw new CatalogError('Conflict', `"${file}" changed while it was being uploaded: put it again`);
+      }
+      uploaded = true;
+    }
+  }
+  known.add(sha);
+  return { sha256: sha, uploaded };
+}
+
+/**
+ * Whether the provider holds the blob of `sha` already, as `files put` decides it: `known` says so, or, for
+ * content of 1 MiB or more, a HEAD finds it young enough that `gc` will not remove it meanwhile.
+ */
+export async function blobStored(store: ObjectStore, teamId: string, sha: string, size: number, known: ReadonlySet<string>): Promise<boolean> {
+  if (known.has(sha)) return true;
+  if (size < HEAD_FIRST_MIN) return false;
+  try {
+    const info = await store.head(blobKey(teamId, sha));
+    // An old blob nothing we know names may be one `gc` is about to remove: upload it again instead.
+    return info.size === size && Date.now() - info.lastModified.getTime() < REUSE_MAX_AGE_MS;
+  } catch (err) {
+    if (!isStorageError(err, 'NotFound')) throw err;
+    return false;
+  }
 }

@@ -2,6 +2,10 @@
 import type { Command } from 'commander';
 import { deleteVersion } from '../catalog/delete.js';
 import { formatRef } from '../catalog/refs.js';
+import { CatalogError, type CatalogErrorCode } from '../catalog/errors.js';
+import type { CommittedRecord } from '../catalog/records.js';
+import { DaemonClientError, requestCommit } from '../daemon/client.js';
+import { defaultSocketPath } from '../daemon/socket-path.js';
 import { datasetIdArg, refArg } from './args.js';
 import { confirm } from './confirm.js';
 import { action, type CliIO } from './context.js';
@@ -43,7 +47,11 @@ export function registerVersions(datasets: Command, io: CliIO): void {
         const catalog = await s.catalog();
         const ref = await refArg(catalog, opts.id);
         const versionId = await catalog.resolveVersionId(ref.datasetId, ref.version);
-        const committed = await catalog.commitVersion(ref.datasetId, versionId, { allowEmpty: opts.allowEmpty === true });
+        const allowEmpty = opts.allowEmpty === true;
+        // A daemon serving the version read-write commits it itself: it finishes the uploads closed files
+        // asked for, then turns the mount read-only. Otherwise (no daemon, or not served there) commit here.
+        const viaDaemon = await commitThroughDaemon(defaultSocketPath(s.io.env), ref.datasetId, versionId, allowEmpty);
+        const committed = viaDaemon ?? (await catalog.commitVersion(ref.datasetId, versionId, { allowEmpty }));
         s.out.line(`Committed dataset version: ${formatRef(ref.datasetId, versionId)}`);
         s.out.data({ datasetId: ref.datasetId, versionId, ...committed });
       }),
@@ -109,4 +117,21 @@ export function registerVersions(datasets: Command, io: CliIO): void {
         s.out.data({ ...r, ref: refText, deleted: true });
       }),
     );
+}
+
+const CATALOG_CODES: readonly string[] = ['NotFound', 'BadRef', 'BadInput', 'Committed', 'NotCommitted', 'Conflict', 'Refused', 'Corrupt'] satisfies CatalogErrorCode[];
+
+/** The daemon's commit of a version it serves, or undefined when no daemon serves it. */
+async function commitThroughDaemon(socket: string, datasetId: string, versionId: string, allowEmpty: boolean): Promise<CommittedRecord | undefined> {
+  try {
+    const r = await requestCommit(socket, datasetId, versionId, { allowEmpty });
+    return r.served ? r.committed : undefined;
+  } catch (err) {
+    if (err instanceof DaemonClientError && err.code === 'NO_DAEMON') return undefined;
+    // The catalog's refusal, as if made here (its exit code); anything else as it came.
+    if (err instanceof DaemonClientError && err.remoteCode !== undefined && CATALOG_CODES.includes(err.remoteCode)) {
+      throw new CatalogError(err.remoteCode as CatalogErrorCode, err.message);
+    }
+    throw err;
+  }
 }

@@ -73,6 +73,16 @@ export function formatStatus(s: DaemonStatus): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   if (s.mounts.length === 0) lines.push('(nothing mounted)');
+  const outputs = s.outputs ?? [];
+  if (outputs.length > 0) {
+    lines.push('', 'outputs (dataset versions mounted read-write):');
+    for (const o of outputs) {
+      const state = o.committed ? 'committed (read-only)' : `uncommitted${o.commitOnExit ? ', commits on exit' : ''}`;
+      lines.push(
+        `  ${o.mount}  ${o.version}  ${state}  ${o.filesWritten} ${o.filesWritten === 1 ? 'file' : 'files'} / ${bytes(o.bytesWritten)} written, ${o.files} in the version, ${o.pendingUploads} pending`,
+      );
+    }
+  }
   const uploads = s.uploads ?? [];
   if (uploads.length > 0) {
     lines.push('', `uploads not yet in the bucket (${uploads.length}):`);

@@ -10,6 +10,7 @@ import { BucketView, type AttributeStore, type BucketsConfig, type ObjectCache, 
 import { pinnedObjectView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import { isStorageError, type StorageError } from '../storage/errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { RateLimiters } from '../storage/rate-limit.js';
 import type { StoreRequestCounts } from '../storage/request-counts.js';
 import { S3Store, type S3StoreOptions } from '../storage/s3/store.js';
@@ -98,6 +99,23 @@ export class BucketMounts {
     origin.view = view;
     await view.start();
     this.views.set(view, { name, retired: false, bucket });
+    return view;
+  }
+
+  /**
+   * A dataset version served read-write (an output): a bucket view over its VersionStore, which is the truth
+   * for its names (no other view shares it), so listings stay fresh for the usual TTL without asking storage.
+   */
+  async outputView(name: string, store: ObjectStore): Promise<BucketView> {
+    const view = new BucketView({
+      store,
+      cache: this.opts.cache,
+      metadataTtlMs: this.opts.config.metadataTtl * 1000,
+      write: { uploader: this.opts.uploader },
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    await view.start();
+    this.views.set(view, { name, retired: false, bucket: { id: store.location, prefix: '' } });
     return view;
   }
 

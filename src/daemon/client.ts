@@ -1,6 +1,7 @@
 // Talks to a running daemon over its status socket: `gradient status`, `--refresh`, and waiting for
 // readiness in scripts (`gradient mount --wait`, `gradient status --wait`).
 import { request } from 'node:http';
+import type { CommittedRecord } from '../catalog/records.js';
 import type { DaemonPruneResult, DaemonStatus } from './status.js';
 
 export class DaemonClientError extends Error {
@@ -8,6 +9,8 @@ export class DaemonClientError extends Error {
   constructor(
     readonly code: 'NO_DAEMON' | 'BAD_RESPONSE' | 'TIMEOUT' | 'NOT_READY',
     message: string,
+    /** The daemon's own error code, when it sent one (e.g. a catalog error's). */
+    readonly remoteCode?: string,
   ) {
     super(message);
   }
@@ -22,8 +25,8 @@ function call(socketPath: string, method: 'GET' | 'POST', route: string, timeout
         try {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
           if (res.statusCode !== 200) {
-            const msg = (body as { error?: string }).error ?? `HTTP ${res.statusCode}`;
-            return reject(new DaemonClientError('BAD_RESPONSE', `daemon on ${socketPath}: ${msg}`));
+            const { error, code } = body as { error?: string; code?: string };
+            return reject(new DaemonClientError('BAD_RESPONSE', `daemon on ${socketPath}: ${error ?? `HTTP ${res.statusCode}`}`, code));
           }
           resolve(body);
         } catch {
@@ -51,6 +54,20 @@ export async function requestRefresh(socketPath: string, timeoutMs = 60_000): Pr
 /** Asks the daemon to evict cache entries down to `toBytes`: it owns the cache, so prune goes through it. */
 export async function requestCachePrune(socketPath: string, toBytes: number, timeoutMs = 120_000): Promise<DaemonPruneResult> {
   return (await call(socketPath, 'POST', `/v1/cache/prune?to=${toBytes}`, timeoutMs)) as DaemonPruneResult;
+}
+
+/**
+ * Asks the daemon to commit a dataset version it serves read-write (it finishes the uploads first and turns
+ * the mount read-only): `served: false` when it does not serve that version.
+ */
+export async function requestCommit(
+  socketPath: string,
+  datasetId: string,
+  versionId: string,
+  opts: { allowEmpty?: boolean; timeoutMs?: number } = {},
+): Promise<{ served: false } | { served: true; committed: CommittedRecord }> {
+  const q = new URLSearchParams({ dataset: datasetId, version: versionId, ...(opts.allowEmpty ? { allowEmpty: '1' } : {}) });
+  return (await call(socketPath, 'POST', `/v1/commit?${q.toString()}`, opts.timeoutMs ?? 600_000)) as { served: false } | { served: true; committed: CommittedRecord };
 }
 
 export interface WaitOptions {

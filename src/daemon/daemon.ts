@@ -7,6 +7,7 @@ import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
 import type { DaemonMetrics } from './metrics.js';
 import { SystemdNotifier, type Notifier } from './notify.js';
+import type { Outputs } from './outputs.js';
 import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
 import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPayload, type ResolvedDataset } from './resolvers.js';
 import { SettingsWatcher } from './settings-watcher.js';
@@ -24,6 +25,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   publicCatalog?: PublicCatalog;
   /** Where the embedded sample (mnist) is written and served from; absent: from memory. */
   embeddedDir?: string;
+  /** Dataset versions served read-write (outputs.ts): resolution, commits, status. */
+  outputs?: Outputs;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
   mountFilesystem?: () => Promise<void>;
   /**
@@ -92,7 +95,13 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
-    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env, ...(opts.embeddedDir ? { embeddedDir: opts.embeddedDir } : {}) }),
+    resolve: createEntryResolver({
+      catalog: opts.catalog,
+      publicCatalog,
+      env: opts.env,
+      ...(opts.outputs ? { outputs: opts.outputs } : {}),
+      ...(opts.embeddedDir ? { embeddedDir: opts.embeddedDir } : {}),
+    }),
   });
 
   const status = async (): Promise<DaemonStatus> => ({
@@ -114,6 +123,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     mounts: reconciler.status({ positions: settingsError === null }),
     cache: opts.cacheStats ? withHitRatio(await opts.cacheStats()) : null,
     uploads: opts.uploads?.() ?? [],
+    outputs: opts.outputs?.status() ?? [],
     requests: opts.requests?.() ?? { fuse: {}, store: {} },
     memory: opts.memory?.() ?? null,
     fatalError,
@@ -179,7 +189,11 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const pruneCache = opts.pruneCache;
   const statusServer = new StatusServer({
     socketPath,
-    provider: { status, refresh, ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
+    provider: {
+      status,
+      refresh,
+      ...(opts.outputs ? { commit: (ds: string, v: string, o: { allowEmpty?: boolean }) => opts.outputs!.commit(ds, v, o) } : {}),
+      ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
   });
   const metricsServer = metricsModule && metrics && new metricsModule.MetricsServer(metrics);
 
@@ -201,6 +215,8 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       await notifier.stopping(`stopping (${reason})`);
       await watcher.close();
       await lastApply;
+      // Before the drain closes the views: a commit finishes their uploads first.
+      await opts.outputs?.commitOnExit();
       try {
         await opts.drain?.();
       } catch (err) {

@@ -4,11 +4,13 @@
 import type { ResolvedVersion } from '../catalog/catalog.js';
 import type { ContentCache } from '../fs/content.js';
 import type { RootFs } from '../fs/root.js';
+import { BucketView } from '../fs/bucket/index.js';
 import { datasetVersionView, embeddedView } from '../fs/views.js';
 import type { Filesystem } from '../fuse/filesystem.js';
 import type { BucketMounts } from './bucket-mounts.js';
 import type { Logger } from './logger.js';
 import type { MountTarget, ResolvedMount } from './reconciler.js';
+import type { Outputs } from './outputs.js';
 import type { MountPayload } from './resolvers.js';
 
 export type DaemonPayload = MountPayload<ResolvedVersion>;
@@ -21,6 +23,8 @@ export class Namespace implements MountTarget<DaemonPayload> {
     private readonly log?: Logger,
     /** A committed version by `<dataset>:<version>` (the catalog), to build a view an earlier process served. */
     private readonly resolveVersion?: (ref: string) => Promise<ResolvedVersion>,
+    /** Dataset versions served read-write. */
+    private readonly outputs?: Outputs,
   ) {}
 
   async mount(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
@@ -30,7 +34,12 @@ export class Namespace implements MountTarget<DaemonPayload> {
   async swap(name: string, m: ResolvedMount<DaemonPayload>): Promise<void> {
     const old = this.root.viewOf(name);
     this.root.attach(name, await this.viewFor(name, m.payload), m.identity);
-    if (old) this.buckets.retire(old);
+    if (old) this.retire(name, old);
+  }
+
+  private retire(name: string, view: Filesystem): void {
+    this.buckets.retire(view);
+    if (view instanceof BucketView) this.outputs?.detached(name, view);
   }
 
   /**
@@ -49,7 +58,7 @@ export class Namespace implements MountTarget<DaemonPayload> {
   unmount(name: string): void {
     const old = this.root.viewOf(name);
     this.root.detach(name);
-    if (old) this.buckets.retire(old);
+    if (old) this.retire(name, old);
   }
 
   private async viewFor(name: string, p: DaemonPayload): Promise<Filesystem> {
@@ -69,6 +78,11 @@ export class Namespace implements MountTarget<DaemonPayload> {
       case 's3':
       case 'public-s3':
         return this.buckets.viewFor(name, p);
+      case 'output': {
+        const view = await this.buckets.outputView(name, p.store);
+        this.outputs?.attached(name, p.store, view);
+        return view;
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import type { AnonymousS3Source, PublicCatalog } from '../catalog/public-dataset
 import type { Settings } from '../settings/parse.js';
 import type { DatasetEntry, S3Entry } from '../settings/schema.js';
 import { resolveEntryCredentials, type EntryCredentials } from '../settings/secrets.js';
+import { asksForOutput, type OutputPayload } from './outputs.js';
 import { EntryError, type EntryResolver, type MountEntry, type Resolution } from './reconciler.js';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
 
@@ -44,10 +45,17 @@ export type MountPayload<V extends ResolvedDataset> =
       posix?: PosixSettings;
     }
   | { kind: 'public-s3'; dataset: string; source: AnonymousS3Source }
+  | OutputPayload
   | { kind: 'embedded'; dataset: EmbeddedDataset | MaterializedDataset };
+
+/** Resolves dataset entries served read-write (outputs.ts); absent: uncommitted versions are refused. */
+export interface OutputResolver {
+  resolve(name: string, entry: DatasetEntry): Promise<Resolution<OutputPayload>>;
+}
 
 export interface ResolverOptions<V extends ResolvedDataset> {
   catalog: DatasetCatalog<V>;
+  outputs?: OutputResolver;
   publicCatalog: PublicCatalog;
   env?: NodeJS.ProcessEnv;
   redactor?: Redactor;
@@ -68,7 +76,8 @@ export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOpt
   return async (name, entry, ctx) => {
     switch (entry.type) {
       case 'dataset':
-        return resolveDataset(opts.catalog, entry);
+        if (opts.outputs && asksForOutput(entry)) return opts.outputs.resolve(name, entry);
+        return resolveDataset(opts.catalog, entry, opts.outputs && ((e: DatasetEntry) => opts.outputs!.resolve(name, e)));
       case 's3':
         return resolveS3(name, entry, ctx.settings, opts.env ?? process.env, redactor);
       case 'public':
@@ -77,11 +86,17 @@ export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOpt
   };
 }
 
-async function resolveDataset<V extends ResolvedDataset>(catalog: DatasetCatalog<V>, entry: DatasetEntry): Promise<Resolution<MountPayload<V>>> {
+async function resolveDataset<V extends ResolvedDataset>(
+  catalog: DatasetCatalog<V>,
+  entry: DatasetEntry,
+  asOutput?: (entry: DatasetEntry) => Promise<Resolution<OutputPayload>>,
+): Promise<Resolution<MountPayload<V>>> {
   let r: V;
   try {
     r = await catalog.resolve(`${entry.id}:${entry.version}`);
   } catch (err) {
+    // An uncommitted version is served read-write, as an output.
+    if (asOutput && isCatalogError(err, 'NotCommitted')) return asOutput(entry);
     // Point the message at the field to fix: the id when the dataset itself is unknown, else the version.
     if (isCatalogError(err)) {
       const aboutId =

@@ -28,6 +28,7 @@ import { startDaemon, type RunningDaemon } from './daemon.js';
 import { RememberingCatalog } from './known-refs.js';
 import { createLogger } from './logger.js';
 import { Namespace } from './namespace.js';
+import { Outputs } from './outputs.js';
 import { redactor } from './redact.js';
 import { openSharedTierStore, sharedTierOptions } from './shared-tier.js';
 import { handedSession } from './supervisor.js';
@@ -120,7 +121,14 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   };
   // Refs resolve through their last known answers when storage is unreachable (kept in the cache and the tier).
   const datasets = new RememberingCatalog(catalog, config.teamId, cache, log);
-  const namespace = new Namespace(root, cache, buckets, log, (ref) => datasets.resolve(ref));
+  // Dataset versions served read-write: commits wait for pending uploads as long as a stop's drain would.
+  const outputs = new Outputs({
+    catalog,
+    settleTimeoutMs: config.buckets.drainTimeout * 1000,
+    ...(handed ? { createdFile: path.join(handed.stateDir, 'outputs.json') } : {}),
+    log,
+  });
+  const namespace = new Namespace(root, cache, buckets, log, (ref) => datasets.resolve(ref), outputs);
   // Inodes the kernel holds in a view an earlier process served and that settings have switched away from since.
   root.restoreView = (name, identity) => namespace.restoreView(name, identity);
   let attachedNow!: () => void;
@@ -147,6 +155,7 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
       target: namespace,
       catalog: datasets,
+      outputs,
       publicCatalog: new PublicCatalog(config.publicDatasets),
       // The embedded sample's files live next to the cache's (6.7 MB, outside its bound), not in memory.
       embeddedDir: path.join(cache.dir, 'embedded'),

@@ -6,6 +6,7 @@ import { createConnection } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { redactor as defaultRedactor, type Redactor } from './redact.js';
+import type { CommittedRecord } from '../catalog/records.js';
 import type { DaemonPruneResult, DaemonStatus } from './status.js';
 
 export interface StatusProvider {
@@ -14,6 +15,8 @@ export interface StatusProvider {
   refresh(): Promise<void>;
   /** Evict cache entries down to `toBytes` (the daemon owns the cache's lock, so the CLI asks it). */
   pruneCache?(toBytes: number): Promise<DaemonPruneResult>;
+  /** Commits a dataset version the daemon serves read-write; undefined: not served here. */
+  commit?(datasetId: string, versionId: string, opts: { allowEmpty?: boolean }): Promise<CommittedRecord | undefined>;
 }
 
 export class DaemonSocketError extends Error {
@@ -71,9 +74,17 @@ export class StatusServer {
             if (!Number.isSafeInteger(to) || to < 0) return send(400, { error: 'to must be a number of bytes' });
             return send(200, await prune(to));
           }
+          const commit = this.opts.provider.commit;
+          if (route === 'POST /v1/commit' && commit) {
+            const ds = url.searchParams.get('dataset') ?? '';
+            const v = url.searchParams.get('version') ?? '';
+            const committed = await commit(ds, v, { allowEmpty: url.searchParams.get('allowEmpty') === '1' });
+            return send(200, committed ? { served: true, committed } : { served: false });
+          }
           send(404, { error: `no route ${route}` });
         } catch (err) {
-          send(500, { error: err instanceof Error ? err.message : String(err) });
+          const code = (err as { code?: unknown }).code;
+          send(500, { error: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) });
         }
       })();
     });

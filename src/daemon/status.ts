@@ -1,6 +1,7 @@
 // The shape of `gradient status --json` and of the daemon's status socket. Nothing in it is secret:
 // refs, resolved version ids, states and error messages (which never carry secret values).
 import type { PruneResult, TierStatus } from '../cache/index.js';
+import type { OutputStatus } from './outputs.js';
 import type { EntryStatus } from './reconciler.js';
 
 export interface CacheStatus {
@@ -84,6 +85,8 @@ export interface DaemonStatus {
   cache: (CacheStatus & { hitRatio: number | null }) | null;
   /** Writes the bucket does not hold yet: uploading, waiting for a retry, or failed (data kept). */
   uploads: PendingUpload[];
+  /** Dataset versions served read-write: what was written, what is pending, whether committed. */
+  outputs?: OutputStatus[];
   requests: RequestCounts;
   /** Absent from daemons that predate it. */
   memory?: MemoryStatus | null;

@@ -44,6 +44,7 @@ export function errnoFor(err: unknown, notFound: 'ENOENT' | 'EIO' = 'ENOENT'): E
   if (code === 'AccessDenied' || code === 'BadCredentials') return 'EACCES';
   if (code === 'NoSpace' || isNoSpace(err)) return 'ENOSPC';
   if (code === 'InvalidKey') return 'EINVAL';
+  if (code === 'ReadOnly') return 'EROFS';
   return 'EIO';
 }
 

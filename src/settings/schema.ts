@@ -8,8 +8,19 @@ export const datasetEntrySchema = z.strictObject({
   type: z.literal('dataset'),
   /** Team dataset id, e.g. dst123abc. */
   id: nonEmpty.regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a dataset id (letters, digits, "-", "_")'),
-  /** A version id, a tag, or `latest`. */
-  version: nonEmpty.regex(/^[^\s:/]+$/, 'must be a version id, a tag or "latest" (no spaces, ":" or "/")'),
+  /**
+   * A version id, a tag, or `latest`; an uncommitted version id mounts read-write (an output), and `new`
+   * creates a fresh uncommitted version when the entry is mounted.
+   */
+  version: nonEmpty.regex(/^[^\s:/]+$/, 'must be a version id, a tag, "latest" or "new" (no spaces, ":" or "/")'),
+  /** With `version: new`: the new version starts with this version's files (`<dataset>:<ref>` or a ref of `id`); no data is copied. */
+  from: nonEmpty.regex(/^[^\s/]+$/, 'must be a version ref: <version|tag|latest> or <dataset>:<version|tag|latest>').optional(),
+  /** `onExit`: commit the output version when the daemon stops cleanly. */
+  commit: z.literal('onExit', { message: 'must be "onExit"' }).optional(),
+}).superRefine((e, ctx) => {
+  if (e.from !== undefined && e.version !== 'new') {
+    ctx.addIssue({ code: 'custom', path: ['from'], message: 'applies to `version: new` only (an existing version already has its files)' });
+  }
 });
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;

@@ -9,6 +9,8 @@ export type StorageErrorCode =
   | 'InvalidRange'
   | 'NoSpace'
   | 'InvalidKey'
+  /** The store takes no more writes (a dataset version that was committed). */
+  | 'ReadOnly'
   | 'Io';
 
 export class StorageError extends Error {

@@ -38,6 +38,8 @@ export class StagedFile {
   inflight: Promise<void> | undefined;
   attempts = 0;
   lastError: string | undefined;
+  /** The target refuses this file for good (a committed dataset version): every later sync fails with this. */
+  refused: Error | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   /** Parts of these bytes already on their way to the bucket (eager-upload.ts), told of every change. */
   eager: EagerUpload | undefined;

@@ -5,6 +5,7 @@
 // the file's name is gone. Before each upload the file is journaled (staging.ts), so that a daemon that
 // dies with bytes a close() asked for uploads them at its next start.
 import { jitteredBackoffMs, type BackoffOptions } from '../storage/backoff.js';
+import { isStorageError } from '../storage/errors.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { canUploadEagerly, EagerUpload, type PartMemory } from './eager-upload.js';
 import { sameAttributes, type ObjectAttributes, type StagedFile } from './staged-file.js';
@@ -72,6 +73,7 @@ export class UploadQueue {
   /** Resolves once the target holds the file's bytes as of this call; rejects if an upload failed. */
   async sync(file: StagedFile): Promise<void> {
     const target = file.generation;
+    if (file.refused && file.dirty) throw file.refused;
     while (file.uploadedGeneration < target && !file.abandoned) {
       if (!file.inflight) {
         this.active.add(file);
@@ -111,6 +113,15 @@ export class UploadQueue {
     } catch (err) {
       file.attempts++;
       file.lastError = err instanceof Error ? err.message : String(err);
+      if (isStorageError(err, 'ReadOnly')) {
+        // Refused for good (the version was committed): no retries, nothing for the next start to resume;
+        // the writer hears of it at this and every later close or fsync.
+        file.refused = err;
+        this.pending.delete(file);
+        await this.opts.staging.unjournal(file).catch(() => undefined);
+        this.opts.log?.warn({ key, err: file.lastError }, 'upload refused: the target takes no more changes');
+        throw err;
+      }
       this.pending.add(file);
       this.opts.log?.warn({ key, attempts: file.attempts, err: file.lastError }, 'upload failed: the data is kept and will be retried');
       this.scheduleRetry(file);
@@ -150,7 +161,7 @@ export class UploadQueue {
 
   /** A file released with bytes still not in the target: keep trying in the background. */
   keepTrying(file: StagedFile): void {
-    if (!file.dirty) return;
+    if (!file.dirty || file.refused) return;
     this.pending.add(file);
     if (!file.inflight) this.scheduleRetry(file);
   }

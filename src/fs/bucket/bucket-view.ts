@@ -126,6 +126,20 @@ export class BucketView implements Filesystem {
     return this.ns.drain(timeoutMs);
   }
 
+  /** No more changes through this view (EROFS): a dataset version being committed. */
+  seal(): void {
+    this.ns.seal();
+  }
+
+  unseal(): void {
+    this.ns.unseal();
+  }
+
+  /** Waits for uploads in flight, retries pending ones within `timeoutMs`; resolves with how many are left. */
+  settle(timeoutMs: number): Promise<number> {
+    return this.ns.settle(timeoutMs);
+  }
+
   /** Files open through this view. */
   get openHandles(): number {
     return this.handles.size;

@@ -123,6 +123,8 @@ export class BucketNamespace {
   /** Objects being copied into staging to be written, by key (one copy however many open them at once). */
   private readonly beingStaged = new Map<string, Promise<StagedFile>>();
   private readonly defaults: PosixDefaults;
+  /** No more changes (a dataset version being committed): see seal(). */
+  private sealed = false;
 
   constructor(private readonly opts: BucketNamespaceOptions) {
     this.store = opts.store;
@@ -150,7 +152,25 @@ export class BucketNamespace {
   }
 
   get readOnly(): boolean {
-    return this.uploads === undefined;
+    return this.uploads === undefined || this.sealed;
+  }
+
+  /** Takes no more changes (EROFS) from now on; files already open fail at their next upload if the store refuses it. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  unseal(): void {
+    this.sealed = false;
+  }
+
+  /**
+   * Waits for the uploads in flight and tries the pending ones once more (within `timeoutMs`); resolves with
+   * how many files still have bytes a close() asked for that the store does not hold.
+   */
+  async settle(timeoutMs: number): Promise<number> {
+    await Promise.allSettled([...this.staged.values()].map((f) => f.inflight));
+    return this.drain(timeoutMs);
   }
 
   /** Takes over uploads an earlier run left pending for this bucket: they show and upload as usual. */
@@ -502,7 +522,8 @@ export class BucketNamespace {
     const file = f.file;
     file.refs--;
     if (file.refs > 0) return;
-    if (file.abandoned || (!file.dirty && !file.inflight)) await this.removeStaged(file);
+    // A file its target refused for good (a committed version) has nothing left to try: its writer was told.
+    if (file.abandoned || file.refused || (!file.dirty && !file.inflight)) await this.removeStaged(file);
     else this.uploads?.keepTrying(file);
   }
 
@@ -674,7 +695,7 @@ export class BucketNamespace {
   // -------------------------------------------------- changes to the tree
 
   private writable(): void {
-    if (!this.uploads) throw new FsError('EROFS');
+    if (!this.uploads || this.sealed) throw new FsError('EROFS');
   }
 
   async mkdir(dir: BucketNode, name: string, how: Creation): Promise<BucketNode> {

@@ -46,6 +46,19 @@ describe('gradient status output', () => {
     expect(out).toContain('uploads not yet in the bucket (1):\n  bucket/runs/model.pt  3.0 MiB  failed, 2 failed attempts: cannot reach S3 endpoint\n');
   });
 
+  it('lists outputs: version, what was written, pending uploads, committed or not', () => {
+    const out = formatStatus({
+      ...base,
+      outputs: [
+        { mount: 'results', version: 'dst1:ab12cd3', filesWritten: 12, bytesWritten: 5 * 1024 * 1024, files: 14, pendingUploads: 1, committed: false, commitOnExit: true },
+        { mount: 'done', version: 'dst1:ef45gh6', filesWritten: 1, bytesWritten: 10, files: 1, pendingUploads: 0, committed: true, commitOnExit: false },
+      ],
+    });
+    expect(out).toContain('outputs (dataset versions mounted read-write):\n');
+    expect(out).toContain('  results  dst1:ab12cd3  uncommitted, commits on exit  12 files / 5.0 MiB written, 14 in the version, 1 pending\n');
+    expect(out).toContain('  done  dst1:ef45gh6  committed (read-only)  1 file / 10 B written, 1 in the version, 0 pending\n');
+  });
+
   it('exits 0 when all is well, 1 on entry or settings errors, 6 when not ready', () => {
     const ok = { ...base, mounts: [base.mounts[0]!] };
     expect(statusExitCode(ok)).toBe(0);

@@ -60,6 +60,15 @@ describe('parseSettings', () => {
     expect(ro.entries.get('ro')).toMatchObject({ readOnly: true, bucket: 'bucket', prefix: '', endpoint: 'http://127.0.0.1:9000' });
   });
 
+  it('reads output entries: version new, from, commit onExit; refuses from without new and other commit values', () => {
+    const s = parseSettings('out:\n  type: dataset\n  id: dst1\n  version: new\n  from: latest\n  commit: onExit\n', FILE);
+    expect(s.entries.get('out')).toEqual({ type: 'dataset', id: 'dst1', version: 'new', from: 'latest', commit: 'onExit' });
+    const fromOld = errorOf('out:\n  type: dataset\n  id: dst1\n  version: v1abcde\n  from: latest\n');
+    expect(fromOld.message).toMatch(/^settings\.yaml:5:9: out\.from: applies to `version: new` only/);
+    const commit = errorOf('out:\n  type: dataset\n  id: dst1\n  version: new\n  commit: always\n');
+    expect(commit.message).toBe('settings.yaml:5:11: out.commit: must be "onExit"');
+  });
+
   it('names file, line, column and field for a missing field', () => {
     const err = errorOf('quarterly-reports:\n  type: dataset\n  id: dst123abc\n');
     expect(err.code).toBe('SETTINGS_INVALID');
