@@ -89,6 +89,10 @@ export interface DaemonOptions {
   /** Preload bench/rss-probe.mjs (and --expose-gc): probe() then reports memory after a full GC. */
   rssProbe?: boolean;
   timeoutMs?: number;
+  /** More `gradient mount` flags (e.g. --memory-target 256M). */
+  mountArgs?: string[];
+  /** A command the daemon runs under (e.g. a shell that joins a cgroup, then execs its arguments). */
+  wrap?: string[];
 }
 
 export interface DaemonProcess {
@@ -150,11 +154,14 @@ export async function startDaemonProcess(opts: DaemonOptions): Promise<DaemonPro
 
   const node = opts.rssProbe ? ['--expose-gc', '--import', path.join(repo, 'bench/rss-probe.mjs')] : [];
   const log = openSync(logFile, 'a');
-  const child = spawn(
+  const [cmd, ...args] = [
+    ...(opts.wrap ?? []),
     process.execPath,
-    [...node, path.join(repo, 'dist/cli/main.js'), '--config', config, 'mount', '--settings', settings, '--mountpoint', mnt, '--socket', socket],
-    { cwd: repo, env: { ...env, GD_RSS_PROBE_OUT: probeOut }, stdio: ['ignore', log, log] },
-  );
+    ...node,
+    path.join(repo, 'dist/cli/main.js'),
+    ...['--config', config, 'mount', '--settings', settings, '--mountpoint', mnt, '--socket', socket, ...(opts.mountArgs ?? [])],
+  ];
+  const child = spawn(cmd!, args, { cwd: repo, env: { ...env, GD_RSS_PROBE_OUT: probeOut }, stdio: ['ignore', log, log] });
   closeSync(log);
   const pid = child.pid!;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -36,6 +36,7 @@ import { fetchWhole } from './whole-file.js';
 
 /** Hashing reads the data file into aligned buffers of this size (O_DIRECT). */
 const STAGE_BYTES = 1024 * 1024;
+const STAGE_SPARES = 4;
 /** Below this bound, files fetched ahead of their reader could push out files fetched ahead of it before. */
 const MIN_PREFETCH_BOUND = 256 * 1024 * 1024;
 
@@ -191,7 +192,7 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
           }
         : undefined,
     );
-    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers);
+    this.chunks = new RetainedChunks(memory.budget('cache.readAhead', opts.readAheadMemoryBytes), memory.chunkBuffers, memory.target);
     this.tier = services.sharedTier
       ? new SharedTier(
           services.sharedTier,
@@ -203,8 +204,15 @@ export class Cache extends EventEmitter<CacheEvents> implements HandleHost {
     this.ctx = {
       tier: this.tier,
       opts,
-      queue: new FetchQueue({ maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches }),
-      stage: new AlignedPool(STAGE_BYTES),
+      // Prefetch also waits while the memory target says no: readers then fetch what they need, when they need it.
+      // Bytes in flight are counted as the buffers they land in (power-of-two sizes): what they hold in memory.
+      queue: new FetchQueue(
+        { maxBytes: opts.maxFetchBytes, maxCount: opts.maxConcurrentFetches, bufferBytes: (n) => memory.chunkBuffers.sizeFor(n) },
+        (bytes) => memory.target.allows(bytes),
+      ),
+      // Hash verifications take one each, a few at a time (the spares kept are as many).
+      stage: new AlignedPool(STAGE_BYTES, STAGE_SPARES),
+      verifySlots: memory.budget('cache.verify', STAGE_SPARES),
       chunks: this.chunks,
       space: this.space,
       commit: this.commit,

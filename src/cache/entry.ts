@@ -3,7 +3,7 @@
 // is fetched by whoever asks first, later readers await the same promise.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { AlignedPool } from '../memory/index.js';
+import type { AlignedPool, CountedBudget } from '../memory/index.js';
 import { BlockMap, roundUp } from './blocks.js';
 import { writeChunk } from './chunk-writer.js';
 import type { EntryRecord } from './entry-record.js';
@@ -25,6 +25,11 @@ export interface EntryContext {
   readonly queue: FetchQueue;
   /** Aligned buffers that hashing reads the data file into (O_DIRECT). */
   readonly stage: AlignedPool;
+  /**
+   * Hashes running at once, one stage buffer each: a hundred readers completing files at once would otherwise
+   * hold a hundred buffers (and the two cores hash no faster for it).
+   */
+  readonly verifySlots: CountedBudget;
   /** The page-aligned buffers fetches land in, and the fetched chunks kept for readers. */
   readonly chunks: RetainedChunks;
   /** Disk bytes: reserved before a write, settled once written. */
@@ -349,6 +354,7 @@ export class OpenEntry {
 
   private async hashWith(direct: FileHandle | undefined): Promise<string> {
     const hash = createHash('sha256');
+    await this.ctx.verifySlots.acquire();
     const buf = this.ctx.stage.take();
     try {
       for (let pos = 0; pos < this.rec.size; ) {
@@ -369,6 +375,7 @@ export class OpenEntry {
       }
     } finally {
       this.ctx.stage.give(buf);
+      this.ctx.verifySlots.release();
     }
     return hash.digest('hex');
   }

@@ -11,6 +11,8 @@ export interface FetchLimits {
   maxBytes: number;
   /** Fetches in flight, whatever their size. */
   maxCount: number;
+  /** What a fetch of `bytes` holds in memory: its buffer's size (default: the bytes). */
+  bufferBytes?: (bytes: number) => number;
 }
 
 interface Waiter {
@@ -24,11 +26,15 @@ export class FetchQueue {
   /** First come, first served within a priority: a large fetch is never overtaken forever by small ones. */
   private readonly waiting: Record<Priority, Waiter[]> = { demand: [], prefetch: [] };
 
-  constructor(private readonly limits: FetchLimits) {}
+  constructor(
+    private readonly limits: FetchLimits,
+    /** Whether memory allows an optional fetch of this many bytes now (the daemon's memory target). */
+    private readonly memoryAllows: (bytes: number) => boolean = () => true,
+  ) {}
 
   /** Runs `task`, a fetch of `bytes` bytes, once the budget has room for it (and, for prefetch, no reader waits). */
   async run<T>(priority: Priority, bytes: number, task: () => Promise<T>): Promise<T> {
-    const cost = Math.min(bytes, this.limits.maxBytes);
+    const cost = this.costOf(bytes);
     if (this.canStart(priority, cost)) this.take(cost);
     else await new Promise<void>((start) => this.waiting[priority].push({ bytes: cost, start }));
     try {
@@ -42,10 +48,12 @@ export class FetchQueue {
 
   /**
    * Whether a prefetch of `bytes` would start at once. Prefetch only ever uses idle capacity: queued, it
-   * would only hold a place that a reader may need.
+   * would only hold a place that a reader may need. Under memory pressure there is none: windows shrink to
+   * what readers ask for.
    */
   hasRoom(bytes: number): boolean {
-    return this.canStart('prefetch', Math.min(bytes, this.limits.maxBytes));
+    const cost = this.costOf(bytes);
+    return this.canStart('prefetch', cost) && this.memoryAllows(cost);
   }
 
   get queued(): number {
@@ -55,6 +63,10 @@ export class FetchQueue {
   /** Bytes and fetches in flight. */
   get inFlight(): { bytes: number; count: number } {
     return { bytes: this.bytes, count: this.count };
+  }
+
+  private costOf(bytes: number): number {
+    return Math.min(this.limits.bufferBytes?.(bytes) ?? bytes, this.limits.maxBytes);
   }
 
   private canStart(priority: Priority, cost: number): boolean {

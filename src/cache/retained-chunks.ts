@@ -2,7 +2,7 @@
 // sequential reader that arrives after its prefetch completed would otherwise read it back from disk. The
 // chunks of the whole cache share one byte budget (readAheadMemoryBytes, counted in buffer sizes); when it
 // is full the oldest chunks are let go first. A chunk is let go as soon as its reader has read past it.
-import type { AlignedPools, CountedBudget } from '../memory/index.js';
+import type { AlignedPools, CountedBudget, MemoryTarget } from '../memory/index.js';
 
 /** The bytes of one ranged GET. */
 export interface Chunk {
@@ -34,6 +34,8 @@ export class RetainedChunks {
     private readonly budget: CountedBudget,
     /** Page-aligned buffers that large fetches land in: written to the data file from there, and kept for readers. */
     private readonly buffers: AlignedPools,
+    /** Under pressure nothing is retained: readers find the bytes on disk (or fetch them again if uncached). */
+    private readonly target?: MemoryTarget,
   ) {}
 
   /** A pooled, page-aligned buffer for a fetch of `length` bytes (at least roundUp(length, 4096) long). */
@@ -52,6 +54,10 @@ export class RetainedChunks {
   /** Keeps a fetched chunk for `holder`'s readers, letting the oldest chunks go to stay within the budget. */
   retain(holder: ChunkHolder, chunk: Chunk): void {
     const bytes = chunk.buf.length;
+    if (this.target && !this.target.allows(bytes)) {
+      this.giveBuffer(chunk.buf);
+      return;
+    }
     while (!this.budget.tryAcquire(bytes)) {
       const oldest = this.chunks.keys().next();
       if (oldest.done) {

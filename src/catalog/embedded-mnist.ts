@@ -38,6 +38,21 @@ export interface EmbeddedDataset {
   files: readonly EmbeddedFile[];
 }
 
+/** The sample written to disk (materializedMnist): the same files, each with its local copy instead of its bytes. */
+export interface MaterializedDataset extends Omit<EmbeddedDataset, 'files'> {
+  files: readonly (Omit<EmbeddedFile, 'bytes'> & { localPath: string })[];
+}
+
+/**
+ * The sample built, written into `dir` (materializeEmbedded) and served from there: the daemon then holds none
+ * of its ~6.7 MB, and the engine serves its files by kernel passthrough.
+ */
+export async function materializedMnist(dir: string): Promise<MaterializedDataset> {
+  const ds = await buildEmbeddedMnist();
+  const paths = await materializeEmbedded(ds, dir);
+  return { ...ds, files: ds.files.map(({ bytes: _bytes, ...f }) => ({ ...f, localPath: paths.get(f.path)! })) };
+}
+
 /**
  * Builds the embedded MNIST sample (~100 ms, ~6.7 MB kept in memory). Each call builds it anew: the daemon
  * builds it once and shares it (src/daemon/resolvers.ts).

@@ -1,9 +1,10 @@
-// Exit codes scripts can rely on (also listed in `gradient --help`).
-import { ConfigError } from '../config/config-file.js';
+// Exit codes scripts can rely on (also listed in `gradient --help`). Errors come from their lean modules:
+// every command loads this, the supervisor of `gradient mount` included.
+import { ConfigError } from '../config/errors.js';
 import { SecretError } from '../config/secrets.js';
 import { CatalogError } from '../catalog/errors.js';
 import { StorageError } from '../storage/errors.js';
-import { CacheError } from '../cache/index.js';
+import { CacheError } from '../cache/errors.js';
 
 export const EXIT = {
   ok: 0,

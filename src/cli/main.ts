@@ -4,26 +4,47 @@
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { registerCache } from './cache.js';
 import type { CliIO } from './context.js';
-import { registerDatasets } from './datasets.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
-import { statusCommand } from './status.js';
-import { mountCommand } from './mount.js';
-import { runMount, superviseMount } from '../daemon/run.js';
-import { registerStorageProviders } from './storage-providers.js';
 
 export type RegisterGroup = (program: Command, io: CliIO) => void;
 
-const GROUPS: RegisterGroup[] = [
-  registerDatasets,
-  registerStorageProviders,
-  (program, io) => void program.addCommand(statusCommand(io)),
-  registerCache,
-  (program, io) => void program.addCommand(mountCommand(io, { run: runMount, supervise: superviseMount })),
-];
+/**
+ * The command groups by the name typed on the command line, each loaded only when it may run: `gradient mount`'s
+ * supervisor stays up as long as the mount and should hold (and load) nothing it does not use.
+ */
+const GROUPS: Record<string, () => Promise<RegisterGroup>> = {
+  datasets: async () => (await import('./datasets.js')).registerDatasets,
+  storageProviders: async () => (await import('./storage-providers.js')).registerStorageProviders,
+  status: async () => {
+    const { statusCommand } = await import('./status.js');
+    return (program, io) => void program.addCommand(statusCommand(io));
+  },
+  cache: async () => (await import('./cache.js')).registerCache,
+  mount: async () => {
+    const { mountCommand } = await import('./mount.js');
+    return (program, io) =>
+      void program.addCommand(
+        mountCommand(io, {
+          run: async (opts, io) => (await import('../daemon/run.js')).runMount(opts, io),
+          supervise: async (opts, io) => (await import('../daemon/supervise-mount.js')).superviseMount(opts, io),
+        }),
+      );
+  },
+};
 
-export function buildProgram(io: CliIO): Command {
+/** The group a command line runs: its first word that is not a global option (undefined: help, a typo). */
+function groupOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config') i++;
+    else if (!a.startsWith('-')) return Object.hasOwn(GROUPS, a) ? a : undefined;
+  }
+  return undefined;
+}
+
+/** The program with the group `argv` runs, or every group (for help and suggestions). */
+async function buildProgram(io: CliIO, argv: string[]): Promise<Command> {
   const program = new Command('gradient')
     .description('Gradient datasets: versioned team datasets in your storage providers, mounted as plain files')
     .option('--config <path>', 'config file (default: $GRADIENT_CONFIG, else $XDG_CONFIG_HOME/gradient/config.yaml)')
@@ -34,7 +55,9 @@ export function buildProgram(io: CliIO): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
-  for (const register of GROUPS) register(program, io);
+  const group = groupOf(argv);
+  const names = group ? [group] : Object.keys(GROUPS);
+  for (const register of await Promise.all(names.map((n) => GROUPS[n]!()))) register(program, io);
   // Every (sub)command reports usage errors through run() instead of exiting the process.
   const override = (cmd: Command) => {
     cmd.exitOverride();
@@ -51,7 +74,7 @@ export async function run(
 ): Promise<number> {
   // The SDK nags about Node 20 on every run; the project supports Node 20 deliberately.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   // Commands may set process.exitCode themselves (e.g. `status`); that becomes our result.
   const prior = process.exitCode;
   process.exitCode = undefined;

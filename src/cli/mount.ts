@@ -3,7 +3,7 @@
 // tags and `latest` again). The foreground run itself — FUSE session, namespace, cache, catalog — is injected
 // by the wiring as a MountRunner; everything else (defaults, flags, waiting, refreshing) lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseSize } from '../cache/index.js';
+import { parseSize } from '../cache/size.js';
 import type { MountOptions } from '../config/mount-options.js';
 import { startInBackground } from '../daemon/background.js';
 import { DaemonClientError, fetchStatus, requestRefresh, waitForReady } from '../daemon/client.js';
@@ -37,6 +37,7 @@ interface Flags {
   metricsPort?: number;
   cacheDir?: string;
   cacheSize?: number;
+  memoryTarget?: number;
   wait?: boolean;
   timeout: string | number;
   logFile?: string;
@@ -56,6 +57,9 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port>').argParser(port))
     .option('--cache-dir <dir>', 'cache directory (default: cache.dir in the config file, else /var/cache/gradient as root, else $XDG_CACHE_HOME/gradient or ~/.cache/gradient)')
     .addOption(new Option('--cache-size <size>', 'cache size bound, e.g. 50G or 512MiB (default: cache.maxSize, else 10G)').argParser(cacheSize))
+    .addOption(
+      new Option('--memory-target <size>', "the daemon's memory target, e.g. 512M: buffers shrink to stay under it, reads and writes never fail for it (default: memory.target, else a quarter of the cgroup's memory limit, else none)").argParser(memoryTarget),
+    )
     .option('--wait', 'start the daemon in the background and return once it is ready')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .option('--log-file <file>', 'with --wait: where the background daemon logs')
@@ -74,6 +78,7 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
       if (flags.config) opts.config = flags.config;
       if (flags.cacheDir !== undefined) opts.cacheDir = flags.cacheDir;
       if (flags.cacheSize !== undefined) opts.cacheBytes = flags.cacheSize;
+      if (flags.memoryTarget !== undefined) opts.memoryTargetBytes = flags.memoryTarget;
 
       if (flags.refresh) return refresh(io, opts.socket, flags.json === true);
       if (flags.upgrade) return upgrade(io, opts.socket, Number(flags.timeout));
@@ -125,6 +130,7 @@ async function waitInBackground(io: CliIO, opts: MountOptions, flags: Flags, dep
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   if (opts.cacheDir !== undefined) args.push('--cache-dir', opts.cacheDir);
   if (opts.cacheBytes !== undefined) args.push('--cache-size', String(opts.cacheBytes));
+  if (opts.memoryTargetBytes !== undefined) args.push('--memory-target', String(opts.memoryTargetBytes));
   const global = opts.config ? ['--config', opts.config] : [];
   const seconds = Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`--timeout must be a positive number of seconds, got ${flags.timeout}`);
@@ -151,6 +157,12 @@ function cacheSize(v: string): number {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+function memoryTarget(v: string): number {
+  const bytes = cacheSize(v);
+  if (bytes <= 0) throw new InvalidArgumentError('must be more than 0');
+  return bytes;
 }
 
 function port(v: string): number {

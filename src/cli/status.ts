@@ -6,7 +6,7 @@ import { DaemonClientError, fetchStatus, waitForReady } from '../daemon/client.j
 import { defaultSocketPath } from '../daemon/socket-path.js';
 import type { CliIO } from './context.js';
 import { EXIT } from './exit-codes.js';
-import type { DaemonStatus } from '../daemon/status.js';
+import type { DaemonStatus, MemoryStatus } from '../daemon/status.js';
 
 export const STATUS_EXIT = { ok: EXIT.ok, degraded: 1, noDaemon: EXIT.unavailable } as const;
 
@@ -66,6 +66,7 @@ export function formatStatus(s: DaemonStatus): string {
       );
     }
   }
+  if (s.memory) lines.push(formatMemory(s.memory));
   if (s.fatalError) lines.push(`fatal: ${s.fatalError}`);
   lines.push('');
   const rows = [['NAME', 'TYPE', 'REF', 'SERVING', 'STATE'], ...s.mounts.map((m) => [m.name, m.type, m.ref, m.resolved ?? '-', m.state])];
@@ -101,6 +102,18 @@ export function formatStatus(s: DaemonStatus): string {
     lines.push('', 'errors:', ...entryErrors.flatMap(indent));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** One line: resident memory of both processes, the target and its source, the largest consumers. */
+function formatMemory(m: MemoryStatus): string {
+  const target = m.targetBytes === null ? 'no target' : `target ${bytes(m.targetBytes)} (${m.targetSource === 'cgroup' ? `a share of the cgroup's ${bytes(m.cgroupLimitBytes ?? 0)}` : m.targetSource})`;
+  const supervisor = m.supervisorRssBytes === null ? '' : ` + supervisor ${bytes(m.supervisorRssBytes)} (${bytes(m.supervisorPrivateBytes ?? 0)} private)`;
+  const top = Object.entries(m.consumers)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => `${name} ${bytes(n)}`)
+    .join(', ');
+  return `memory: ${bytes(m.rssBytes)} resident (peak ${bytes(m.peakRssBytes)})${supervisor}, ${target}${m.underPressure ? ', UNDER PRESSURE' : ''}${top ? `; ${top}` : ''}`;
 }
 
 function bytes(n: number): string {

@@ -8,18 +8,10 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { defaultStorePath, expandHome, type ConfigLocation } from './paths.js';
+import { ConfigError } from './errors.js';
 import { FileTooLargeError, readSmallFile, yamlErrorText } from './yaml-file.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    /** Invalid: the file; Missing: a path named by --config or GRADIENT_CONFIG; BadInput: a value given to a command. */
-    readonly code: 'Invalid' | 'Unreadable' | 'Missing' | 'UnknownProvider' | 'Duplicate' | 'BadInput',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ConfigError };
 
 /** The id of the built-in provider: a local directory store, used when no other is configured. */
 export const MANAGED_PROVIDER_ID = 'managed';
@@ -75,9 +67,11 @@ export const configSchema = z.strictObject({
   publicDatasets: z.unknown().optional(),
   /** Bucket mounts: metadata TTLs, upload drain time, rate limits (src/fs/bucket/config.ts). */
   buckets: z.unknown().optional(),
+  /** The daemon's memory target (src/daemon/memory-target.ts). */
+  memory: z.unknown().optional(),
 });
 export type Config = z.infer<typeof configSchema>;
-export type ConfigSectionName = 'cache' | 'publicDatasets' | 'buckets';
+export type ConfigSectionName = 'cache' | 'publicDatasets' | 'buckets' | 'memory';
 
 export interface LoadedConfig {
   path: string;

@@ -12,4 +12,6 @@ export interface MountOptions {
   cacheDir?: string;
   /** --cache-size, parsed: overrides cache.maxSize of the config file. */
   cacheBytes?: number;
+  /** --memory-target, parsed: overrides memory.target of the config file and the cgroup's default. */
+  memoryTargetBytes?: number;
 }

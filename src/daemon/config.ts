@@ -5,9 +5,12 @@ import { publicDatasetsConfigSchema, type PublicDatasetsConfig } from '../catalo
 import { configSection, loadConfig, type Config } from '../config/config-file.js';
 import type { ConfigLocation } from '../config/paths.js';
 import { bucketsConfigSchema, DEFAULT_BUCKETS_CONFIG, type BucketsConfig } from '../fs/bucket/config.js';
+import { memoryConfigSchema, parseMemoryConfig } from './memory-target.js';
 
-export interface DaemonConfig extends Omit<Config, 'cache' | 'publicDatasets' | 'buckets'> {
+export interface DaemonConfig extends Omit<Config, 'cache' | 'publicDatasets' | 'buckets' | 'memory'> {
   cache: CacheConfig;
+  /** `memory.target` in bytes (absent: the flag, the cgroup's limit or nothing decides). */
+  memory: { targetBytes?: number };
   publicDatasets: PublicDatasetsConfig;
   buckets: BucketsConfig;
 }
@@ -17,5 +20,6 @@ export async function loadDaemonConfig(where: string | ConfigLocation): Promise<
   const loaded = await loadConfig(where);
   const publicDatasets = configSection(loaded, 'publicDatasets', publicDatasetsConfigSchema) ?? {};
   const buckets = configSection(loaded, 'buckets', bucketsConfigSchema) ?? DEFAULT_BUCKETS_CONFIG;
-  return { ...loaded.config, cache: parseCacheConfig(loaded.config.cache), publicDatasets, buckets };
+  const memory = parseMemoryConfig(configSection(loaded, 'memory', memoryConfigSchema), loaded.path);
+  return { ...loaded.config, cache: parseCacheConfig(loaded.config.cache), publicDatasets, buckets, memory };
 }

@@ -5,7 +5,7 @@ import type { PruneResult } from '../cache/index.js';
 import { PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import { createLogger, type Logger } from './logger.js';
-import { DaemonMetrics, MetricsServer } from './metrics.js';
+import type { DaemonMetrics } from './metrics.js';
 import { SystemdNotifier, type Notifier } from './notify.js';
 import type { Outputs } from './outputs.js';
 import { Reconciler, type ApplyResult, type MountTarget } from './reconciler.js';
@@ -13,7 +13,7 @@ import { createEntryResolver, desiredEntries, type DatasetCatalog, type MountPay
 import { SettingsWatcher } from './settings-watcher.js';
 import { defaultSocketPath } from './socket-path.js';
 import { StatusServer } from './status-server.js';
-import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type PendingUpload, type RequestCounts } from './status.js';
+import { withHitRatio, type CacheStatus, type DaemonPhase, type DaemonStatus, type MemoryStatus, type PendingUpload, type RequestCounts } from './status.js';
 
 export interface DaemonOptions<V extends ResolvedDataset> {
   settingsFile: string;
@@ -23,6 +23,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   /** The team catalog (`Catalog` from src/catalog/catalog.ts). */
   catalog: DatasetCatalog<V>;
   publicCatalog?: PublicCatalog;
+  /** Where the embedded sample (mnist) is written and served from; absent: from memory. */
+  embeddedDir?: string;
   /** Dataset versions served read-write (outputs.ts): resolution, commits, status. */
   outputs?: Outputs;
   /** Mounts the (empty) FUSE filesystem; called once signal handlers and the status socket are up. */
@@ -46,6 +48,8 @@ export interface DaemonOptions<V extends ResolvedDataset> {
   uploads?: () => PendingUpload[];
   /** FUSE and store requests so far, by operation. */
   requests?: () => RequestCounts;
+  /** The memory target, use by consumer, resident memory. */
+  memory?: () => MemoryStatus;
   /** Default: defaultSocketPath(). */
   socketPath?: string;
   /** Opt-in Prometheus endpoint on 127.0.0.1 (0 = any free port). */
@@ -91,7 +95,13 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
 
   const reconciler = new Reconciler<MountPayload<V>>({
     target: opts.target,
-    resolve: createEntryResolver({ catalog: opts.catalog, publicCatalog, env: opts.env, ...(opts.outputs ? { outputs: opts.outputs } : {}) }),
+    resolve: createEntryResolver({
+      catalog: opts.catalog,
+      publicCatalog,
+      env: opts.env,
+      ...(opts.outputs ? { outputs: opts.outputs } : {}),
+      ...(opts.embeddedDir ? { embeddedDir: opts.embeddedDir } : {}),
+    }),
   });
 
   const status = async (): Promise<DaemonStatus> => ({
@@ -115,10 +125,13 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     uploads: opts.uploads?.() ?? [],
     outputs: opts.outputs?.status() ?? [],
     requests: opts.requests?.() ?? { fuse: {}, store: {} },
+    memory: opts.memory?.() ?? null,
     fatalError,
   });
 
-  const metrics = new DaemonMetrics(status);
+  // prom-client is loaded only when metrics are asked for: most daemons never serve them.
+  const metricsModule = opts.metricsPort === undefined ? undefined : await import('./metrics.js');
+  const metrics: DaemonMetrics | undefined = metricsModule && new metricsModule.DaemonMetrics(status);
   const logApply = (r: ApplyResult) => {
     for (const name of r.mounted) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'mounted');
     for (const name of r.swapped) log.info({ entry: name, resolved: entryOf(name)?.resolved }, 'switched version');
@@ -135,7 +148,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   const applySettings = (settings: Settings | undefined, refresh = false): Promise<unknown> => {
     const t0 = process.hrtime.bigint();
     const run = reconciler.apply(desiredEntries(settings, publicCatalog), settings, { refresh }).then((r) => {
-      metrics.settingsApplied(Number(process.hrtime.bigint() - t0) / 1e9);
+      metrics?.settingsApplied(Number(process.hrtime.bigint() - t0) / 1e9);
       appliedAt = new Date();
       logApply(r);
       if (ready) void notifier.status(summary());
@@ -149,14 +162,14 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
     onSettings: (s) => {
       if (settingsError) log.info({ file: opts.settingsFile }, 'settings fixed: applying');
       settingsError = null;
-      metrics.settingsLoaded(true);
+      metrics?.settingsLoaded(true);
       const refresh = refreshNext;
       refreshNext = false;
       void applySettings(s, refresh);
     },
     onError: (err) => {
       settingsError = err.message;
-      metrics.settingsLoaded(false);
+      metrics?.settingsLoaded(false);
       log.error({ code: err.code, file: opts.settingsFile }, `${err.message} (keeping the last good settings)`);
       if (ready) void notifier.status(summary());
     },
@@ -182,7 +195,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       ...(opts.outputs ? { commit: (ds: string, v: string, o: { allowEmpty?: boolean }) => opts.outputs!.commit(ds, v, o) } : {}),
       ...(pruneCache ? { pruneCache: async (to: number) => ({ pid: process.pid, ...(await pruneCache(to)) }) } : {}) },
   });
-  const metricsServer = opts.metricsPort === undefined ? undefined : new MetricsServer(metrics);
+  const metricsServer = metricsModule && metrics && new metricsModule.MetricsServer(metrics);
 
   let stopping: Promise<void> | undefined;
   let resolveStopped!: () => void;
@@ -286,6 +299,10 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
   }
   phase = 'ready';
   ready = true;
+  // What starting left behind (the first apply's manifests, the embedded sample's build) would stay resident in
+  // an idle daemon until V8 next needs room: collect it once now (`gc`: the supervisor starts the serving process
+  // with --expose-gc).
+  (globalThis as { gc?: () => void }).gc?.();
   await notifier.ready(summary());
   log.info({ mountpoint: opts.mountpoint, socket: socketPath, metricsPort, entries: reconciler.status().length }, 'ready');
 

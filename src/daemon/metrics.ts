@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DaemonStatus } from './status.js';
+import type { DaemonStatus, MemoryStatus } from './status.js';
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -76,6 +76,28 @@ export class DaemonMetrics {
       });
     requestCounter('gradient_fuse_requests_total', 'FUSE requests that reached the daemon\'s JavaScript, by operation', (s) => s.requests.fuse);
     requestCounter('gradient_store_requests_total', 'store (S3) request attempts, retries included, by operation', (s) => s.requests.store);
+    const memoryGauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, m: MemoryStatus) => void) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect() {
+          const m = (await status()).memory;
+          this.reset();
+          if (m) fill(this, m);
+        },
+      });
+    memoryGauge('gradient_memory_target_bytes', 'the memory target (absent: none)', [], (g, m) => m.targetBytes !== null && g.set(m.targetBytes));
+    memoryGauge('gradient_memory_rss_bytes', 'resident memory (VmRSS) of the serving process and of the supervisor', ['process'], (g, m) => {
+      g.set({ process: 'serving' }, m.rssBytes);
+      if (m.supervisorRssBytes !== null) g.set({ process: 'supervisor' }, m.supervisorRssBytes);
+    });
+    memoryGauge('gradient_memory_peak_rss_bytes', 'peak resident memory (VmHWM) of the serving process', [], (g, m) => g.set(m.peakRssBytes));
+    memoryGauge('gradient_memory_used_bytes', 'bytes held by consumer (buffers in use, spares, the JS heap)', ['consumer'], (g, m) => {
+      for (const [consumer, bytes] of Object.entries(m.consumers)) g.set({ consumer }, bytes);
+    });
+    memoryGauge('gradient_memory_under_pressure', '1 while near the target: prefetch, retained chunks and spare buffers are off', [], (g, m) => g.set(m.underPressure ? 1 : 0));
     new Gauge({
       name: 'gradient_ready',
       help: '1 once the filesystem is mounted and settings applied',

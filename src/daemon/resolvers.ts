@@ -3,7 +3,7 @@
 // entries come from the public catalog. Resolved secrets are registered with the redactor at once.
 import { createHash } from 'node:crypto';
 import { isCatalogError } from '../catalog/errors.js';
-import { buildEmbeddedMnist, type EmbeddedDataset } from '../catalog/embedded-mnist.js';
+import { buildEmbeddedMnist, materializedMnist, type EmbeddedDataset, type MaterializedDataset } from '../catalog/embedded-mnist.js';
 import type { AnonymousS3Source, PublicCatalog } from '../catalog/public-datasets.js';
 import type { Settings } from '../settings/parse.js';
 import type { DatasetEntry, S3Entry } from '../settings/schema.js';
@@ -46,7 +46,7 @@ export type MountPayload<V extends ResolvedDataset> =
     }
   | { kind: 'public-s3'; dataset: string; source: AnonymousS3Source }
   | OutputPayload
-  | { kind: 'embedded'; dataset: EmbeddedDataset };
+  | { kind: 'embedded'; dataset: EmbeddedDataset | MaterializedDataset };
 
 /** Resolves dataset entries served read-write (outputs.ts); absent: uncommitted versions are refused. */
 export interface OutputResolver {
@@ -59,14 +59,17 @@ export interface ResolverOptions<V extends ResolvedDataset> {
   publicCatalog: PublicCatalog;
   env?: NodeJS.ProcessEnv;
   redactor?: Redactor;
+  /** Where the embedded sample is written and served from; absent: it is served from memory. */
+  embeddedDir?: string;
 }
 
 export function createEntryResolver<V extends ResolvedDataset>(opts: ResolverOptions<V>): EntryResolver<MountPayload<V>> {
   const redactor = opts.redactor ?? defaultRedactor;
   // The embedded sample, built on first use and shared by every resolution after (one resolver per daemon).
-  let mnist: Promise<EmbeddedDataset> | undefined;
+  let mnist: Promise<EmbeddedDataset | MaterializedDataset> | undefined;
+  const embeddedDir = opts.embeddedDir;
   const embeddedMnist = () =>
-    (mnist ??= buildEmbeddedMnist().catch((err: unknown) => {
+    (mnist ??= (embeddedDir ? materializedMnist(embeddedDir) : buildEmbeddedMnist()).catch((err: unknown) => {
       mnist = undefined; // a failed build is tried again at the next resolution
       throw err;
     }));
@@ -137,7 +140,7 @@ function resolveS3<V extends ResolvedDataset>(
 async function resolvePublic<V extends ResolvedDataset>(
   catalog: PublicCatalog,
   dataset: string,
-  embeddedMnist: () => Promise<EmbeddedDataset>,
+  embeddedMnist: () => Promise<EmbeddedDataset | MaterializedDataset>,
 ): Promise<Resolution<MountPayload<V>>> {
   const source = catalog.source(dataset);
   if (!source) throw new EntryError('UnknownPublicDataset', `no source is configured for public dataset ${dataset}`);

@@ -15,12 +15,15 @@ import { filesystemTypeOf } from '../fuse/mountpoint.js';
 import { nativeFuse } from '../fuse/native.js';
 import { FuseSession, type FuseMountOptions, type HandedSession } from '../fuse/session.js';
 import { SessionState } from '../fuse/session-state.js';
-import { DaemonMemory } from '../memory/index.js';
+import { CACHE_DEFAULTS } from '../cache/options.js';
+import { DaemonMemory, MEMORY_DEFAULTS, MemoryTarget, procStatusBytes, splitTarget, type MemoryOptions } from '../memory/index.js';
 import { RateLimiters } from '../storage/rate-limit.js';
 import { StoreRequestCounts } from '../storage/request-counts.js';
 import { Uploader } from '../upload/index.js';
 import { BucketMounts } from './bucket-mounts.js';
 import { loadDaemonConfig } from './config.js';
+import { cgroupMemoryLimit, chooseMemoryTarget } from './memory-target.js';
+import { memoryStatus } from './memory-status.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { RememberingCatalog } from './known-refs.js';
 import { createLogger } from './logger.js';
@@ -28,7 +31,7 @@ import { Namespace } from './namespace.js';
 import { Outputs } from './outputs.js';
 import { redactor } from './redact.js';
 import { openSharedTierStore, sharedTierOptions } from './shared-tier.js';
-import { handedSession, supervise } from './supervisor.js';
+import { handedSession } from './supervisor.js';
 
 // The CLI's MountRunner (src/cli/mount.ts); of the CLI's I/O it needs only the environment.
 export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<RunningDaemon> => {
@@ -40,15 +43,38 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
   const cacheFlags: { cacheDir?: string; cacheSize?: number; defaultDir: string } = { defaultDir: defaultCacheDir(io.env) };
   if (opts.cacheDir !== undefined) cacheFlags.cacheDir = opts.cacheDir;
   if (opts.cacheBytes !== undefined) cacheFlags.cacheSize = opts.cacheBytes;
-  // Buffer pools and memory budgets shared by the cache and the uploader: built once, here.
-  const memory = new DaemonMemory();
+  // One memory target for the process (and the supervisor's private pages, which count against it too): the
+  // pools, budgets and the cache's fetch limits take their shares of it; buffer pools and budgets are shared
+  // by the cache and the uploader, built once, here.
+  const choice = chooseMemoryTarget(opts.memoryTargetBytes, config.memory.targetBytes, cgroupMemoryLimit());
+  const supervisorPid = handed ? process.ppid : undefined;
+  const target = new MemoryTarget(choice.bytes, () => (supervisorPid ? (procStatusBytes(supervisorPid, 'RssAnon') ?? 0) : 0));
+  const memoryOptions: Partial<MemoryOptions> = { target };
+  const cacheOptions = cacheOptionsFrom(config.cache, cacheFlags);
+  if (choice.bytes !== undefined) {
+    const shares = splitTarget(
+      choice.bytes,
+      {
+        fetchBytes: CACHE_DEFAULTS.maxFetchBytes,
+        readAheadBytes: CACHE_DEFAULTS.readAheadMemoryBytes,
+        chunkSpareBytes: MEMORY_DEFAULTS.chunkSpareBytes,
+        uploadPartsInFlight: MEMORY_DEFAULTS.uploadPartsInFlight,
+        uploadPartSpareBytes: MEMORY_DEFAULTS.uploadPartSpareBytes,
+      },
+      MEMORY_DEFAULTS.uploadPartBytes,
+    );
+    Object.assign(memoryOptions, { chunkSpareBytes: shares.chunkSpareBytes, uploadPartsInFlight: shares.uploadPartsInFlight, uploadPartSpareBytes: shares.uploadPartSpareBytes });
+    Object.assign(cacheOptions, { maxFetchBytes: shares.fetchBytes, readAheadMemoryBytes: shares.readAheadBytes });
+    log.info({ targetBytes: choice.bytes, source: choice.source, cgroupLimitBytes: choice.cgroupLimitBytes, shares }, 'memory target');
+  }
+  const memory = new DaemonMemory(memoryOptions);
   // Every store request the daemon sends, by operation (status and metrics), whichever store sends it.
   const storeRequests = new StoreRequestCounts();
   // The shared tier (cache.shared): fills ask it before the origin, and what the origin gave goes up to it.
   const shared = config.cache.shared;
   const tierStore = shared && openSharedTierStore(shared, io.env, redactor, storeRequests);
   // The group commit makes each flush durable with one syncfs (the C core runs it off the JS thread).
-  const cache = await openCache(cacheOptionsFrom(config.cache, cacheFlags), memory, {
+  const cache = await openCache(cacheOptions, memory, {
     syncFilesystem: (fd) => nativeFuse().syncfs(fd),
     ...(shared && tierStore ? { sharedTier: sharedTierOptions(shared, tierStore) } : {}),
   });
@@ -131,6 +157,8 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
       catalog: datasets,
       outputs,
       publicCatalog: new PublicCatalog(config.publicDatasets),
+      // The embedded sample's files live next to the cache's (6.7 MB, outside its bound), not in memory.
+      embeddedDir: path.join(cache.dir, 'embedded'),
       logger: log,
       env: io.env,
       ...(handed ? { supervisorPid: process.ppid } : {}),
@@ -178,33 +206,10 @@ export const runMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv 
         };
       },
       pruneCache: (toBytes) => cache.prune(toBytes),
+      memory: () => memoryStatus(choice, memory, supervisorPid),
     });
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;
   }
 };
-
-/**
- * The CLI's Supervisor (src/cli/mount.ts): mounts and runs `gradient mount` again, with the same arguments, as the
- * serving process (runMount), restarting it on the same FUSE session when it dies. Resolves with the exit code.
- */
-export const superviseMount = async (opts: MountOptions, io: { env: NodeJS.ProcessEnv }): Promise<number> => {
-  // A bad config file fails here as it would without a supervisor: before anything is mounted or touched.
-  await loadDaemonConfig(configLocation(opts.config, io.env));
-  return supervise({
-    mountpoint: opts.mountpoint,
-    command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    env: io.env,
-    runtimeDir: path.dirname(opts.socket),
-    allowOther: process.getuid?.() === 0,
-    log: createLogger(),
-    ...restartLimit(io.env.GRADIENT_RESTART_LIMIT),
-  });
-};
-
-/** GRADIENT_RESTART_LIMIT=<crashes>/<seconds>: give up after that many crashes in that time (default 5/60). */
-function restartLimit(v: string | undefined): { maxCrashes?: number; crashWindowMs?: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(v ?? '');
-  return m ? { maxCrashes: Number(m[1]), crashWindowMs: Number(m[2]) * 1000 } : {};
-}

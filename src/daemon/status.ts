@@ -42,6 +42,25 @@ export interface RequestCounts {
   store: Record<string, number>;
 }
 
+/** The daemon's memory: its target, what holds what, and resident memory (bytes). */
+export interface MemoryStatus {
+  /** Null: no target. */
+  targetBytes: number | null;
+  /** --memory-target, memory.target in the config file, a share of the cgroup's limit, or none. */
+  targetSource: 'flag' | 'config' | 'cgroup' | 'none';
+  cgroupLimitBytes: number | null;
+  /** Near the target: no prefetch, no retained chunks, no spare buffers. */
+  underPressure: boolean;
+  /** The serving process: VmRSS now and VmHWM (its peak). */
+  rssBytes: number;
+  peakRssBytes: number;
+  /** The supervisor's VmRSS, and its private part (RssAnon; the rest is shared with the serving process). */
+  supervisorRssBytes: number | null;
+  supervisorPrivateBytes: number | null;
+  /** Bytes held, by consumer. */
+  consumers: Record<string, number>;
+}
+
 export type DaemonPhase = 'starting' | 'ready' | 'stopping';
 
 export interface DaemonStatus {
@@ -69,6 +88,8 @@ export interface DaemonStatus {
   /** Dataset versions served read-write: what was written, what is pending, whether committed. */
   outputs?: OutputStatus[];
   requests: RequestCounts;
+  /** Absent from daemons that predate it. */
+  memory?: MemoryStatus | null;
   /** Set while the daemon cannot start (e.g. the mount failed): scripts waiting for readiness print it. */
   fatalError: string | null;
 }

@@ -1,6 +1,7 @@
 // Where a view's bytes come from: memory (the embedded sample), or the shared on-disk cache, keyed by content
 // hash (team datasets) or by object identity (buckets, pinned objects), which hands back a local file for the
 // engine's fast path once complete.
+import { open } from 'node:fs/promises';
 import { FsError } from '../fuse/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { PrefetchResult } from './sibling-prefetch.js';
@@ -16,6 +17,26 @@ export class MemoryContent implements FileContent {
       read: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
       backingPath: () => undefined,
       close: () => undefined,
+    };
+  }
+}
+
+/** Files of a local directory that never change (the embedded sample written out): the engine serves them. */
+export class LocalFileContent implements FileContent {
+  constructor(private readonly paths: readonly string[]) {}
+
+  async open(fileIndex: number): Promise<OpenedContent> {
+    const file = this.paths[fileIndex];
+    if (!file) throw new FsError('ENOENT');
+    const fh = await open(file, 'r');
+    return {
+      read: async (offset, length) => {
+        const buf = Buffer.allocUnsafe(length);
+        const { bytesRead } = await fh.read(buf, 0, length, offset);
+        return buf.subarray(0, bytesRead);
+      },
+      backingPath: () => file,
+      close: () => void fh.close().catch(() => undefined),
     };
   }
 }

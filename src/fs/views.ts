@@ -1,7 +1,7 @@
 // Building views from what an entry resolved to.
-import type { EmbeddedDataset } from '../catalog/embedded-mnist.js';
+import type { EmbeddedDataset, MaterializedDataset } from '../catalog/embedded-mnist.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { CachedContent, MemoryContent, type ContentCache, type ObjectCache } from './content.js';
+import { CachedContent, LocalFileContent, MemoryContent, type ContentCache, type ObjectCache } from './content.js';
 import { Tree } from './tree.js';
 import { TreeView, type TreeViewOptions } from './tree-view.js';
 
@@ -23,13 +23,17 @@ export function datasetVersionView(
   return new TreeView(tree, new CachedContent(source.cache, source.store, source.blobKey, files), opts);
 }
 
-/** The embedded sample (MNIST), served from memory. */
-export function embeddedView(dataset: EmbeddedDataset, opts: TreeViewOptions = {}): TreeView {
+/** The embedded sample (MNIST), served from memory, or from its local files once written out. */
+export function embeddedView(dataset: EmbeddedDataset | MaterializedDataset, opts: TreeViewOptions = {}): TreeView {
   const tree = Tree.build(
     dataset.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtime.getTime() })),
     dataset.files[0]?.mtime.getTime() ?? 0,
   );
-  return new TreeView(tree, new MemoryContent(dataset.files), opts);
+  const files = dataset.files;
+  const content = files.every((f) => 'localPath' in f)
+    ? new LocalFileContent(files.map((f) => f.localPath))
+    : new MemoryContent(files as readonly EmbeddedDataset['files'][number][]);
+  return new TreeView(tree, content, opts);
 }
 
 /**

@@ -71,12 +71,22 @@ export class AlignedPools {
     private readonly min: number,
     private readonly maxSpareBytes: number,
     private readonly idleMs: number,
+    /** Whether a spare of this many bytes may be kept now (a memory target under pressure says no). */
+    private readonly keepSpare: (bytes: number) => boolean = () => true,
+    /** Told of every buffer left to the garbage collector (a memory target collects them sooner). */
+    private readonly dropped: (bytes: number) => void = () => undefined,
   ) {}
+
+  /** The size of the buffer take(length) returns. */
+  sizeFor(length: number): number {
+    let size = this.min;
+    while (size < length) size *= 2;
+    return size;
+  }
 
   /** A page-aligned buffer of at least `length` bytes; give it back when done. */
   take(length: number): Buffer {
-    let size = this.min;
-    while (size < length) size *= 2;
+    const size = this.sizeFor(length);
     let pool = this.pools.get(size);
     if (!pool) {
       pool = new AlignedPool(size);
@@ -91,7 +101,10 @@ export class AlignedPools {
   give(b: Buffer): void {
     this.takenBytes -= b.length;
     const pool = this.pools.get(b.length);
-    if (!pool || this.spareBytes + b.length > this.maxSpareBytes) return; // left to the garbage collector
+    if (!pool || this.spareBytes + b.length > this.maxSpareBytes || !this.keepSpare(b.length)) {
+      this.dropped(b.length); // left to the garbage collector
+      return;
+    }
     this.spareBytes += b.length;
     pool.give(b);
     if (this.idleTimer) this.idleTimer.refresh();
@@ -105,6 +118,7 @@ export class AlignedPools {
   private dropSpares(): void {
     this.idleTimer = undefined;
     this.pools.clear();
+    this.dropped(this.spareBytes);
     this.spareBytes = 0;
   }
 }

@@ -2,3 +2,4 @@
 export { DaemonMemory, MEMORY_DEFAULTS, type MemoryOptions, type MemoryUsage } from './memory.js';
 export { CountedBudget, type BudgetUsage } from './budget.js';
 export { AlignedPool, AlignedPools, DIRECT_ALIGN, alignDown, type PoolUsage } from './aligned.js';
+export { MemoryTarget, MIN_BUFFER_BYTES, RUNTIME_BYTES, processRss, procStatusBytes, splitTarget, type TargetShares } from './target.js';

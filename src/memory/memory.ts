@@ -3,6 +3,7 @@
 // their own get a fresh one. Every pool and budget has a name, so that usage() can say who holds what.
 import { AlignedPools, type PoolUsage } from './aligned.js';
 import { CountedBudget, type BudgetUsage } from './budget.js';
+import { MemoryTarget } from './target.js';
 
 const MiB = 1024 * 1024;
 
@@ -24,6 +25,11 @@ export interface MemoryOptions {
   uploadPartsInFlight: number;
   /** Spare buffers are let go after this long without a take (an idle daemon holds none). */
   idleMs: number;
+  /**
+   * The daemon's memory target (none by default). Spare buffers are kept only while it allows them; the
+   * daemon sizes these options from it (splitTarget) and the cache asks it before every optional use.
+   */
+  target?: MemoryTarget;
 }
 
 export const MEMORY_DEFAULTS: MemoryOptions = {
@@ -48,14 +54,18 @@ export class DaemonMemory {
   /** Upload parts in flight, process-wide (one unit per part). */
   readonly partSlots: CountedBudget;
   readonly options: MemoryOptions;
+  readonly target: MemoryTarget;
   private readonly pools = new Map<string, AlignedPools>();
   private readonly budgets = new Map<string, CountedBudget>();
 
   constructor(input: Partial<MemoryOptions> = {}) {
     const o: MemoryOptions = { ...MEMORY_DEFAULTS, ...input };
     this.options = o;
-    this.chunkBuffers = this.pool('cache.chunks', new AlignedPools(o.chunkBufferBytes, o.chunkSpareBytes, o.idleMs));
-    this.partBuffers = this.pool('upload.parts', new AlignedPools(o.uploadPartBytes, o.uploadPartSpareBytes, o.idleMs));
+    const target = (this.target = o.target ?? new MemoryTarget(undefined));
+    const keepSpare = (bytes: number) => target.allows(bytes);
+    const dropped = (bytes: number) => target.dropped(bytes);
+    this.chunkBuffers = this.pool('cache.chunks', new AlignedPools(o.chunkBufferBytes, o.chunkSpareBytes, o.idleMs, keepSpare, dropped));
+    this.partBuffers = this.pool('upload.parts', new AlignedPools(o.uploadPartBytes, o.uploadPartSpareBytes, o.idleMs, keepSpare, dropped));
     this.partSlots = this.budget('upload.partSlots', o.uploadPartsInFlight);
   }
 

@@ -22,6 +22,10 @@ export interface DaemonProcessOptions {
   config?: string;
   cacheSize?: string;
   env: NodeJS.ProcessEnv;
+  /** More `gradient mount` flags. */
+  args?: string[];
+  /** A command the daemon runs under (e.g. a shell that joins a cgroup and execs its arguments). */
+  wrap?: string[];
 }
 
 export class DaemonProcess {
@@ -70,10 +74,11 @@ export class DaemonProcess {
     const o = this.opts;
     const args = ['--import', 'tsx', 'src/cli/main.ts'];
     if (o.config) args.push('--config', o.config);
-    args.push('mount', '--settings', o.settings, '--mountpoint', o.mountpoint, '--socket', o.socket, '--cache-dir', o.cacheDir, '--cache-size', o.cacheSize ?? '4G');
+    args.push('mount', '--settings', o.settings, '--mountpoint', o.mountpoint, '--socket', o.socket, '--cache-dir', o.cacheDir, '--cache-size', o.cacheSize ?? '4G', ...(o.args ?? []));
+    const [cmd, ...rest] = [...(o.wrap ?? []), process.execPath, ...args];
     const log = openSync(o.logFile, 'a');
     try {
-      return spawn(process.execPath, args, { cwd: root, env: o.env, stdio: ['ignore', log, log] });
+      return spawn(cmd!, rest, { cwd: root, env: o.env, stdio: ['ignore', log, log] });
     } finally {
       closeSync(log);
     }

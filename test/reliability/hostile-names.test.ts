@@ -318,8 +318,9 @@ describe('reliability: hostile names in buckets and dataset manifests', () => {
     expect(readdirSync(cacheParent)).toEqual(['cache']);
     expect(readdirSync(mntParent)).toEqual(['datasets']);
     // Every name the cache holds is one of its own (hex ids, fixed names): none comes from a key or a path.
-    // (known-refs/: a dataset ref's last known answer, named by a hash of the team and the ref.)
-    const own = /^(index\.sqlite(-wal|-shm)?|lock|data|tmp|staging|known-refs|[0-9a-f]{2}|[0-9a-f]{64}(\.json)?|[0-9a-f]{24}\.(data|json))$/;
+    // (known-refs/: a dataset ref's last known answer, named by a hash of the team and the ref; embedded/: the
+    // embedded sample's files, named by their sha256.)
+    const own = /^(index\.sqlite(-wal|-shm)?|lock|data|tmp|staging|known-refs|embedded|[0-9a-f]{2}|[0-9a-f]{64}(\.json)?|[0-9a-f]{24}\.(data|json))$/;
     const strange = tree(path.join(cacheParent, 'cache')).filter((p) => !own.test(path.basename(p)));
     expect(strange).toEqual([]);
     // No file named after a hostile key or path exists anywhere under /tmp (the mount itself excluded).

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildEmbeddedMnist, materializeEmbedded, type EmbeddedDataset, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
+import { embeddedView } from '../../../src/fs/views.js';
+import { ROOT_INO } from '../../../src/fuse/filesystem.js';
+import { buildEmbeddedMnist, materializeEmbedded, materializedMnist, type EmbeddedDataset, readPixels, TEST_PER_DIGIT, TRAIN_PER_DIGIT } from '../../../src/catalog/embedded-mnist.js';
 
 /** A minimal IDX reader, written from the format description: magic, dimensions, then bytes. */
 function parseIdx(buf: Buffer): { dims: number[]; data: Buffer } {
@@ -89,6 +91,26 @@ describe('embedded MNIST', () => {
       const first = statSync(paths.get('train-images-idx3-ubyte')!).mtimeMs;
       await materializeEmbedded(ds, path.join(dir, 'embedded'));
       expect(statSync(paths.get('train-images-idx3-ubyte')!).mtimeMs).toBe(first); // not rewritten
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is served from its written files, holding none of its bytes (the daemon\'s way)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gd-mnist-'));
+    try {
+      const on = await materializedMnist(path.join(dir, 'embedded'));
+      expect(on.version).toBe(ds.version);
+      for (const f of on.files) expect('bytes' in f).toBe(false);
+      const view = embeddedView(on);
+      const labels = ds.files.find((f) => f.path === 't10k-labels-idx1-ubyte')!;
+      const ctx = { uid: 0, gid: 0, pid: 0, signal: new AbortController().signal };
+      const entry = await view.lookup(ctx, ROOT_INO, 't10k-labels-idx1-ubyte');
+      const opened = await view.open(ctx, entry.attr.ino, 0);
+      // The engine serves the local file itself; a read through JS gives the same bytes.
+      expect(opened.backingPath).toBe(on.files.find((f) => f.path === labels.path)!.localPath);
+      expect((await view.read(ctx, entry.attr.ino, opened.fh, 0, labels.size)).equals(labels.bytes)).toBe(true);
+      await view.release(ctx, entry.attr.ino, opened.fh);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
