@@ -27,6 +27,7 @@ const GROUPS: Record<string, () => Promise<RegisterGroup>> = {
       void program.addCommand(
         mountCommand(io, {
           run: async (opts, io) => (await import('../daemon/run.js')).runMount(opts, io),
+          preload: () => import('../daemon/run.js'),
           supervise: async (opts, io) => (await import('../daemon/supervise-mount.js')).superviseMount(opts, io),
         }),
       );

@@ -24,6 +24,8 @@ export type MountSupervisor = (opts: MountOptions, io: CliIO) => Promise<number>
 
 export interface MountCommandDeps {
   run?: MountRunner;
+  /** Loads what `run` needs (modules loaded lazily), so an upgrade's new process is ready before its turn. */
+  preload?: () => Promise<unknown>;
   /** Absent: the daemon runs in this process (as with --no-supervisor). */
   supervise?: MountSupervisor;
   /** How to run this CLI again (for --wait): default [node, ...execArgv, this script]. */
@@ -88,7 +90,11 @@ export function mountCommand(io: CliIO, deps: MountCommandDeps = {}): Command {
       const supervised = handedSession(io.env) !== undefined;
       if (supervised || !deps.supervise || !flags.supervisor) {
         const supervisor = supervised ? watchSupervisor(createLogger(), io.env) : undefined;
-        await supervisor?.turn(); // an upgrade's new process: loaded, it waits for the running one to hand over
+        if (supervisor) {
+          // An upgrade's new process loads everything first, then waits for the running one to hand over.
+          await deps.preload?.();
+          await supervisor.turn();
+        }
         const daemon = await deps.run(opts, io);
         supervisor?.ready(daemon);
         await daemon.stopped;
