@@ -131,6 +131,12 @@ export class BucketMetadata {
   /** Directories' attributes (from their markers), for the TTL. */
   private readonly dirs: LRUCache<string, DirAttributes>;
   private readonly heading = new Map<string, Promise<unknown>>();
+  /**
+   * Directories the last listing judged plain (no attributes on a sample of their objects): a file of one looked
+   * up alone after the TTL shows the defaults, as in the listing, instead of costing a HEAD. Judged again at
+   * every listing.
+   */
+  private readonly plainDirs = new LRUCache<string, true>({ max: 10_000 });
 
   constructor(
     private readonly store: ObjectStore,
@@ -292,8 +298,12 @@ export class BucketMetadata {
    * change that must keep them). Returns the file as the HEAD found it (it may have changed since listed), or
    * undefined if it is gone.
    */
-  async ensureFile(key: string, child: Child & { kind: 'file' }, force = false): Promise<(Child & { kind: 'file' }) | undefined> {
+  async ensureFile(key: string, child: Child & { kind: 'file' }, force = false, byDirectory = true): Promise<(Child & { kind: 'file' }) | undefined> {
     if (this.attributes.get(key, child) || (!force && !this.posixMetadata)) return child;
+    if (!force && byDirectory && this.plainDirs.has(splitKey(key).dir) && !this.attributes.versionChanged(key, child)) {
+      this.attributes.set(key, child, { metadata: {} }, 'assumed');
+      return child;
+    }
     const info = await this.headOnce(key);
     if (!info) {
       this.removed(key);
@@ -342,9 +352,11 @@ export class BucketMetadata {
     const rest = unseen.slice(sample.length);
     if (rest.length === 0) return;
     if (sample.some(([key, c]) => this.hasPosixAttributes(key, c))) {
+      this.plainDirs.delete(dir);
       await this.ensureAll(rest);
       return;
     }
+    this.plainDirs.set(dir, true);
     for (const [key, c] of rest) {
       if (c.kind === 'dir') this.dirs.set(key, NO_MARKER);
       else this.attributes.set(key, c, { metadata: {} }, 'assumed');
@@ -357,7 +369,7 @@ export class BucketMetadata {
       while (next < entries.length) {
         const [key, c] = entries[next++]!;
         if (c.kind === 'dir') await this.ensureDir(key);
-        else await this.ensureFile(key, c);
+        else await this.ensureFile(key, c, false, false); // a sample or a changed object: asked, whatever the directory
       }
     };
     await Promise.all(Array.from({ length: Math.min(HEADS_IN_FLIGHT, entries.length) }, worker));

@@ -113,6 +113,18 @@ describe('bucket namespace: POSIX attributes (in memory)', () => {
     }
   });
 
+  it('a file of a plain directory looked up alone after the TTL shows the defaults without a HEAD', async () => {
+    make({ ttlMs: 1 });
+    for (let i = 0; i < 100; i++) await bucket.store.write(`plain/f${String(i).padStart(3, '0')}`, `bytes ${i}`);
+    const dir = ns.child(root, 'plain', { kind: 'dir' });
+    const nodes = (await ns.list(dir)).map(([name, c]) => ns.child(dir, name, c));
+    requests();
+    await new Promise((r) => setTimeout(r, 5)); // past the TTL: listing and assumed attributes expired
+    for (const n of nodes.slice(50)) expect(ns.stat(await ns.refresh(n))).toMatchObject({ mode: S_IFREG | 0o666, uid: 7 });
+    // At most the directory judged again (a LIST and its sample), never a HEAD per file.
+    expect(requests().filter((r) => r.startsWith('HEAD')).length).toBeLessThanOrEqual(16);
+  });
+
   it('a directory whose first entries carry POSIX attributes has every entry asked', async () => {
     for (let i = 0; i < 40; i++) {
       await bucket.store.write(`repo/f${String(i).padStart(2, '0')}`, 'x', { metadata: { mode: String(S_IFREG | 0o640), uid: '1000', gid: '1000' } });
