@@ -6,29 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../../src/catalog/catalog.js';
 import { blobKey } from '../../../src/catalog/layout.js';
 import { VersionStore } from '../../../src/catalog/version-store.js';
-import { BucketNamespace, type BucketNode, type OpenFile } from '../../../src/fs/bucket/namespace.js';
-import { FsError } from '../../../src/fuse/errors.js';
+import { BucketNamespace, type BucketNode } from '../../../src/fs/bucket/namespace.js';
 import { ROOT_INO } from '../../../src/fuse/filesystem.js';
-import type { StagedFile } from '../../../src/upload/index.js';
 import { memoryBucket, storeReadingCache, type MemoryBucket } from '../../helpers/memory-bucket.js';
+import { errnoOf, stagedFile } from '../../helpers/fs-errors.js';
 
 const FILE = { mode: 0o644, uid: 1000, gid: 1000 };
 const DIR = { mode: 0o40755, uid: 1000, gid: 1000 };
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof FsError)) throw new Error(`expected an FsError, got ${String(err)}`);
-  return err.code;
-}
-
-function staged(f: OpenFile): StagedFile {
-  if (f.kind !== 'staged') throw new Error('not a staged file');
-  return f.file;
-}
 
 describe('a dataset version as a bucket (in memory)', () => {
   let bucket: MemoryBucket;
@@ -42,8 +27,8 @@ describe('a dataset version as a bucket (in memory)', () => {
   const files = async () => new Map((await catalog.listFiles({ datasetId: ds, version: v, path: '' })).files.map((f) => [f.path, f.sha256]));
   const put = async (dir: BucketNode, name: string, body: string) => {
     const f = await ns.create(dir, name, false, FILE);
-    await ns.write(staged(f), 0, Buffer.from(body));
-    await ns.sync(staged(f));
+    await ns.write(stagedFile(f), 0, Buffer.from(body));
+    await ns.sync(stagedFile(f));
     await ns.release(f);
   };
 
@@ -99,15 +84,15 @@ describe('a dataset version as a bucket (in memory)', () => {
   it('sealed: new changes are EROFS, an open writer fails at close and keeps failing, and the commit holds what was closed', async () => {
     await put(root, 'kept.txt', 'kept');
     const open = await ns.create(root, 'late.txt', false, FILE);
-    await ns.write(staged(open), 0, Buffer.from('late'));
+    await ns.write(stagedFile(open), 0, Buffer.from('late'));
     ns.seal();
     expect(await errnoOf(ns.create(root, 'new.txt', false, FILE))).toBe('EROFS');
     expect(await errnoOf(ns.mkdir(root, 'd', DIR))).toBe('EROFS');
     expect(await errnoOf(ns.unlink(root, 'kept.txt'))).toBe('EROFS');
     expect(await ns.settle(1000)).toBe(0);
     await store.seal();
-    expect(await errnoOf(ns.sync(staged(open)))).toBe('EROFS');
-    expect(await errnoOf(ns.sync(staged(open)))).toBe('EROFS');
+    expect(await errnoOf(ns.sync(stagedFile(open)))).toBe('EROFS');
+    expect(await errnoOf(ns.sync(stagedFile(open)))).toBe('EROFS');
     await ns.release(open);
     expect(ns.uploadStatus()).toEqual([]);
     expect(await bucket.staged()).toEqual([]);
@@ -120,8 +105,8 @@ describe('a dataset version as a bucket (in memory)', () => {
     const big = Buffer.alloc(40 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
     const f = await ns.create(root, 'big.bin', false, FILE);
-    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(staged(f), off, big.subarray(off, off + 1024 * 1024));
-    await ns.sync(staged(f));
+    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(stagedFile(f), off, big.subarray(off, off + 1024 * 1024));
+    await ns.sync(stagedFile(f));
     await ns.release(f);
     const h = createHash('sha256').update(big).digest('hex');
     expect(bucket.store.requests.some((r) => r.startsWith('COPY ') && r.includes('/uploads/'))).toBe(true);
@@ -133,8 +118,8 @@ describe('a dataset version as a bucket (in memory)', () => {
     // The same bytes again: the parts are dropped, nothing is copied.
     const before = bucket.store.requests.length;
     const g = await ns.create(root, 'again.bin', false, FILE);
-    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(staged(g), off, big.subarray(off, off + 1024 * 1024));
-    await ns.sync(staged(g));
+    for (let off = 0; off < big.length; off += 1024 * 1024) await ns.write(stagedFile(g), off, big.subarray(off, off + 1024 * 1024));
+    await ns.sync(stagedFile(g));
     await ns.release(g);
     expect(bucket.store.requests.slice(before).filter((r) => r.startsWith('COPY '))).toEqual([]);
     expect((await files()).get('again.bin')).toBe(h);
@@ -174,8 +159,8 @@ describe('a dataset version as a bucket (in memory)', () => {
     await put(root, 'a.txt', 'a');
     await catalog.commitVersion(ds, v); // another machine's commit: this store was not told
     const f = await ns.create(root, 'b.txt', false, FILE);
-    await ns.write(staged(f), 0, Buffer.from('b'));
-    expect(await errnoOf(ns.sync(staged(f)))).toBe('EROFS');
+    await ns.write(stagedFile(f), 0, Buffer.from('b'));
+    expect(await errnoOf(ns.sync(stagedFile(f)))).toBe('EROFS');
     await ns.release(f);
     expect(store.sealed).toBe(true);
     expect(await files()).toEqual(new Map([['a.txt', sha('a')]]));

@@ -3,28 +3,13 @@
 // (test/integration/bucket, test/reliability) cover the same ground end to end.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BucketNamespace, type BucketNode, type OpenFile } from '../../../src/fs/bucket/namespace.js';
-import { FsError } from '../../../src/fuse/errors.js';
 import { ROOT_INO } from '../../../src/fuse/filesystem.js';
-import type { StagedFile } from '../../../src/upload/index.js';
 import { memoryBucket, storeReadingCache, type MemoryBucket } from '../../helpers/memory-bucket.js';
+import { errnoOf, stagedFile } from '../../helpers/fs-errors.js';
 
 const MiB = 1024 * 1024;
 const FILE = { mode: 0o644, uid: 1000, gid: 1000 };
 const DIR = { mode: 0o40755, uid: 1000, gid: 1000 };
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof FsError)) throw new Error(`expected an FsError, got ${String(err)}`);
-  return err.code;
-}
-
-function stagedFile(f: OpenFile): StagedFile {
-  if (f.kind !== 'staged') throw new Error('not a staged file');
-  return f.file;
-}
 
 describe('bucket namespace (in memory)', () => {
   let bucket: MemoryBucket;

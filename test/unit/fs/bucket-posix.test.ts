@@ -2,11 +2,10 @@
 // conventions) and how many requests it costs. The mount tests (test/integration/bucket/posix*.test.ts) run the
 // same ground through the kernel.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BucketNamespace, type BucketNode, type OpenFile } from '../../../src/fs/bucket/namespace.js';
-import { FsError } from '../../../src/fuse/errors.js';
+import { BucketNamespace, type BucketNode } from '../../../src/fs/bucket/namespace.js';
 import { ROOT_INO } from '../../../src/fuse/filesystem.js';
-import type { StagedFile } from '../../../src/upload/index.js';
 import { memoryBucket, storeReadingCache, type MemoryBucket } from '../../helpers/memory-bucket.js';
+import { errnoOf, stagedFile } from '../../helpers/fs-errors.js';
 
 const ME = { uid: 1000, gid: 1000 };
 const S_IFREG = 0o100000;
@@ -14,20 +13,6 @@ const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
 const S_IFIFO = 0o010000;
 const NS = 1_000_000_000n;
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof FsError)) throw new Error(`expected an FsError, got ${String(err)}`);
-  return err.code;
-}
-
-function stagedFile(f: OpenFile): StagedFile {
-  if (f.kind !== 'staged') throw new Error('not a staged file');
-  return f.file;
-}
 
 describe('bucket namespace: POSIX attributes (in memory)', () => {
   let bucket: MemoryBucket;

@@ -3,20 +3,11 @@
 import { constants as fsConstants, writeSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BucketView } from '../../../src/fs/bucket/index.js';
-import { FsError } from '../../../src/fuse/errors.js';
 import { ROOT_INO, type RequestContext } from '../../../src/fuse/filesystem.js';
 import { memoryBucket, storeReadingCache, type MemoryBucket } from '../../helpers/memory-bucket.js';
+import { errnoOf } from '../../helpers/fs-errors.js';
 
 const ctx: RequestContext = { uid: 0, gid: 0, pid: 0, signal: new AbortController().signal };
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof FsError)) throw new Error(`expected an FsError, got ${String(err)}`);
-  return err.code;
-}
 
 describe('bucket view (in memory)', () => {
   let bucket: MemoryBucket;
