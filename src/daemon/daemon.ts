@@ -228,17 +228,22 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       } catch (err) {
         log.error({ err, mountpoint: opts.mountpoint }, 'unmounting the filesystem failed');
       }
-      await metricsServer?.close();
-      await statusServer.close();
-      if (handleSignals) {
-        process.off('SIGHUP', onHup);
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onTerm);
-      }
-      log.info('stopped');
-      resolveStopped();
+      await releaseProcess('stopped');
     })();
     return stopping;
+  };
+
+  /** The last of a stop or a handoff: the servers and signal handlers go, and `stopped` resolves. */
+  const releaseProcess = async (how: string): Promise<void> => {
+    await metricsServer?.close();
+    await statusServer.close();
+    if (handleSignals) {
+      process.off('SIGHUP', onHup);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onTerm);
+    }
+    log.info(how);
+    resolveStopped();
   };
 
   const handOff = (): Promise<void> => {
@@ -253,15 +258,7 @@ export async function startDaemon<V extends ResolvedDataset>(opts: DaemonOptions
       } catch (err) {
         log.error({ err }, 'handing the session over failed');
       }
-      await metricsServer?.close();
-      await statusServer.close();
-      if (handleSignals) {
-        process.off('SIGHUP', onHup);
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onTerm);
-      }
-      log.info('handed over');
-      resolveStopped();
+      await releaseProcess('handed over');
     })();
     return stopping;
   };
