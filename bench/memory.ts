@@ -8,13 +8,14 @@
 // entry (closed: uploaded), and a switch of the dataset entry to another version of the dataset.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import YAML from 'yaml';
 import { runCli } from '../test/helpers/cli.js';
+import { memoryCgroup, type MemoryCgroup } from '../test/helpers/memory-cgroup.js';
 import { startRgw } from '../test/helpers/rgw.js';
 import { buildDist, removeHome, startDaemonProcess, type DaemonProcess } from './daemon-process.js';
 import { median, printTable, sdkClient, sh, startRun, type Row } from './lib.js';
@@ -58,35 +59,6 @@ function procMemory(pid: number): ProcMemory | undefined {
   }
 }
 
-/** A cgroup with a memory limit (v2 memory.max, or v1 memory.limit_in_bytes on a hybrid host). */
-interface Cgroup {
-  dir: string;
-  oomKills(): number;
-  remove(): void;
-}
-
-function makeCgroup(name: string, limitBytes: number): Cgroup {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers') && readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').includes('memory');
-  const dir = v2 ? path.join('/sys/fs/cgroup', name) : path.join('/sys/fs/cgroup/memory', name);
-  mkdirSync(dir);
-  writeFileSync(path.join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(limitBytes));
-  return {
-    dir,
-    oomKills: () => Number(/oom_kill (\d+)/.exec(readFileSync(path.join(dir, v2 ? 'memory.events' : 'memory.oom_control'), 'utf8'))?.[1] ?? 0),
-    remove: () => {
-      for (let i = 0; i < 50; i++) {
-        try {
-          rmdirSync(dir);
-          return;
-        } catch {
-          execFileSync('sleep', ['0.1']);
-        }
-      }
-      console.error(`cgroup ${dir} could not be removed`);
-    },
-  };
-}
-
 const work = mkdtempSync(path.join(tmpdir(), 'gd-bench-memory-'));
 const bench = startRun('memory');
 const rgw = await startRgw({ name: 'bench-memory', memstoreBytes: '8G' });
@@ -95,7 +67,7 @@ mkdirSync(secrets, { mode: 0o700 });
 writeFileSync(path.join(secrets, 'bucket-secret'), `${rgw.secretAccessKey}\n`, { mode: 0o600 });
 const baseEnv = (home: string): NodeJS.ProcessEnv => ({ HOME: home, PATH: process.env.PATH, GRADIENT_SECRETS_DIR: secrets, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
 let daemon: DaemonProcess | undefined;
-let cgroup: Cgroup | undefined;
+let cgroup: MemoryCgroup | undefined;
 
 /** `FILES` files of 256 KiB to 4 MiB, then a second version with a tenth of them rewritten. */
 async function teamDataset(): Promise<{ id: string; v1: string; v2: string; config: Record<string, unknown>; files: { path: string; size: number }[] }> {
@@ -278,8 +250,8 @@ async function idle(): Promise<{ serving: ProcMemory; supervisor: ProcMemory }> 
 }
 
 async function loaded(config: string, round: number, mountArgs: string[], cgroupLimit?: number): Promise<Outcome> {
-  if (cgroupLimit !== undefined) cgroup = makeCgroup(`gd-bench-memory-${process.pid}`, cgroupLimit);
-  const wrap = cgroup ? ['sh', '-c', 'echo $$ > "$0" && exec "$@"', path.join(cgroup.dir, 'cgroup.procs')] : undefined;
+  if (cgroupLimit !== undefined) cgroup = memoryCgroup(`gd-bench-memory-${process.pid}`, cgroupLimit);
+  const wrap = cgroup?.wrap;
   daemon = await startOurs(`${config.replace(/\W+/g, '-')}-${round}`, mountArgs, wrap);
   const d = daemon;
   const firstPid = await servingPid(d);
@@ -336,7 +308,7 @@ async function loaded(config: string, round: number, mountArgs: string[], cgroup
   const oomKills = cgroup?.oomKills() ?? 0;
   await d.stop();
   daemon = undefined;
-  cgroup?.remove();
+  await cgroup?.remove();
   cgroup = undefined;
   const at = (i: number) => (settled[i]!.status === 'fulfilled' ? (settled[i] as PromiseFulfilledResult<[unknown, number]>).value[1] : NaN);
   return {
@@ -412,7 +384,7 @@ try {
   console.log(`results: ${saved.full}\nsummary: ${saved.summary}`);
 } finally {
   await daemon?.stop();
-  cgroup?.remove();
+  await cgroup?.remove();
   rgw.stop();
   removeHome(work);
 }

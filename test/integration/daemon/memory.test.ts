@@ -5,37 +5,16 @@
 // windows and part concurrency; it never fails I/O). Throughput and peak RSS are the benchmark's
 // (bench/memory.ts), not asserted here.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
 import { daemonHome } from '../../helpers/daemon-process.js';
+import { memoryCgroup } from '../../helpers/memory-cgroup.js';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { freshBucket, s3Client, s3Server } from '../../helpers/s3.js';
 
 const MiB = 1024 * 1024;
-
-/** A memory cgroup with a limit (v2 memory.max, or v1 on a hybrid host); removed by remove(), even if occupied. */
-function memoryCgroup(name: string, limitBytes: number): { dir: string; wrap: string[]; remove(): Promise<void> } {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers') && readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').includes('memory');
-  const dir = v2 ? path.join('/sys/fs/cgroup', name) : path.join('/sys/fs/cgroup/memory', name);
-  mkdirSync(dir);
-  writeFileSync(path.join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(limitBytes));
-  return {
-    dir,
-    // The shell joins the cgroup, then becomes the daemon: the supervisor and the serving process run in it.
-    wrap: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs')],
-    async remove() {
-      for (let i = 0; i < 100 && existsSync(dir); i++) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          await new Promise((r) => setTimeout(r, 100)); // processes still leaving
-        }
-      }
-    },
-  };
-}
 
 const canCgroup = process.getuid?.() === 0 && (existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers'));
 
